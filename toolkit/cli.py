@@ -1,0 +1,57 @@
+"""The ``toolkit`` command line: a thin typer app over the library.
+
+Each area's commands live in a module of :mod:`toolkit.commands` and register themselves on the
+shared app; this module loads them and adds ``--version``. Heavy libraries are imported inside the
+commands, so ``toolkit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Annotated
+
+import typer
+
+from toolkit import commands
+from toolkit._version import __version__
+from toolkit.commands.common import app
+
+# command modules, in the order their commands appear in --help
+_ORDER = ["data", "features", "segment", "clv", "models", "pipeline"]
+
+
+def _load_commands() -> None:
+    found = {m.name for m in pkgutil.iter_modules(commands.__path__)} - {"common"}
+    for name in [n for n in _ORDER if n in found] + sorted(found - set(_ORDER)):
+        importlib.import_module(f"toolkit.commands.{name}")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"toolkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Retention analytics: features, segments, churn and CLV models, churn lists."""
+
+
+_load_commands()
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

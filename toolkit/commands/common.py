@@ -1,0 +1,213 @@
+"""What every CLI command shares: the typer app, error handling, column options, progress.
+
+Commands live in the sibling modules, one module per area, and register themselves on :data:`app`.
+They parse options and call the library; nothing here imports a heavy dependency.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from toolkit.errors import InputError, ToolkitError
+
+app = typer.Typer(
+    name="toolkit",
+    help="Retention analytics: features, segments, churn and CLV models, churn lists.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str) -> NoReturn:
+    """Print one error line on stderr and exit with code 2 (bad input or usage)."""
+    err_console.print(f"error: {message}", markup=False)
+    raise typer.Exit(2)
+
+
+def info(message: str) -> None:
+    """A progress or decision message for the user (stderr, so stdout stays parseable)."""
+    err_console.print(message, markup=False)
+
+
+def handle_errors(func: F) -> F:
+    """Turn toolkit's errors into one line on stderr and the CLI's exit codes.
+
+    ``InputError`` -> exit 2, other ``ToolkitError`` -> exit 1, anything unexpected -> exit 1 with
+    a short message (set ``TOOLKIT_DEBUG=1`` to see the traceback).
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except InputError as exc:
+            err_console.print(f"error: {exc}", markup=False)
+            raise typer.Exit(2) from None
+        except ToolkitError as exc:
+            err_console.print(f"error: {exc}", markup=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted", markup=False)
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if os.environ.get("TOOLKIT_DEBUG"):
+                raise
+            err_console.print(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(set TOOLKIT_DEBUG=1 for the traceback; please report it)",
+                markup=False,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress(description: str) -> Iterator[Callable[[str], None]]:
+    """A spinner with a status line on a terminal; silent when stderr is not a terminal.
+
+    Yields a function that updates the status text.
+    """
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        yield lambda _text: None
+        return
+    with err_console.status(description) as status:
+        yield lambda text: status.update(f"{description}: {text}")
+
+
+# --- column options, shared by every command that reads transactions ----------------------------
+
+
+@dataclass
+class ReadOptions:
+    """The column options of the CLI, gathered into one object (see :func:`with_read_options`)."""
+
+    customer_col: str | None = None
+    date_col: str | None = None
+    amount_col: str | None = None
+    quantity_col: str | None = None
+    price_col: str | None = None
+    invoice_col: str | None = None
+    product_col: str | None = None
+    date_format: str | None = None
+    sep: str | None = None
+    names: str | None = None
+
+    def mapping(self) -> Any:
+        """The :class:`toolkit.io.ColumnMapping` these options describe."""
+        from toolkit.io import ColumnMapping
+
+        return ColumnMapping(
+            customer=self.customer_col,
+            timestamp=self.date_col,
+            amount=self.amount_col,
+            quantity=self.quantity_col,
+            price=self.price_col,
+            invoice=self.invoice_col,
+            product=self.product_col,
+        )
+
+    def read_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`toolkit.io.read_transactions` / ``read_table``."""
+        names = [n.strip() for n in self.names.split(",")] if self.names else None
+        return {
+            "mapping": self.mapping(),
+            "date_format": self.date_format,
+            "sep": self.sep,
+            "names": names,
+        }
+
+
+_READ_HELP = {
+    "customer_col": "Column with the customer id (found from common spellings if omitted).",
+    "date_col": "Column with the purchase date or timestamp.",
+    "amount_col": "Column with the line or order amount (or give --quantity-col and --price-col).",
+    "quantity_col": "Column with the quantity; amount = quantity x price.",
+    "price_col": "Column with the unit price; amount = quantity x price.",
+    "invoice_col": "Column with the invoice / order number (cancellations start with 'C').",
+    "product_col": "Column with the product / stock code.",
+    "date_format": "strftime format of the dates, e.g. %Y%m%d (guessed if omitted).",
+    "sep": "Field separator of a text file: ',', ';', 'tab', 'whitespace', ... (sniffed if omitted).",
+    "names": "Comma-separated column names for a file without a header row.",
+}
+
+
+def with_read_options(func: F) -> F:
+    """Add the column options of DESIGN.md to a command; they reach it as ``read: ReadOptions``.
+
+    Written once here so that every command that reads transactions accepts exactly the same
+    options with the same help.
+    """
+    sig = inspect.signature(func)
+    params = [p for p in sig.parameters.values() if p.name != "read"]
+    extra = [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                str | None,
+                typer.Option(
+                    "--" + f.name.replace("_", "-"),
+                    help=_READ_HELP[f.name],
+                    rich_help_panel="Columns",
+                ),
+            ],
+        )
+        for f in fields(ReadOptions)
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        read = ReadOptions(**{f.name: kwargs.pop(f.name, None) for f in fields(ReadOptions)})
+        return func(*args, read=read, **kwargs)
+
+    # keyword-only extras must come after every positional-or-keyword parameter
+    ordered = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params] + extra
+    wrapper.__signature__ = sig.replace(parameters=ordered)  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+# --- small shared option types ------------------------------------------------------------------
+
+InputFile = Annotated[
+    Path,
+    typer.Argument(
+        exists=True, dir_okay=False, readable=True, help="Input data file (CSV/Parquet/JSON/xlsx)."
+    ),
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed; the same seed, same result.")]
+
+
+def parse_option_list(value: str | None, option: str, allowed: set[str] | None = None) -> list[str]:
+    """Split a comma-separated option value, checking each item against ``allowed``."""
+    if not value:
+        return []
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if allowed is not None:
+        bad = [v for v in items if v not in allowed]
+        if bad:
+            raise InputError(
+                f"{option} must be a comma-separated list of {sorted(allowed)}, got {bad!r}"
+            )
+    return items
