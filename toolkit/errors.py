@@ -1,8 +1,8 @@
 """Exceptions raised by toolkit.
 
-Every error the library raises on purpose subclasses :class:`ToolkitError`, so the CLI can turn it
-into one line on stderr. :class:`InputError` (and its subclasses) mean the user handed over something
-unusable: the CLI exits with code 2. Anything else is a bug and exits with code 1.
+Every error the library raises on purpose subclasses :class:`ToolkitError`, so the CLI can turn
+it into one line on stderr. :class:`InputError` (and its subclasses) mean the user handed over
+something unusable: the CLI exits with code 2. Anything else is a bug and exits with code 1.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import functools
 import inspect
 import os
 import sys
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -147,7 +148,7 @@ _READ_HELP = {
     "invoice_col": "Column with the invoice / order number (cancellations start with 'C').",
     "product_col": "Column with the product / stock code.",
     "date_format": "strftime format of the dates, e.g. %Y%m%d (guessed if omitted).",
-    "sep": "Field separator of a text file: ',', ';', 'tab', 'whitespace', ... (sniffed if omitted).",
+    "sep": "Field separator: ',', ';', 'tab', 'whitespace', ... (sniffed if omitted).",
     "names": "Comma-separated column names for a file without a header row.",
 }
 
@@ -159,7 +160,13 @@ def with_read_options(func: F) -> F:
     options with the same help.
     """
     sig = inspect.signature(func)
-    params = [p for p in sig.parameters.values() if p.name != "read"]
+    # resolve string annotations (from __future__ import annotations) in the command's module
+    hints = typing.get_type_hints(func, include_extras=True)
+    params = [
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in sig.parameters.values()
+        if p.name != "read"
+    ]
     extra = [
         inspect.Parameter(
             f.name,
@@ -185,6 +192,7 @@ def with_read_options(func: F) -> F:
     # keyword-only extras must come after every positional-or-keyword parameter
     ordered = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params] + extra
     wrapper.__signature__ = sig.replace(parameters=ordered)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in ordered}
     return wrapper  # type: ignore[return-value]
 
 

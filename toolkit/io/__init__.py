@@ -1,0 +1,36 @@
+"""Reading, mapping, validating and writing data.
+
+``read_transactions`` turns any supported transaction file into a validated log (DuckDB views
+``purchases`` / ``returns``); ``read_table`` reads a customer table; ``write_frame`` and
+``write_atomic`` write outputs atomically.
+"""
+
+from toolkit.io._columns import ColumnMapping, find_id_column, normalise, resolve_mapping
+from toolkit.io._read import sniff_encoding, sniff_separator
+from toolkit.io._table import read_table
+from toolkit.io._transactions import (
+    Problem,
+    Transactions,
+    ValidationReport,
+    connect,
+    read_transactions,
+)
+from toolkit.io._write import output_format, write_atomic, write_frame
+
+__all__ = [
+    "ColumnMapping",
+    "Problem",
+    "Transactions",
+    "ValidationReport",
+    "connect",
+    "find_id_column",
+    "normalise",
+    "output_format",
+    "read_table",
+    "read_transactions",
+    "resolve_mapping",
+    "sniff_encoding",
+    "sniff_separator",
+    "write_atomic",
+    "write_frame",
+]

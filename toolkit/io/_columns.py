@@ -1,0 +1,249 @@
+"""Column roles and how they are found: options first, then common spellings."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, fields, replace
+
+from toolkit.errors import InputError
+
+ROLES = ("customer", "timestamp", "amount", "quantity", "price", "invoice", "product")
+
+# Option that sets each role, for messages.
+ROLE_OPTION = {
+    "customer": "--customer-col",
+    "timestamp": "--date-col",
+    "amount": "--amount-col",
+    "quantity": "--quantity-col",
+    "price": "--price-col",
+    "invoice": "--invoice-col",
+    "product": "--product-col",
+}
+
+# Common spellings, compared after normalisation (lower case; spaces, _, -, . removed).
+# Order matters: the first spelling present wins.
+SPELLINGS: dict[str, tuple[str, ...]] = {
+    "customer": (
+        "customerid",
+        "customer",
+        "custid",
+        "customerno",
+        "customernumber",
+        "customercode",
+        "clientid",
+        "client",
+        "userid",
+        "user",
+        "memberid",
+        "accountid",
+        "buyerid",
+        "shopperid",
+        "masterid",
+    ),
+    "timestamp": (
+        "invoicedate",
+        "orderdate",
+        "timestamp",
+        "datetime",
+        "date",
+        "purchasedate",
+        "transactiondate",
+        "orderdatetime",
+        "purchasetime",
+        "saledate",
+        "createdat",
+        "time",
+        "orderedat",
+        "purchasedat",
+    ),
+    "amount": (
+        "amount",
+        "revenue",
+        "sales",
+        "totalamount",
+        "total",
+        "ordervalue",
+        "linetotal",
+        "totalprice",
+        "value",
+        "spend",
+        "netamount",
+        "salesamount",
+        "dollarvalue",
+        "monetary",
+        "purchaseamount",
+    ),
+    "quantity": ("quantity", "qty", "units", "numberofunits", "quantityordered", "itemcount"),
+    "price": ("unitprice", "price", "itemprice", "priceeach", "unitcost"),
+    "invoice": (
+        "invoiceno",
+        "invoice",
+        "invoiceid",
+        "invoicenumber",
+        "orderid",
+        "orderno",
+        "ordernumber",
+        "order",
+        "transactionid",
+        "receiptid",
+        "basketid",
+    ),
+    "product": (
+        "stockcode",
+        "productid",
+        "product",
+        "sku",
+        "itemid",
+        "item",
+        "productcode",
+        "article",
+        "articleid",
+    ),
+}
+
+
+def normalise(name: str) -> str:
+    """Lower-case a column name and drop spaces, underscores, hyphens and dots.
+
+    Examples
+    --------
+    >>> normalise("Customer ID"), normalise("cust_id"), normalise("Invoice-Date")
+    ('customerid', 'custid', 'invoicedate')
+    """
+    return re.sub(r"[\s_\-.()/]+", "", name.strip().lstrip("\ufeff").lower())
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which column of the user's file plays which role (``None``: find it automatically).
+
+    Examples
+    --------
+    >>> ColumnMapping(customer="CustomerID").customer
+    'CustomerID'
+    """
+
+    customer: str | None = None
+    timestamp: str | None = None
+    amount: str | None = None
+    quantity: str | None = None
+    price: str | None = None
+    invoice: str | None = None
+    product: str | None = None
+
+    def given(self) -> dict[str, str]:
+        """The roles that were set explicitly."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+
+def _find(role: str, columns: list[str], taken: set[str]) -> str | None:
+    by_norm: dict[str, str] = {}
+    for c in columns:
+        by_norm.setdefault(normalise(c), c)
+    for spelling in SPELLINGS[role]:
+        col = by_norm.get(spelling)
+        if col is not None and col not in taken:
+            return col
+    return None
+
+
+def closest(name: str, columns: list[str], n: int = 3) -> list[str]:
+    """The columns whose names look most like ``name`` (for 'did you mean' messages)."""
+    norm = {normalise(c): c for c in columns}
+    hits = difflib.get_close_matches(normalise(name), list(norm), n=n, cutoff=0.6)
+    return [norm[h] for h in hits]
+
+
+def resolve_mapping(
+    columns: list[str], mapping: ColumnMapping | None, source: str
+) -> tuple[ColumnMapping, dict[str, str]]:
+    """Resolve every role to a column of ``columns``.
+
+    Returns the resolved mapping and, for messages, how each role was found ('given' or
+    'detected'). Raises InputError naming every problem when a given column does not exist or a
+    required role cannot be found.
+    """
+    mapping = mapping or ColumnMapping()
+    problems: list[str] = []
+    how: dict[str, str] = {}
+    resolved: dict[str, str | None] = {}
+    given = mapping.given()
+    for role, col in given.items():
+        if col not in columns:
+            hint = closest(col, columns)
+            problems.append(
+                f"{ROLE_OPTION[role]} {col!r} is not a column of {source}"
+                + (f" (did you mean {', '.join(map(repr, hint))}?)" if hint else "")
+            )
+        else:
+            resolved[role] = col
+            how[role] = "given"
+    taken = {c for c in resolved.values() if c}
+    for role in ROLES:
+        if role in given:
+            continue
+        # amount is derived from quantity x price when both are given explicitly
+        if role == "amount" and "quantity" in given and "price" in given:
+            continue
+        found = _find(role, columns, taken)
+        if found is not None:
+            resolved[role] = found
+            how[role] = "detected"
+            taken.add(found)
+    if problems:
+        raise InputError("; ".join(problems) + f". Columns found: {', '.join(map(repr, columns))}")
+    # amount: an amount column, or quantity x price
+    if resolved.get("amount") is None and not (resolved.get("quantity") and resolved.get("price")):
+        problems.append("an amount column (--amount-col, or --quantity-col with --price-col)")
+    if resolved.get("customer") is None:
+        problems.append("a customer id column (--customer-col)")
+    if resolved.get("timestamp") is None:
+        problems.append("a date column (--date-col)")
+    if problems:
+        missing = [r for r in ("customer", "timestamp", "amount") if resolved.get(r) is None]
+        hint = ""
+        if resolved.get("timestamp") is None and resolved.get("customer") is not None:
+            hint = (
+                " (this looks like a customer table, one row per customer: commands that read "
+                "transactions need a date and an amount per purchase)"
+            )
+        raise InputError(
+            f"{source}: missing required column(s): {'; '.join(problems)}. "
+            f"Columns found: {', '.join(map(repr, columns))}"
+            + _suggestions(columns, missing, set(resolved.values()))
+            + hint
+        )
+    return replace(ColumnMapping(), **resolved), how
+
+
+def _suggestions(columns: list[str], roles: list[str], taken: set[str | None]) -> str:
+    hints = []
+    free = [c for c in columns if c not in taken]
+    for role in roles:
+        for spelling in SPELLINGS[role][:3]:
+            near = closest(spelling, free, n=1)
+            if near:
+                hints.append(f"{near[0]!r} for {ROLE_OPTION[role]}?")
+                break
+    return (" Closest names: " + ", ".join(hints)) if hints else ""
+
+
+ID_SPELLINGS = SPELLINGS["customer"] + ("id", "customerkey", "key")
+
+
+def find_id_column(columns: list[str]) -> str | None:
+    """The column that most likely holds the customer id in a customer table.
+
+    Examples
+    --------
+    >>> find_id_column(["CustomerID", "Genre", "Age"])
+    'CustomerID'
+    >>> find_id_column(["ID", "frequency"])
+    'ID'
+    """
+    by_norm = {normalise(c): c for c in columns}
+    for spelling in ID_SPELLINGS:
+        if spelling in by_norm:
+            return by_norm[spelling]
+    return None

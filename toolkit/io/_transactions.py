@@ -1,0 +1,695 @@
+"""Transactions: a user's file mapped to the standard columns, typed once, classified, validated.
+
+The validated log lives in DuckDB as three views, so that the feature engine can run on files
+larger than memory:
+
+``tx_status``
+    every row: customer_id, timestamp, amount, quantity, price, invoice, product, the raw text of
+    the id / date / amount, and ``status`` (why it is used or excluded).
+``purchases``
+    rows with status 'purchase': customer_id VARCHAR, timestamp TIMESTAMP, amount DOUBLE > 0,
+    quantity DOUBLE, invoice VARCHAR, product VARCHAR.
+``returns``
+    cancellations and returns (invoice starting with 'C', negative quantity or amount), with the
+    returned value as a positive ``amount``: kept apart, never silently dropped.
+
+Row classification, in this order (the first rule that applies wins):
+
+=====================  ==========================================================  ============
+status                 rule                                                        treatment
+=====================  ==========================================================  ============
+missing_id             customer id empty or missing                                excluded
+bad_date               date missing or not parseable                               excluded
+bad_amount             amount (or quantity / price) missing or not a number        excluded
+nonpositive_price      unit price <= 0                                             excluded
+return                 invoice starts with 'C', or quantity < 0, or amount < 0     kept apart
+purchase               everything else                                             analysed
+=====================  ==========================================================  ============
+
+Purchases with a zero amount (free orders, when there is no price column to say otherwise) are
+counted as ``zero_amount`` and kept: the order is still a purchase occasion (CDNOW's reference
+summary counts them).
+
+Reported without changing anything: exact duplicate rows, dates in the future, and outlying
+amounts (a purchase whose log10 amount lies more than 5 robust standard deviations, 1.4826 x the
+median absolute deviation, from the median log10 amount).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from toolkit.errors import DataValidationError, InputError
+from toolkit.io._columns import ROLE_OPTION, ColumnMapping, resolve_mapping
+from toolkit.io._read import RawSource, open_raw
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+# Files up to this size are materialised in DuckDB once (each later query is then a table scan);
+# larger ones stay views over the file, scanned in parallel and out of core.
+MATERIALISE_BELOW_BYTES = 256 * 1024 * 1024
+OUTLIER_ROBUST_SD = 5.0
+
+DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%d-%m-%Y %H:%M",
+    "%d-%m-%Y",
+    "%Y%m%d",
+)
+
+PROBLEMS: dict[str, tuple[str, str]] = {
+    # code: (description, treatment)
+    "missing_id": ("rows without a customer id", "excluded"),
+    "bad_date": ("rows whose date is missing or cannot be parsed", "excluded"),
+    "bad_amount": ("rows whose amount, quantity or price is missing or not a number", "excluded"),
+    "nonpositive_price": ("rows with a zero or negative unit price", "excluded"),
+    "return": (
+        "cancellations and returns (invoice starting with 'C', negative quantity or amount)",
+        "kept apart as returns",
+    ),
+    "zero_amount": (
+        "purchases with a zero amount",
+        "kept: a free order is still a purchase occasion",
+    ),
+    "duplicate": ("exact duplicate rows (every column equal to an earlier row)", "reported, kept"),
+    "future_date": ("rows dated in the future", "reported, kept"),
+    "outlier_amount": (
+        "purchases with an outlying amount (log10 amount more than 5 robust SDs from the median)",
+        "reported, kept",
+    ),
+}
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _is_text(dtype: str) -> bool:
+    return dtype.upper().startswith("VARCHAR") or dtype.upper() in ("STRING", "TEXT", "JSON")
+
+
+def _is_temporal(dtype: str) -> bool:
+    return dtype.upper().startswith(("TIMESTAMP", "DATE"))
+
+
+def _id_expr(col: str, dtype: str) -> str:
+    """Ids as text exactly as written; a float-formatted integer (17850.0) loses its '.0'."""
+    c = _q(col)
+    if _is_text(dtype):
+        v = f"trim({c})"
+        cleaned = f"regexp_replace({v}, '^(-?[0-9]+)\\.0+$', '\\1')"
+        return (
+            f"CASE WHEN {v} = '' OR lower({v}) IN ('nan', 'null', 'none', 'na', 'n/a') "
+            f"THEN NULL ELSE {cleaned} END"
+        )
+    if dtype.upper() in ("DOUBLE", "FLOAT", "REAL") or dtype.upper().startswith("DECIMAL"):
+        return (
+            f"CASE WHEN {c} IS NULL OR isnan({c}::DOUBLE) THEN NULL "
+            f"WHEN {c} = floor({c}) THEN CAST(CAST({c} AS HUGEINT) AS VARCHAR) "
+            f"ELSE CAST({c} AS VARCHAR) END"
+        )
+    return f"CAST({c} AS VARCHAR)"
+
+
+def _num_expr(col: str, dtype: str) -> str:
+    c = _q(col)
+    if _is_text(dtype):
+        v = f"trim({c})"
+        # decimal commas (European files): 29,33 -> 29.33
+        return (
+            f"COALESCE(TRY_CAST({v} AS DOUBLE), CASE WHEN regexp_matches({v}, "
+            f"'^-?[0-9]+,[0-9]+$') THEN TRY_CAST(replace({v}, ',', '.') AS DOUBLE) END)"
+        )
+    return f"CAST({c} AS DOUBLE)"
+
+
+def _date_expr(col: str, dtype: str, fmt: str | None) -> str:
+    c = _q(col)
+    if _is_temporal(dtype):
+        return f"CAST({c} AS TIMESTAMP)"
+    text = f"trim(CAST({c} AS VARCHAR))"
+    if fmt == "ISO":
+        return f"TRY_CAST({text} AS TIMESTAMP)"
+    assert fmt is not None
+    return f"TRY_STRPTIME({text}, {_lit(fmt)})"
+
+
+def _guess_date_format(con: duckdb.DuckDBPyConnection, col: str, notes: list[str]) -> str:
+    """Choose how to parse a text date column from a sample of its values."""
+    sample = [
+        str(r[0])
+        for r in con.execute(
+            f"SELECT DISTINCT trim(CAST({_q(col)} AS VARCHAR)) v FROM (SELECT {_q(col)} FROM raw "
+            f"LIMIT 200000) WHERE v IS NOT NULL AND v <> '' LIMIT 2000"
+        ).fetchall()
+    ]
+    if not sample:
+        return "ISO"
+    import duckdb as _duckdb
+
+    def parsed(fmt: str) -> int:
+        expr = "TRY_CAST(v AS TIMESTAMP)" if fmt == "ISO" else f"TRY_STRPTIME(v, {_lit(fmt)})"
+        row = _duckdb.execute(
+            f"SELECT count({expr}) FROM (SELECT unnest(?) v)", [sample]
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    iso = parsed("ISO")
+    if iso == len(sample):
+        return "ISO"
+    scores = [(parsed(f), -i, f) for i, f in enumerate(DATE_FORMATS)]
+    best = max(scores)
+    if best[0] <= iso:
+        return "ISO"
+    ties = [f for n, _, f in scores if n == best[0]]
+    if len(ties) > 1 and {"%m/%d/%Y", "%d/%m/%Y"} & {t.split(" ")[0] for t in ties} == {
+        "%m/%d/%Y",
+        "%d/%m/%Y",
+    }:
+        notes.append(
+            f"dates in {col!r} are ambiguous between month/day and day/month; read as "
+            f"{best[2]!r} (use --date-format to choose)"
+        )
+    return best[2]
+
+
+@dataclass
+class Problem:
+    """One kind of problem found in the data, with its count and up to five example rows."""
+
+    code: str
+    description: str
+    treatment: str
+    count: int
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ValidationReport:
+    """Everything :func:`read_transactions` found: summary figures and every problem at once."""
+
+    source: str
+    rows: int
+    customers: int
+    first_date: datetime | None
+    last_date: datetime | None
+    purchase_rows: int
+    purchase_customers: int
+    purchase_amount: float
+    return_rows: int
+    return_amount: float
+    columns: dict[str, str]
+    detected: dict[str, str]
+    notes: list[str]
+    problems: list[Problem]
+    full: bool = True
+
+    @property
+    def usable(self) -> bool:
+        return self.purchase_rows > 0
+
+    def problem(self, code: str) -> Problem | None:
+        return next((p for p in self.problems if p.code == code), None)
+
+    def count(self, code: str) -> int:
+        p = self.problem(code)
+        return p.count if p else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the report."""
+
+        def iso(d: datetime | None) -> str | None:
+            return d.isoformat(sep=" ") if d is not None else None
+
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "customers": self.customers,
+            "first_date": iso(self.first_date),
+            "last_date": iso(self.last_date),
+            "purchase_rows": self.purchase_rows,
+            "purchase_customers": self.purchase_customers,
+            "purchase_amount": self.purchase_amount,
+            "return_rows": self.return_rows,
+            "return_amount": self.return_amount,
+            "columns": self.columns,
+            "detected": self.detected,
+            "notes": self.notes,
+            "problems": [
+                {
+                    "code": p.code,
+                    "description": p.description,
+                    "treatment": p.treatment,
+                    "count": p.count,
+                    "examples": [{k: _jsonable(v) for k, v in e.items()} for e in p.examples],
+                }
+                for p in self.problems
+            ],
+        }
+
+    def render_text(self) -> str:
+        """The report as the lines ``toolkit validate`` prints."""
+        lines = [f"{self.source}"]
+        for role, col in self.columns.items():
+            how = self.detected.get(role, "given")
+            lines.append(f"  {role:<9} <- {col!r} ({how})")
+        lines += [
+            f"  rows:             {self.rows:,}",
+            f"  customers:        {self.customers:,}",
+            f"  date range:       {_day(self.first_date)} to {_day(self.last_date)}",
+            f"  purchases:        {self.purchase_rows:,} rows, {self.purchase_customers:,} "
+            f"customers, total amount {self.purchase_amount:,.2f}",
+            f"  returns:          {self.return_rows:,} rows, total value {self.return_amount:,.2f}",
+        ]
+        for note in self.notes:
+            lines.append(f"  note: {note}")
+        if not self.problems:
+            lines.append("no problems found")
+        for p in self.problems:
+            lines.append(f"- {p.count:,} {p.description}: {p.treatment}")
+            for e in p.examples:
+                shown = ", ".join(f"{k}={_show(v)}" for k, v in e.items())
+                lines.append(f"    e.g. {shown}")
+        return "\n".join(lines)
+
+
+def _day(d: datetime | None) -> str:
+    return d.strftime("%Y-%m-%d") if d is not None else "-"
+
+
+def _show(v: Any) -> str:
+    if v is None:
+        return "<missing>"
+    if isinstance(v, float) and v != v:
+        return "<missing>"
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S")
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, float) and v != v:
+        return None
+    return v
+
+
+class Transactions:
+    """A validated transaction log held in DuckDB (see the module docstring for its views).
+
+    Build one with :func:`read_transactions`. ``con`` is the DuckDB connection holding the views
+    ``purchases``, ``returns`` and ``tx_status``; :attr:`purchases` and :attr:`returns` give them
+    as pandas frames for small data.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        raw: RawSource,
+        mapping: ColumnMapping,
+        detected: dict[str, str],
+        notes: list[str],
+    ) -> None:
+        self.con = con
+        self.raw = raw
+        self.source = raw.path
+        self.mapping = mapping
+        self.detected = detected
+        self.notes = notes
+        self._report: ValidationReport | None = None
+        self.has_quantity = mapping.quantity is not None
+        self.has_invoice = mapping.invoice is not None
+        self.has_product = mapping.product is not None
+
+    # -- pandas views (small data, tests) ---------------------------------------------------
+    @property
+    def purchases(self) -> pd.DataFrame:
+        """Purchases as a pandas frame (customer_id, timestamp, amount, quantity, invoice,
+        product)."""
+        return self._frame("purchases")
+
+    @property
+    def returns(self) -> pd.DataFrame:
+        """Returns and cancellations as a pandas frame, ``amount`` positive."""
+        return self._frame("returns")
+
+    def _frame(self, view: str) -> pd.DataFrame:
+        df = self.con.execute(
+            f"SELECT * FROM {view} ORDER BY customer_id, timestamp, invoice, product, amount"
+        ).df()
+        df["customer_id"] = df["customer_id"].astype("string")
+        for col in ("invoice", "product"):
+            df[col] = df[col].astype("string")
+        return df.reset_index(drop=True)
+
+    @property
+    def report(self) -> ValidationReport:
+        """The validation report (cheap checks; see :meth:`validate` for the full one)."""
+        if self._report is None:
+            self._report = self.validate(full=False)
+        return self._report
+
+    def validate(self, *, full: bool = True) -> ValidationReport:
+        """Count every problem at once, with up to five example rows each.
+
+        ``full`` adds the checks that need a whole extra pass (duplicate rows, outlying amounts).
+        """
+        con = self.con
+        agg = con.execute(
+            """
+            SELECT count(*), count(DISTINCT customer_id), min(timestamp), max(timestamp),
+                   count(*) FILTER (status = 'purchase'),
+                   count(DISTINCT customer_id) FILTER (status = 'purchase'),
+                   COALESCE(sum(amount) FILTER (status = 'purchase'), 0),
+                   count(*) FILTER (status = 'return'),
+                   COALESCE(sum(abs(amount)) FILTER (status = 'return'), 0),
+                   count(*) FILTER (status = 'missing_id'),
+                   count(*) FILTER (status = 'bad_date'),
+                   count(*) FILTER (status = 'bad_amount'),
+                   count(*) FILTER (status = 'nonpositive_price'),
+                   count(*) FILTER (status = 'purchase' AND amount = 0),
+                   count(*) FILTER (timestamp > current_localtimestamp())
+            FROM tx_status
+            """
+        ).fetchone()
+        assert agg is not None
+        counts = {
+            "missing_id": agg[9],
+            "bad_date": agg[10],
+            "bad_amount": agg[11],
+            "nonpositive_price": agg[12],
+            "return": agg[7],
+            "zero_amount": agg[13],
+            "future_date": agg[14],
+        }
+        if full:
+            counts["duplicate"] = self._count_duplicates()
+            counts["outlier_amount"] = self._count_outliers()
+        problems = []
+        for code, (desc, treatment) in PROBLEMS.items():
+            n = int(counts.get(code, 0) or 0)
+            if n:
+                problems.append(Problem(code, desc, treatment, n, self._examples(code)))
+        columns = {role: col for role, col in vars(self.mapping).items() if col is not None}
+        report = ValidationReport(
+            source=str(self.source),
+            rows=int(agg[0]),
+            customers=int(agg[1]),
+            first_date=agg[2],
+            last_date=agg[3],
+            purchase_rows=int(agg[4]),
+            purchase_customers=int(agg[5]),
+            purchase_amount=float(agg[6]),
+            return_rows=int(agg[7]),
+            return_amount=float(agg[8]),
+            columns=columns,
+            detected=self.detected,
+            notes=list(self.notes),
+            problems=problems,
+            full=full,
+        )
+        if full or self._report is None:
+            self._report = report
+        return report
+
+    def _count_duplicates(self) -> int:
+        row = self.con.execute(
+            "SELECT (SELECT count(*) FROM raw) - "
+            "(SELECT count(*) FROM (SELECT DISTINCT * FROM raw))"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _outlier_bounds(self) -> tuple[float, float] | None:
+        row = self.con.execute(
+            "SELECT median(log10(amount)), mad(log10(amount)) FROM purchases WHERE amount > 0"
+        ).fetchone()
+        if row is None or row[0] is None or not row[1]:
+            return None
+        med, mad = float(row[0]), float(row[1])
+        half = OUTLIER_ROBUST_SD * 1.4826 * mad
+        return 10 ** (med - half), 10 ** (med + half)
+
+    def _count_outliers(self) -> int:
+        bounds = self._outlier_bounds()
+        if bounds is None:
+            return 0
+        self._outliers = bounds
+        row = self.con.execute(
+            "SELECT count(*) FROM purchases WHERE amount > 0 AND (amount < ? OR amount > ?)",
+            list(bounds),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _examples(self, code: str) -> list[dict[str, Any]]:
+        cols = "raw_customer AS customer, raw_date AS date, raw_amount AS amount"
+        extra = [c for c in ("invoice", "product", "quantity", "price") if self._has(c)]
+        cols += "".join(f", {c}" for c in extra)
+        if code == "duplicate":
+            sql = "SELECT * FROM raw GROUP BY ALL HAVING count(*) > 1 LIMIT 5"
+        elif code == "zero_amount":
+            sql = f"SELECT {cols} FROM tx_status WHERE status = 'purchase' AND amount = 0 LIMIT 5"
+        elif code == "future_date":
+            sql = f"SELECT {cols} FROM tx_status WHERE timestamp > current_localtimestamp() LIMIT 5"
+        elif code == "outlier_amount":
+            lo, hi = getattr(self, "_outliers", (0.0, float("inf")))
+            sql = (
+                f"SELECT {cols} FROM tx_status WHERE status = 'purchase' AND amount > 0 AND "
+                f"(amount < {lo!r} OR amount > {hi!r}) ORDER BY amount DESC LIMIT 5"
+            )
+        else:
+            sql = f"SELECT {cols} FROM tx_status WHERE status = {_lit(code)} LIMIT 5"
+        cur = self.con.execute(sql)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def _has(self, role: str) -> bool:
+        return getattr(self.mapping, role) is not None
+
+    def close(self) -> None:
+        """Close the DuckDB connection and remove temporary files."""
+        self.con.close()
+        self.raw.close()
+
+    def __enter__(self) -> Transactions:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(
+    threads: int | None = None, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection set up for toolkit: temp spill directory, no progress bar."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {_lit(memory_limit)}")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def read_transactions(
+    path: str | os.PathLike[str],
+    *,
+    mapping: ColumnMapping | None = None,
+    date_format: str | None = None,
+    sep: str | None = None,
+    names: list[str] | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+    require_usable: bool = True,
+) -> Transactions:
+    """Read a transaction log, map its columns, type them once and classify every row.
+
+    Parameters
+    ----------
+    path : path-like
+        CSV / TSV / any delimiter (gzip too), Parquet, JSON (array of records), NDJSON or xlsx.
+    mapping : ColumnMapping, optional
+        Columns given by the user; the others are found from common spellings.
+    date_format : str, optional
+        strftime format of the date column; guessed from a sample when omitted.
+    sep : str, optional
+        Field separator of a text file ('tab', 'whitespace', ';' ...); sniffed when omitted.
+    names : list of str, optional
+        Column names for a file without a header row.
+    require_usable : bool
+        Raise :class:`DataValidationError` when no purchase is left to analyse.
+
+    Returns
+    -------
+    Transactions
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_text("CustomerID,InvoiceDate,Amount\\n"
+    ...                  "00004,2024-01-02,10.5\\n7,2024-01-03,3\\n")
+    >>> tx = read_transactions(p)
+    >>> tx.purchases[["customer_id", "amount"]].values.tolist()
+    [['00004', 10.5], ['7', 3.0]]
+    """
+    con = con or connect()
+    raw = open_raw(con, path, sep=sep, names=names)
+    try:
+        return _build(con, raw, mapping, date_format, require_usable)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _build(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawSource,
+    mapping: ColumnMapping | None,
+    date_format: str | None,
+    require_usable: bool,
+) -> Transactions:
+    resolved, how = resolve_mapping(raw.columns, mapping, str(raw.path))
+    detected = {role: h for role, h in how.items()}
+    notes = list(raw.notes)
+    t = raw.types
+
+    def ty(col: str | None) -> str:
+        return t[col] if col else "VARCHAR"
+
+    m = resolved
+    assert m.customer and m.timestamp
+    if date_format:
+        _check_date_format(date_format)
+        fmt: str | None = date_format
+    elif _is_temporal(ty(m.timestamp)):
+        fmt = None
+    else:
+        fmt = _guess_date_format(con, m.timestamp, notes)
+        if fmt != "ISO":
+            notes.append(f"dates in {m.timestamp!r} read with format {fmt!r}")
+    qty = _num_expr(m.quantity, ty(m.quantity)) if m.quantity else "NULL::DOUBLE"
+    price = _num_expr(m.price, ty(m.price)) if m.price else "NULL::DOUBLE"
+    if m.amount:
+        amount = _num_expr(m.amount, ty(m.amount))
+        raw_amount = f"CAST({_q(m.amount)} AS VARCHAR)"
+    else:
+        amount = f"({qty}) * ({price})"
+        raw_amount = (
+            f"CAST({_q(m.quantity or '')} AS VARCHAR) || ' x ' || "
+            f"CAST({_q(m.price or '')} AS VARCHAR)"
+        )
+        notes.append(f"amount = {m.quantity!r} x {m.price!r}")
+    invoice = _id_expr(m.invoice, ty(m.invoice)) if m.invoice else "NULL::VARCHAR"
+    product = _id_expr(m.product, ty(m.product)) if m.product else "NULL::VARCHAR"
+    select = f"""
+        SELECT
+            {_id_expr(m.customer, ty(m.customer))} AS customer_id,
+            {_date_expr(m.timestamp, ty(m.timestamp), fmt)} AS timestamp,
+            {amount} AS amount,
+            {qty} AS quantity,
+            {price} AS price,
+            {invoice} AS invoice,
+            {product} AS product,
+            CAST({_q(m.customer)} AS VARCHAR) AS raw_customer,
+            CAST({_q(m.timestamp)} AS VARCHAR) AS raw_date,
+            {raw_amount} AS raw_amount
+        FROM raw
+    """
+    materialise = raw.kind in ("excel", "whitespace") or (
+        raw.path.stat().st_size < MATERIALISE_BELOW_BYTES
+    )
+    import duckdb
+
+    price_rule = "WHEN price IS NOT NULL AND price <= 0 THEN 'nonpositive_price'" if m.price else ""
+    bad_num = "amount IS NULL OR isnan(amount)"
+    if m.price:
+        bad_num += " OR price IS NULL"
+    if m.quantity and not m.amount:
+        bad_num += " OR quantity IS NULL"
+    try:
+        if materialise:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE tx_all AS {select}")
+        else:
+            con.execute(f"CREATE OR REPLACE VIEW tx_all AS {select}")
+        con.execute(
+            f"""
+            CREATE OR REPLACE VIEW tx_status AS
+            SELECT *, CASE
+                WHEN customer_id IS NULL THEN 'missing_id'
+                WHEN timestamp IS NULL THEN 'bad_date'
+                WHEN {bad_num} THEN 'bad_amount'
+                {price_rule}
+                WHEN starts_with(upper(COALESCE(invoice, '')), 'C') OR quantity < 0 OR amount < 0
+                    THEN 'return'
+                ELSE 'purchase' END AS status
+            FROM tx_all
+            """
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE VIEW purchases AS
+            SELECT customer_id, timestamp, amount, quantity, invoice, product
+            FROM tx_status WHERE status = 'purchase'
+            """
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE VIEW returns AS
+            SELECT customer_id, timestamp, abs(amount) AS amount, abs(quantity) AS quantity,
+                   invoice, product
+            FROM tx_status WHERE status = 'return'
+            """
+        )
+    except duckdb.Error as exc:
+        msg = str(exc).splitlines()[0]
+        raise InputError(f"{raw.path}: cannot be read ({msg})") from None
+    tx = Transactions(con, raw, resolved, detected, notes)
+    if require_usable:
+        report = tx.report
+        if report.rows == 0:
+            raise DataValidationError(f"{raw.path}: the file has a header but no data rows", report)
+        if not report.usable:
+            reasons = ", ".join(f"{p.count:,} {p.code}" for p in report.problems) or "none"
+            raise DataValidationError(
+                f"{raw.path}: no usable purchases left: all {report.rows:,} rows are excluded "
+                f"or returns ({reasons}); check the column choice "
+                f"({', '.join(f'{ROLE_OPTION[r]} {c!r}' for r, c in report.columns.items())})",
+                report,
+            )
+    return tx
+
+
+_STRFTIME = re.compile(r"%[a-zA-Z]")
+
+
+def _check_date_format(fmt: str) -> None:
+    if not _STRFTIME.search(fmt):
+        raise InputError(
+            f"--date-format must be a strftime format such as '%Y-%m-%d' or '%Y%m%d', got {fmt!r}"
+        )

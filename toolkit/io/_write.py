@@ -1,0 +1,79 @@
+"""Atomic output: nothing is half-written, nothing of the user's is overwritten by a failed run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from toolkit.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FRAME_FORMATS = (".csv", ".parquet", ".json")
+
+
+@contextlib.contextmanager
+def write_atomic(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds.
+
+    The temporary file lives in the same directory, so the final ``os.replace`` is atomic: readers
+    see the old file or the complete new one, never a partial one.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with write_atomic(d / "x.txt") as tmp:
+    ...     _ = tmp.write_text("hello")
+    >>> (d / "x.txt").read_text()
+    'hello'
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def output_format(path: str | os.PathLike[str], allowed: tuple[str, ...] = FRAME_FORMATS) -> str:
+    """The output format named by ``path``'s extension, or an InputError naming the file."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in allowed:
+        raise InputError(
+            f"output file {str(path)!r}: the extension must be one of {', '.join(allowed)} "
+            f"(the format follows the extension), got {suffix or 'no extension'!r}"
+        )
+    return suffix
+
+
+def write_frame(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a DataFrame as CSV, Parquet or JSON (records) by extension, atomically.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "f.csv"
+    >>> _ = write_frame(pd.DataFrame({"a": [1, 2]}), p)
+    >>> p.read_text().splitlines()
+    ['a', '1', '2']
+    """
+    fmt = output_format(path)
+    with write_atomic(path) as tmp:
+        if fmt == ".csv":
+            df.to_csv(tmp, index=False)
+        elif fmt == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_json(tmp, orient="records", date_format="iso", indent=None)
+    return Path(path)
