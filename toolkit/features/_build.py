@@ -1,0 +1,253 @@
+"""Customer features as of a cutoff, on the embedded DuckDB engine."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from toolkit.errors import InputError
+from toolkit.features._sql import FeatureSpec, feature_sql
+from toolkit.io import output_format, write_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from toolkit.io import Transactions
+
+TIME_UNITS = ("days", "weeks")
+
+
+def parse_cutoff(value: str | date | datetime | None, option: str = "--cutoff") -> date | None:
+    """A cutoff given as text (YYYY-MM-DD), date or datetime, as a date.
+
+    Examples
+    --------
+    >>> parse_cutoff("2011-09-10")
+    datetime.date(2011, 9, 10)
+    """
+    if value is None or isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, datetime):
+        return value.date()
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise InputError(f"{option} must be a date like 2011-09-10, got {value!r}") from None
+
+
+def data_range(tx: Transactions) -> tuple[date, date]:
+    """First and last purchase day of the log."""
+    row = tx.con.execute(
+        "SELECT CAST(min(timestamp) AS DATE), CAST(max(timestamp) AS DATE) FROM purchases"
+    ).fetchone()
+    if row is None or row[0] is None:
+        raise InputError(f"{tx.source}: no purchases to compute features from")
+    return row[0], row[1]
+
+
+def resolve_spec(
+    tx: Transactions,
+    cutoff: str | date | datetime | None = None,
+    horizon: int | None = None,
+    time_unit: str = "days",
+) -> tuple[FeatureSpec, list[str]]:
+    """Check the options against the data; returns the spec and notes for the user.
+
+    Without a cutoff: the day after the last purchase (features of today's customers).
+    """
+    if time_unit not in TIME_UNITS:
+        raise InputError(f"--time-unit must be one of {', '.join(TIME_UNITS)}, got {time_unit!r}")
+    if horizon is not None and horizon <= 0:
+        raise InputError(f"--horizon must be a positive number of days, got {horizon}")
+    first, last = data_range(tx)
+    notes = []
+    cut = parse_cutoff(cutoff)
+    if cut is None:
+        cut = last + timedelta(days=1)
+        notes.append(f"cutoff: {cut} (the day after the last purchase)")
+    if cut <= first:
+        raise InputError(
+            f"--cutoff {cut} is on or before the first purchase ({first}) in {tx.source}: "
+            "no customer has a purchase before it"
+        )
+    if horizon is not None and cut + timedelta(days=horizon) > last + timedelta(days=1):
+        notes.append(
+            f"warning: the label window [{cut}, {cut + timedelta(days=horizon)}) runs past the "
+            f"end of the data ({last}); customers may look like churners because the data stops"
+        )
+    spec = FeatureSpec(
+        cutoff=cut,
+        horizon=horizon,
+        time_unit=time_unit,
+        has_invoice=tx.has_invoice,
+        has_quantity=tx.has_quantity,
+        has_product=tx.has_product,
+    )
+    return spec, notes
+
+
+def _attach_customers(tx: Transactions, customers: pd.DataFrame | None) -> str:
+    """Register a customer table for the join; returns the SELECT list to add."""
+    if customers is None:
+        return ""
+    from toolkit.io import find_id_column
+
+    idcol = find_id_column(list(customers.columns))
+    if idcol is None:
+        raise InputError(
+            "--customers-table has no customer id column (looked for CustomerID, customer_id, "
+            f"ID, ...); columns: {list(customers.columns)}"
+        )
+    extra = customers.rename(columns={idcol: "customer_id"})
+    clash = [c for c in extra.columns if c != "customer_id" and c in _reserved()]
+    if clash:
+        extra = extra.rename(columns={c: f"customer_{c}" for c in clash})
+    if extra["customer_id"].duplicated().any():
+        n = int(extra["customer_id"].duplicated().sum())
+        raise InputError(f"--customers-table has {n} duplicate customer ids in {idcol!r}")
+    tx.con.register("customer_table", extra)
+    return ", " + ", ".join(f'c."{col}"' for col in extra.columns if col != "customer_id")
+
+
+def _reserved() -> set[str]:
+    from toolkit.features._sql import FEATURE_COLUMNS, LABEL_COLUMNS
+
+    return set(FEATURE_COLUMNS) | set(LABEL_COLUMNS)
+
+
+def _query(spec: FeatureSpec, customer_cols: str) -> str:
+    base = feature_sql(spec)
+    if not customer_cols:
+        return f"SELECT * FROM ({base}) f ORDER BY customer_id"
+    return (
+        f"SELECT f.*{customer_cols} FROM ({base}) f "
+        "LEFT JOIN customer_table c USING (customer_id) ORDER BY customer_id"
+    )
+
+
+def compute_features(
+    tx: Transactions,
+    *,
+    cutoff: str | date | datetime | None = None,
+    horizon: int | None = None,
+    time_unit: str = "days",
+    customers: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per customer with a purchase before ``cutoff``: features, and labels with a horizon.
+
+    See :mod:`toolkit.features._sql` for every definition. Only transactions strictly before the
+    cutoff reach a feature; the labels look at ``[cutoff, cutoff + horizon)`` only.
+
+    Parameters
+    ----------
+    tx : Transactions
+        From :func:`toolkit.io.read_transactions`.
+    cutoff : date or str, optional
+        Default: the day after the last purchase.
+    horizon : int, optional
+        Label window in days; adds ``repeat_purchase`` and ``holdout_spend``.
+    time_unit : {"days", "weeks"}
+        Unit of ``recency`` and ``T``.
+    customers : DataFrame, optional
+        A customer table (demographics) joined by id; categorical columns stay categories.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from toolkit.io import read_transactions
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_text("customer_id,date,amount\\na,2024-01-01,10\\na,2024-01-05,20\\n")
+    >>> f = compute_features(read_transactions(p), cutoff="2024-01-11")
+    >>> f[["customer_id", "frequency", "recency", "T", "recency_days"]].values.tolist()
+    [['a', 1, 4.0, 9.0, 6]]
+    """
+    spec, _ = resolve_spec(tx, cutoff, horizon, time_unit)
+    return features_from_spec(tx, spec, customers)
+
+
+def features_from_spec(
+    tx: Transactions, spec: FeatureSpec, customers: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """:func:`compute_features` for an already checked :class:`FeatureSpec`."""
+    cols = _attach_customers(tx, customers)
+    df = tx.con.execute(_query(spec, cols)).df()
+    return _finish_frame(df, customers)
+
+
+def _finish_frame(df: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
+    import pandas as pd
+
+    df["customer_id"] = df["customer_id"].astype("string")
+    for col in ("first_purchase", "last_purchase"):
+        df[col] = pd.to_datetime(df[col])
+    if customers is not None:
+        for col in customers.columns:
+            if isinstance(customers[col].dtype, pd.CategoricalDtype) and col in df.columns:
+                df[col] = df[col].astype(customers[col].dtype)
+    return df.reset_index(drop=True)
+
+
+def write_features(
+    tx: Transactions,
+    out: str | os.PathLike[str],
+    spec: FeatureSpec,
+    customers: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Write the features straight from DuckDB to ``out`` (.parquet/.csv/.json), atomically.
+
+    Returns a small summary: rows and, with labels, the share of repeat purchasers.
+    """
+    fmt = output_format(out)
+    cols = _attach_customers(tx, customers)
+    query = _query(spec, cols)
+    copy_opts = {
+        ".parquet": "(FORMAT parquet, COMPRESSION zstd)",
+        ".csv": "(FORMAT csv, HEADER true)",
+        ".json": "(FORMAT json, ARRAY true)",
+    }[fmt]
+    con = tx.con
+    reader = {".parquet": "read_parquet", ".csv": "read_csv", ".json": "read_json"}[fmt]
+    summary_sql = "SELECT count(*)" + (
+        ", avg(repeat_purchase)" if spec.horizon is not None else ", NULL"
+    )
+    with write_atomic(out) as tmp:
+        # straight from the query to the file: no copy of the result in memory
+        con.execute(f"COPY ({query}) TO '{_esc(tmp)}' {copy_opts}")
+        row = con.execute(f"{summary_sql} FROM {reader}('{_esc(tmp)}')").fetchone()
+    assert row is not None
+    return {"customers": int(row[0]), "repeat_rate": None if row[1] is None else float(row[1])}
+
+
+def _esc(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def is_customer_table(
+    path: str | os.PathLike[str],
+    *,
+    mapping: Any = None,
+    sep: str | None = None,
+    names: list[str] | None = None,
+    **_: Any,
+) -> bool:
+    """True when ``path`` holds one row per customer (no date column) rather than transactions.
+
+    A date column given with ``--date-col`` always means transactions.
+    """
+    from toolkit.io import ColumnMapping, connect
+    from toolkit.io._columns import SPELLINGS, normalise
+    from toolkit.io._read import open_raw
+
+    mapping = mapping or ColumnMapping()
+    if mapping.timestamp:
+        return False
+    con = connect()
+    try:
+        raw = open_raw(con, path, sep=sep, names=names)
+        raw.close()
+    finally:
+        con.close()
+    normed = {normalise(c) for c in raw.columns}
+    return not (normed & set(SPELLINGS["timestamp"]))
