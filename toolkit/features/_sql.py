@@ -11,7 +11,8 @@ day is the calendar date of a purchase):
 - BTYD summary (Fader & Hardie, lifetimes): ``frequency`` = number of distinct purchase days after
   the first; ``recency`` = last - first purchase day; ``T`` = (C - 1 day) - first purchase day,
   the age at the end of the calibration period; recency and T in days, or weeks (/ 7).
-- ``n_orders`` = distinct invoices (every row is an order when there is no invoice column);
+- ``n_orders`` = distinct invoices (every row is an order when there is no invoice column; an
+  order is dated by its first line);
   ``n_items`` = sum of quantities (rows when there is no quantity); ``n_products`` = distinct
   products (missing without a product column); ``lifetime_spend`` = sum of amounts;
   ``avg_order_value = lifetime_spend / n_orders``; ``monetary`` = mean spend per repeat purchase
@@ -103,42 +104,51 @@ def feature_sql(spec: FeatureSpec, purchases: str = "purchases", returns: str = 
     cut_ts = f"TIMESTAMP '{c.isoformat()}'"
     last_day = _d(c - timedelta(days=1))
     unit = spec.unit_days
-    order_key = "invoice" if spec.has_invoice else None
 
-    def n_orders(cond: str | None = None) -> str:
-        if order_key:
-            agg = f"count(DISTINCT {order_key})"
-        else:
-            agg = "count(*)"
-        return f"{agg} FILTER (WHERE {cond})" if cond else agg
+    def since(n: int) -> str:
+        return f"TIMESTAMP '{(c - timedelta(days=n)).isoformat()}'"
 
     windows = []
     for n in WINDOWS:
-        since = f"TIMESTAMP '{(c - timedelta(days=n)).isoformat()}'"
-        windows.append(f"{n_orders(f'timestamp >= {since}')} AS orders_{n}d")
-        windows.append(
-            f"COALESCE(sum(amount) FILTER (WHERE timestamp >= {since}), 0) AS spend_{n}d"
-        )
-    prev_since = f"TIMESTAMP '{(c - timedelta(days=180)).isoformat()}'"
-    mid = f"TIMESTAMP '{(c - timedelta(days=90)).isoformat()}'"
+        windows.append(f"count(*) FILTER (WHERE ts >= {since(n)}) AS orders_{n}d")
+        windows.append(f"COALESCE(sum(amount) FILTER (WHERE ts >= {since(n)}), 0) AS spend_{n}d")
     windows.append(
-        f"COALESCE(sum(amount) FILTER (WHERE timestamp >= {prev_since} AND timestamp < {mid}), 0)"
+        f"COALESCE(sum(amount) FILTER (WHERE ts >= {since(180)} AND ts < {since(90)}), 0)"
         " AS spend_prev_90d"
     )
-    items = "sum(quantity)" if spec.has_quantity else "count(*)"
-    products = "count(DISTINCT product)" if spec.has_product else "NULL::BIGINT"
+    # Orders first: one row per (customer, invoice) -- or per line without invoices -- so that
+    # every order count below is a plain count, not a DISTINCT over the lines.
+    if spec.has_invoice:
+        orders = f"""SELECT customer_id, min(timestamp) AS ts, sum(amount) AS amount,
+               {"sum(quantity)" if spec.has_quantity else "count(*)"} AS items
+        FROM p GROUP BY customer_id, invoice"""
+    else:
+        orders = f"""SELECT customer_id, timestamp AS ts, amount,
+               {"quantity" if spec.has_quantity else "1"} AS items
+        FROM p"""
+    if spec.has_product:
+        products_cte = """,
+prod AS (
+    SELECT customer_id, count(*) AS n_products
+    FROM (SELECT DISTINCT customer_id, product FROM p WHERE product IS NOT NULL)
+    GROUP BY customer_id
+)"""
+        products_col = "CAST(COALESCE(prod.n_products, 0) AS INTEGER)"
+        products_join = "LEFT JOIN prod USING (customer_id)"
+    else:
+        products_cte, products_col, products_join = "", "NULL::INTEGER", ""
     label_cte = ""
     label_cols = ""
     label_join = ""
     if spec.horizon is not None:
         end_ts = f"TIMESTAMP '{(c + timedelta(days=spec.horizon)).isoformat()}'"
         label_cte = f""",
-    lab AS (
-        SELECT customer_id, sum(amount) AS holdout_spend
-        FROM {purchases}
-        WHERE timestamp >= {cut_ts} AND timestamp < {end_ts}
-        GROUP BY customer_id
-    )"""
+lab AS (
+    SELECT customer_id, sum(amount) AS holdout_spend
+    FROM {purchases}
+    WHERE timestamp >= {cut_ts} AND timestamp < {end_ts}
+    GROUP BY customer_id
+)"""
         label_cols = """,
     CAST(lab.customer_id IS NOT NULL AS INTEGER) AS repeat_purchase,
     COALESCE(lab.holdout_spend, 0.0) AS holdout_spend"""
@@ -146,14 +156,16 @@ def feature_sql(spec: FeatureSpec, purchases: str = "purchases", returns: str = 
 
     return f"""
 WITH p AS (
-    SELECT customer_id, timestamp, amount, quantity, invoice, product,
-           CAST(timestamp AS DATE) AS day
+    SELECT customer_id, timestamp, amount, quantity, invoice, product
     FROM {purchases}
     WHERE timestamp < {cut_ts}
 ),
+o AS (
+    {orders}
+),
 days AS (
-    SELECT customer_id, day, sum(amount) AS spend
-    FROM p GROUP BY customer_id, day
+    SELECT customer_id, CAST(ts AS DATE) AS day, sum(amount) AS spend
+    FROM o GROUP BY ALL
 ),
 seq AS (
     SELECT customer_id, day, spend,
@@ -171,21 +183,20 @@ per_day AS (
            count(DISTINCT date_trunc('month', day)) AS months_active
     FROM seq GROUP BY customer_id
 ),
-per_row AS (
+per_order AS (
     SELECT customer_id,
-           {n_orders()} AS n_orders,
-           {items} AS n_items,
-           {products} AS n_products,
+           count(*) AS n_orders,
+           sum(items) AS n_items,
            sum(amount) AS lifetime_spend,
            {", ".join(windows)}
-    FROM p GROUP BY customer_id
+    FROM o GROUP BY customer_id
 ),
 ret AS (
     SELECT customer_id, sum(amount) AS returned
     FROM {returns}
     WHERE timestamp < {cut_ts}
     GROUP BY customer_id
-){label_cte}
+){products_cte}{label_cte}
 SELECT
     d.customer_id,
     d.first_purchase,
@@ -197,7 +208,7 @@ SELECT
     CAST({last_day} - d.first_purchase AS DOUBLE) / {unit} AS T,
     CAST(r.n_orders AS INTEGER) AS n_orders,
     CAST(r.n_items AS DOUBLE) AS n_items,
-    CAST(r.n_products AS INTEGER) AS n_products,
+    {products_col} AS n_products,
     r.lifetime_spend,
     r.lifetime_spend / NULLIF(r.n_orders, 0) AS avg_order_value,
     d.monetary,
@@ -219,7 +230,8 @@ SELECT
     )::DOUBLE AS loyalty_index,
     COALESCE(ret.returned, 0.0) / NULLIF(r.lifetime_spend, 0) AS return_rate{label_cols}
 FROM per_day d
-JOIN per_row r USING (customer_id)
+JOIN per_order r USING (customer_id)
 LEFT JOIN ret USING (customer_id)
+{products_join}
 {label_join}
 """

@@ -1,0 +1,118 @@
+"""Benchmark: ``toolkit features`` against a straightforward pandas BTYD core on the same file.
+
+    python bench/features.py [--customers 100000,1000000,5000000] [--data-dir bench/data]
+
+For each size it generates (or reuses) a synthetic log with ``toolkit generate`` (about 23 lines
+per customer: 100k -> ~2.3M, 1M -> ~23M, 5M -> ~116M transactions), then times, each in a fresh
+process, (a) ``toolkit features`` with the full feature set and (b) a pandas groupby computing only
+the BTYD core (frequency, recency, T, lifetime spend) from the same Parquet file. Prints seconds,
+peak RSS and the ratio. The pandas baseline is skipped above 1M customers unless --pandas-all
+(it needs far more memory than the machine has to spare at 116M rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import gb, measure  # noqa: E402
+
+PANDAS_BASELINE = r"""
+import sys
+import pandas as pd
+path, cutoff, out = sys.argv[1], pd.Timestamp(sys.argv[2]), sys.argv[3]
+df = pd.read_parquet(path, columns=["customer_id", "invoice_no", "invoice_date", "quantity",
+                                     "unit_price"])
+df = df[(df["quantity"] > 0) & (df["unit_price"] > 0) & ~df["invoice_no"].str.startswith("C")
+        & (df["invoice_date"] < cutoff)]
+df["amount"] = df["quantity"] * df["unit_price"]
+df["day"] = df["invoice_date"].dt.normalize()
+g = df.groupby("customer_id")
+spend = g["amount"].sum()
+first, last = g["day"].min(), g["day"].max()
+nday = df.drop_duplicates(["customer_id", "day"]).groupby("customer_id").size()
+res = pd.DataFrame({
+    "frequency": nday - 1,
+    "recency": (last - first).dt.days,
+    "T": ((cutoff - pd.Timedelta(days=1)) - first).dt.days,
+    "lifetime_spend": spend,
+})
+res.to_parquet(out)
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--customers", default="100000,1000000,5000000")
+    ap.add_argument("--data-dir", default=str(Path(__file__).resolve().parent / "data"))
+    ap.add_argument("--cutoff", default="2023-10-01")
+    ap.add_argument("--pandas-all", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    toolkit = shutil.which("toolkit") or str(Path(sys.executable).parent / "toolkit")
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    print(f"{'customers':>10} {'rows':>12} {'engine':<28} {'seconds':>8} {'peak RSS':>10}")
+    for n in [int(x) for x in args.customers.split(",")]:
+        data = data_dir / f"tx_{n}.parquet"
+        if not data.exists():
+            print(f"generating {data} ...", flush=True)
+            r = measure(
+                [toolkit, "generate", "--customers", str(n), "--out", str(data), "--seed", "1"]
+            )
+            print(f"  generated in {r['seconds']:.1f} s, peak {gb(r['peak_rss_bytes'])}")
+        import pyarrow.parquet as pq
+
+        rows = pq.ParquetFile(data).metadata.num_rows
+        with tempfile.TemporaryDirectory() as tmp:
+            ours = []
+            for _ in range(args.repeat):
+                ours.append(
+                    measure(
+                        [
+                            toolkit,
+                            "features",
+                            str(data),
+                            "--cutoff",
+                            args.cutoff,
+                            "--horizon",
+                            "90",
+                            "--out",
+                            str(Path(tmp) / "f.parquet"),
+                        ]
+                    )
+                )
+            best = sorted(ours, key=lambda r: r["seconds"])[len(ours) // 2]
+            print(
+                f"{n:>10,} {rows:>12,} {'toolkit features (full set)':<28} "
+                f"{best['seconds']:>8.1f} {gb(best['peak_rss_bytes']):>10}",
+                flush=True,
+            )
+            if n <= 1_000_000 or args.pandas_all:
+                base = measure(
+                    [
+                        sys.executable,
+                        "-c",
+                        PANDAS_BASELINE,
+                        str(data),
+                        args.cutoff,
+                        str(Path(tmp) / "p.parquet"),
+                    ]
+                )
+                print(
+                    f"{n:>10,} {rows:>12,} {'pandas BTYD core':<28} {base['seconds']:>8.1f} "
+                    f"{gb(base['peak_rss_bytes']):>10}"
+                )
+                print(
+                    f"{'':>10} {'':>12} {'speed-up (pandas / toolkit)':<28} "
+                    f"{base['seconds'] / best['seconds']:>8.2f}x",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
