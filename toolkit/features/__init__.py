@@ -12,9 +12,12 @@ from toolkit.features._build import (
     resolve_spec,
     write_features,
 )
+from toolkit.features._correlate import CorrelationResult, correlate
 from toolkit.features._sql import FEATURE_COLUMNS, LABEL_COLUMNS, FeatureSpec, feature_sql
 
 __all__ = [
+    "CorrelationResult",
+    "correlate",
     "FEATURE_COLUMNS",
     "LABEL_COLUMNS",
     "FeatureSpec",

@@ -1,0 +1,114 @@
+"""``toolkit correlate``: pairwise correlations of a features file, with q-values and a heatmap."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toolkit.commands.common import (
+    InputFile,
+    app,
+    handle_errors,
+    info,
+    out_console,
+    parse_option_list,
+    progress,
+)
+from toolkit.errors import InputError
+
+#: how many pairs the command prints
+N_PRINTED = 5
+
+
+class Method(StrEnum):
+    """Correlation coefficient."""
+
+    pearson = "pearson"
+    spearman = "spearman"
+
+
+@app.command()
+@handle_errors
+def correlate(
+    features: InputFile,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            file_okay=False,
+            help="Output directory: correlations.csv, heatmap.png, summary.json.",
+        ),
+    ],
+    method: Annotated[
+        Method,
+        typer.Option(
+            "--method",
+            case_sensitive=False,
+            help="pearson (linear) or spearman (rank, robust to skew and outliers).",
+        ),
+    ] = Method.pearson,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            help="Comma-separated columns to correlate (default: every numeric column but ids).",
+        ),
+    ] = None,
+    id_col: Annotated[
+        str | None,
+        typer.Option("--id-col", help="The id column, if it is not found from its name."),
+    ] = None,
+) -> None:
+    """Correlate every pair of numeric columns: r, p-value, Benjamini-Hochberg q-value, heatmap."""
+    from toolkit.features._correlate import correlate as compute
+    from toolkit.io import read_table, write_atomic, write_frame
+    from toolkit.reports.heatmap import write_heatmap
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(out)!r} is a file; give a directory for the outputs")
+    chosen = parse_option_list(columns, "--columns") or None
+    if columns is not None and not chosen:
+        raise InputError(f"--columns must name at least 2 columns, got {columns!r}")
+
+    with progress("correlating") as update:
+        update(f"reading {features}")
+        df = read_table(features, id_column=id_col)
+        if chosen is not None:
+            unknown = [c for c in chosen if c not in df.columns]
+            if unknown:
+                raise InputError(
+                    f"--columns: {unknown!r} not in {features}; its columns: {list(df.columns)}"
+                )
+        update(f"{method.value} on {len(df):,} rows")
+        result = compute(df, method=method.value, columns=chosen, id_column=id_col)
+        update("writing")
+        out.mkdir(parents=True, exist_ok=True)
+        write_frame(result.pairs, out / "correlations.csv")
+        write_heatmap(result, out / "heatmap.png")
+        with write_atomic(out / "summary.json") as tmp:
+            tmp.write_text(json.dumps(result.summary(), indent=2, allow_nan=False) + "\n")
+
+    summary = result.summary()
+    info(
+        f"{features}: {len(df):,} rows, {len(result.columns)} columns, "
+        f"{summary['n_pairs']} pairs, {summary['n_significant']} with q < {summary['alpha']}"
+    )
+    if result.skipped:
+        info("skipped: " + ", ".join(f"{c} ({why})" for c, why in result.skipped.items()))
+    info(f"wrote {out / 'correlations.csv'}, {out / 'heatmap.png'}, {out / 'summary.json'}")
+
+    top = result.strongest(N_PRINTED)
+    width = max(
+        [len("pair")] + [len(f"{a} ~ {b}") for a, b in zip(top.var_1, top.var_2, strict=True)]
+    )
+    out_console.print(f"{'pair':<{width}}  {'r':>7}  {'q_value':>9}  {'n':>9}", markup=False)
+    for row in top.itertuples(index=False):
+        out_console.print(
+            f"{f'{row.var_1} ~ {row.var_2}':<{width}}  {row.r:>7.3f}  {row.q_value:>9.2g}  "
+            f"{row.n:>9,}",
+            markup=False,
+        )
