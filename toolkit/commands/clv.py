@@ -1,0 +1,375 @@
+"""``toolkit clv``: BG/NBD + Gamma-Gamma on a transaction log or a frequency/recency/T summary."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from toolkit.commands.common import (
+    InputFile,
+    ReadOptions,
+    app,
+    handle_errors,
+    info,
+    progress,
+    with_read_options,
+)
+from toolkit.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class TimeUnit(StrEnum):
+    days = "days"
+    weeks = "weeks"
+
+
+# accepted spellings of the summary columns, compared after toolkit.io.normalise
+# (case, spaces and underscores ignored): lifetimes' names and the BTYD/CDNOW ones
+SUMMARY_SPELLINGS = {
+    "frequency": ("frequency", "x"),
+    "recency": ("recency", "tx"),
+    "T": ("t",),
+    "monetary_value": ("monetaryvalue", "monetary", "zbar"),
+}
+
+OUTPUT_COLUMNS = [
+    "customer_id",
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "p_alive",
+    "expected_purchases",
+    "p_any_purchase",
+    "expected_avg_spend",
+    "clv",
+]
+
+
+def find_summary_columns(columns: list[str]) -> dict[str, str]:
+    """Map frequency / recency / T / monetary_value to the columns of a summary table.
+
+    Examples
+    --------
+    >>> find_summary_columns(["ID", "x", "t_x", "T", "zbar"])
+    {'frequency': 'x', 'recency': 't_x', 'T': 'T', 'monetary_value': 'zbar'}
+    """
+    from toolkit.io import normalise
+
+    by_norm: dict[str, str] = {}
+    for col in columns:
+        by_norm.setdefault(normalise(str(col)), col)
+    found = {}
+    for role, spellings in SUMMARY_SPELLINGS.items():
+        for s in spellings:
+            if s in by_norm:
+                found[role] = by_norm[s]
+                break
+    return found
+
+
+def _columns_of(path: Path, read: ReadOptions) -> list[str]:
+    """The column names of ``path`` without reading its rows."""
+    from toolkit.io import connect
+    from toolkit.io._read import open_raw
+
+    kwargs = read.read_kwargs()
+    con = connect()
+    try:
+        raw = open_raw(con, path, sep=kwargs["sep"], names=kwargs["names"])
+        raw.close()
+    finally:
+        con.close()
+    return [str(c) for c in raw.columns]
+
+
+def _summary_from_table(path: Path, read: ReadOptions, cols: dict[str, str]) -> pd.DataFrame:
+    import pandas as pd
+
+    from toolkit.io import find_id_column, read_table
+
+    kwargs = read.read_kwargs()
+    table = read_table(path, sep=kwargs["sep"], names=kwargs["names"], id_column=read.customer_col)
+    missing = [role for role in ("frequency", "recency", "T") if role not in cols]
+    if missing:
+        raise InputError(
+            f"{path}: a summary table needs the columns frequency, recency and T (or x, t_x, T); "
+            f"missing {', '.join(missing)}; columns found: {list(table.columns)}"
+        )
+    out = pd.DataFrame(index=table.index)
+    idcol = read.customer_col or find_id_column(list(table.columns))
+    if idcol is not None:
+        out["customer_id"] = table[idcol].astype("string")
+    else:
+        out["customer_id"] = pd.Series(range(1, len(table) + 1), index=table.index).astype("string")
+        info(f"{path} has no customer id column: rows are numbered 1..{len(table)} instead")
+    for role, col in cols.items():
+        values = pd.to_numeric(table[col], errors="coerce")
+        bad = values.isna() & table[col].notna()
+        if bad.any():
+            example = table[col][bad].iloc[0]
+            raise InputError(
+                f"{path}: column {col!r} ({role}) must be numeric; {int(bad.sum())} rows are not, "
+                f"e.g. {example!r}"
+            )
+        out[role] = values.astype("float64")
+    return out
+
+
+def _summary_from_transactions(
+    path: Path, read: ReadOptions, time_unit: str, cutoff: str | None
+) -> pd.DataFrame:
+    from toolkit.features import compute_features
+    from toolkit.io import read_transactions
+
+    tx = read_transactions(path, **read.read_kwargs())
+    try:
+        for role, col in tx.report.columns.items():
+            if tx.report.detected.get(role) == "detected":
+                info(f"using column {col!r} as {role}")
+        feats = compute_features(tx, cutoff=cutoff, time_unit=time_unit)
+    finally:
+        tx.close()
+    out = feats[["customer_id", "frequency", "recency", "T", "monetary"]].rename(
+        columns={"monetary": "monetary_value"}
+    )
+    return out.astype({"frequency": "float64", "recency": "float64", "T": "float64"})
+
+
+def _named(path: Path, cols: dict[str, str], exc: InputError) -> InputError:
+    names = (
+        ", ".join(f"{role}={col!r}" for role, col in cols.items()) or "computed from transactions"
+    )
+    return InputError(f"{path} (columns {names}): {exc}")
+
+
+def run_clv(
+    summary: pd.DataFrame,
+    *,
+    horizon: float,
+    discount_rate: float,
+    time_unit: str,
+    penalizer: float,
+) -> tuple[pd.DataFrame, dict[str, Any], Any]:
+    """Fit BG/NBD (+ Gamma-Gamma when there is spend) and score every customer.
+
+    ``summary`` has customer_id, frequency, recency, T and optionally monetary_value;
+    ``horizon`` is in the time unit of the summary. Returns the customers frame, the params dict
+    written to params.json, and the fitted BG/NBD model. Fitting warnings are collected into
+    the params (and raised as warnings).
+    """
+    import warnings
+
+    import numpy as np
+
+    from toolkit.models.bgnbd import PERIOD_LENGTH, BetaGeoModel, GammaGammaModel
+
+    x = summary["frequency"].to_numpy(np.float64)
+    tx = summary["recency"].to_numpy(np.float64)
+    T = summary["T"].to_numpy(np.float64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bg = BetaGeoModel(penalizer=penalizer).fit(x, tx, T)
+    for w in caught:
+        info(f"warning: {w.message}")
+
+    out = summary.copy()
+    if "monetary_value" not in out.columns:
+        out["monetary_value"] = np.nan
+    out["p_alive"] = bg.p_alive(x, tx, T)
+    out["expected_purchases"] = bg.expected_purchases(horizon, x, tx, T)
+    out["p_any_purchase"] = bg.p_any_purchase(horizon, x, tx, T)
+
+    period = PERIOD_LENGTH["monthly"][time_unit]
+    gg_params: dict[str, Any] | None = None
+    m = out["monetary_value"].to_numpy(np.float64)
+    has_spend = "monetary_value" in summary.columns and bool(np.isfinite(m).any())
+    if has_spend and (x > 0).sum() >= 2:
+        # the spend of every repeat customer is validated: a bad value is an input error
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gg = GammaGammaModel(penalizer=penalizer).fit(x, m)
+        for w in caught:
+            info(f"warning: {w.message}")
+        gg_params = gg.summary()
+        out["expected_avg_spend"] = gg.expected_spend(x, m)
+        out["clv"] = gg.customer_lifetime_value(
+            bg,
+            x,
+            tx,
+            T,
+            m,
+            horizon=horizon / period,
+            discount_rate=discount_rate,
+            time_unit=time_unit,  # type: ignore[arg-type]
+        )
+        info(
+            f"Gamma-Gamma on {gg.n_customers_:,} customers with repeat purchases "
+            f"({gg.n_excluded_:,} without are not fitted; they get the population mean spend)"
+        )
+    else:
+        out["expected_avg_spend"] = np.nan
+        out["clv"] = np.nan
+        why = "no monetary value column" if not has_spend else "fewer than 2 repeat customers"
+        info(f"no Gamma-Gamma spend model ({why}): expected_avg_spend and clv are left empty")
+
+    params = {
+        "bgnbd": {**bg.summary(), "time_unit": time_unit},
+        "gamma_gamma": gg_params,
+        "prediction": {
+            "horizon": horizon,
+            "time_unit": time_unit,
+            "discount_rate": discount_rate,
+            "discount_period": f"month ({period:g} {time_unit})",
+            "n_periods": horizon / period,
+            "columns": {
+                "p_alive": "P(alive) at the end of the observation period",
+                "expected_purchases": f"expected purchases in the next {horizon:g} {time_unit}",
+                "p_any_purchase": f"P(at least one purchase in the next {horizon:g} {time_unit})",
+                "expected_avg_spend": "Gamma-Gamma expected spend per purchase",
+                "clv": "expected purchases x expected spend, discounted monthly, over the horizon",
+            },
+        },
+    }
+    return out[OUTPUT_COLUMNS], params, bg
+
+
+@app.command()
+@with_read_options
+@handle_errors
+def clv(
+    data: InputFile,
+    out: Annotated[
+        Path,
+        typer.Option("--out", file_okay=False, help="Output directory (created if missing)."),
+    ],
+    horizon: Annotated[
+        float | None,
+        typer.Option(
+            "--horizon",
+            help="Prediction window in --time-unit for expected purchases, P(any purchase) and "
+            "CLV. Default: 12 months (360 days or 52.14 weeks).",
+        ),
+    ] = None,
+    discount_rate: Annotated[
+        float,
+        typer.Option(
+            "--discount-rate",
+            min=0.0,
+            help="Discount rate per month for CLV (0.01 = 1 % a month, ~12.7 % a year).",
+        ),
+    ] = 0.01,
+    time_unit: Annotated[
+        TimeUnit,
+        typer.Option(
+            "--time-unit",
+            help="Unit of recency, T and --horizon (a summary table's recency and T are read in "
+            "it; a transaction log is summarised in it).",
+        ),
+    ] = TimeUnit.days,
+    penalizer: Annotated[
+        float,
+        typer.Option(
+            "--penalizer",
+            min=0.0,
+            help="L2 penalty on the log-parameters of both models (0 = plain maximum likelihood).",
+        ),
+    ] = 0.0,
+    cutoff: Annotated[
+        str | None,
+        typer.Option(
+            "--cutoff",
+            help="Transaction logs only: summarise purchases strictly before this date "
+            "(YYYY-MM-DD). Default: the day after the last purchase.",
+        ),
+    ] = None,
+    *,
+    read: ReadOptions,
+) -> None:
+    """BG/NBD and Gamma-Gamma: P(alive), expected purchases and CLV for every customer.
+
+    DATA is a transaction log, or a summary table with frequency, recency, T (and optionally
+    monetary_value); the lifetimes/CDNOW names x, t_x, T, zbar work too. Writes
+    OUT/customers.csv, OUT/params.json and OUT/p_alive_matrix.png.
+    """
+    import json
+
+    import numpy as np
+
+    from toolkit.io import write_atomic, write_frame
+    from toolkit.models.bgnbd import PERIOD_LENGTH
+    from toolkit.reports.btyd_plots import p_alive_matrix, plot_p_alive_matrix
+
+    unit = time_unit.value
+    if horizon is not None and not horizon > 0:
+        raise InputError(f"--horizon must be > 0 (in {unit}), got {horizon:g}")
+    if horizon is None:
+        horizon = 12 * PERIOD_LENGTH["monthly"][unit]
+    with progress("clv") as update:
+        update("reading")
+        cols = find_summary_columns(_columns_of(data, read))
+        if "frequency" in cols:
+            if cutoff is not None:
+                raise InputError(
+                    f"--cutoff applies to transaction logs only; {data} is already a summary "
+                    f"(it has a {cols['frequency']!r} column)"
+                )
+            info(
+                f"{data} is a summary table: using "
+                + ", ".join(f"{c!r} as {role}" for role, c in cols.items())
+                + f" (recency and T in {unit})"
+            )
+            summary = _summary_from_table(data, read, cols)
+        else:
+            update("summarising transactions")
+            summary = _summary_from_transactions(data, read, unit, cutoff)
+        update("fitting")
+        try:
+            customers, params, bg = run_clv(
+                summary,
+                horizon=float(horizon),
+                discount_rate=discount_rate,
+                time_unit=unit,
+                penalizer=penalizer,
+            )
+        except InputError as exc:
+            raise _named(data, cols, exc) from None
+        params["source"] = str(data)
+        update("writing")
+        out.mkdir(parents=True, exist_ok=True)
+        write_frame(customers, out / "customers.csv")
+        with write_atomic(out / "params.json") as tmp:
+            tmp.write_text(json.dumps(_jsonable(params), indent=2) + "\n", encoding="utf-8")
+        x = customers["frequency"].to_numpy(np.float64)
+        matrix = p_alive_matrix(
+            bg,
+            T=float(customers["T"].max()),
+            max_frequency=int(max(np.quantile(x, 0.99), 1)),
+        )
+        plot_p_alive_matrix(matrix, out / "p_alive_matrix.png")
+    b = params["bgnbd"]
+    info(
+        f"BG/NBD on {int(b['n_customers']):,} customers: r={b['r']:.4g} alpha={b['alpha']:.4g} "
+        f"a={b['a']:.4g} b={b['b']:.4g}, log-likelihood {b['log_likelihood']:.1f}"
+    )
+    info(f"wrote {out / 'customers.csv'}, {out / 'params.json'}, {out / 'p_alive_matrix.png'}")
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values: NaN and infinities become null."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return _jsonable(value.item())
+    return value
