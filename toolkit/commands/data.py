@@ -32,13 +32,14 @@ def validate(
 ) -> None:
     """Read a transaction file, report rows, customers, dates and every problem found at once.
 
-    Exit code 0 when the data can be analysed (problems are reported, not fatal), 2 when it cannot.
+    Exit code 0 when the data can be analysed (problems are reported, not fatal), 2 when it cannot
+    (the report is still printed, then the reason on stderr).
     """
-    from toolkit.io import read_transactions
+    from toolkit.io import check_usable, read_transactions
 
     with progress("validating") as update:
         update(str(data))
-        tx = read_transactions(data, **read.read_kwargs())
+        tx = read_transactions(data, require_usable=False, **read.read_kwargs())
         try:
             report = tx.validate(full=True)
         finally:
@@ -47,6 +48,8 @@ def validate(
         if report.detected.get(role) == "detected":
             info(f"using column {col!r} as {role}")
     if as_json:
-        out_console.print_json(json.dumps(report.to_dict()))
+        # plain json (no rich re-rendering): stdout must parse as it is
+        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
         out_console.print(report.render_text(), markup=False)
+    check_usable(report)

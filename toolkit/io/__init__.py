@@ -12,6 +12,7 @@ from toolkit.io._transactions import (
     Problem,
     Transactions,
     ValidationReport,
+    check_usable,
     connect,
     read_transactions,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "Problem",
     "Transactions",
     "ValidationReport",
+    "check_usable",
     "connect",
     "find_id_column",
     "normalise",

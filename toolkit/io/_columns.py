@@ -1,4 +1,12 @@
-"""Column roles and how they are found: options first, then common spellings."""
+"""Column roles and how they are found: options first, then common spellings.
+
+A column named in an option (``--customer-col``) is matched exactly, or else ignoring case,
+spaces, underscores, hyphens, dots, brackets and slashes when exactly one column matches that way.
+An omitted role is found from :data:`SPELLINGS`, compared after the same normalisation
+(``Customer ID``, ``customer_id``, ``CUSTOMERID`` all read ``customerid``); the first spelling
+present wins and a column plays one role at most. Required: a customer id, a date, and an amount
+(or a quantity and a unit price, amount = quantity x price). Optional: invoice, product.
+"""
 
 from __future__ import annotations
 
@@ -28,10 +36,15 @@ SPELLINGS: dict[str, tuple[str, ...]] = {
         "customerid",
         "customer",
         "custid",
+        "cust",
         "customerno",
+        "custno",
         "customernumber",
+        "custnumber",
+        "customerkey",
         "customercode",
         "clientid",
+        "clientno",
         "client",
         "userid",
         "user",
@@ -70,6 +83,8 @@ SPELLINGS: dict[str, tuple[str, ...]] = {
         "spend",
         "netamount",
         "salesamount",
+        "orderamount",
+        "saleamount",
         "dollarvalue",
         "monetary",
         "purchaseamount",
@@ -97,6 +112,8 @@ SPELLINGS: dict[str, tuple[str, ...]] = {
         "itemid",
         "item",
         "productcode",
+        "itemcode",
+        "itemno",
         "article",
         "articleid",
     ),
@@ -155,6 +172,19 @@ def closest(name: str, columns: list[str], n: int = 3) -> list[str]:
     return [norm[h] for h in hits]
 
 
+def _match_given(col: str, columns: list[str]) -> str | None:
+    """The column an option names: exact, else the one column equal after normalisation."""
+    if col in columns:
+        return col
+    hits = [c for c in columns if normalise(c) == normalise(col)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _looks_headerless(columns: list[str]) -> bool:
+    """Column names without a single letter (``00004``, ``19970101``, ``29.33``) are data."""
+    return bool(columns) and not any(re.search(r"[^\W\d_]", c) for c in columns)
+
+
 def resolve_mapping(
     columns: list[str], mapping: ColumnMapping | None, source: str
 ) -> tuple[ColumnMapping, dict[str, str]]:
@@ -163,22 +193,38 @@ def resolve_mapping(
     Returns the resolved mapping and, for messages, how each role was found ('given' or
     'detected'). Raises InputError naming every problem when a given column does not exist or a
     required role cannot be found.
+
+    Examples
+    --------
+    >>> m, how = resolve_mapping(["Cust No", "Order Date", "Qty", "Price"], None, "f.csv")
+    >>> m.customer, m.timestamp, m.quantity, m.price, how["customer"]
+    ('Cust No', 'Order Date', 'Qty', 'Price', 'detected')
     """
     mapping = mapping or ColumnMapping()
     problems: list[str] = []
     how: dict[str, str] = {}
     resolved: dict[str, str | None] = {}
     given = mapping.given()
+    headerless = (
+        " (the first line looks like data, not a header: give the column names with --names)"
+        if _looks_headerless(columns)
+        else ""
+    )
     for role, col in given.items():
-        if col not in columns:
-            hint = closest(col, columns)
+        match = _match_given(col, columns)
+        if match is None:
+            near = closest(col, columns)
             problems.append(
                 f"{ROLE_OPTION[role]} {col!r} is not a column of {source}"
-                + (f" (did you mean {', '.join(map(repr, hint))}?)" if hint else "")
+                + (f" (did you mean {', '.join(map(repr, near))}?)" if near else "")
             )
         else:
-            resolved[role] = col
+            resolved[role] = match
             how[role] = "given"
+    dup = [c for c in set(resolved.values()) if list(resolved.values()).count(c) > 1]
+    for c in dup:
+        roles = [ROLE_OPTION[r] for r, v in resolved.items() if v == c]
+        problems.append(f"{' and '.join(roles)} name the same column {c!r}")
     taken = {c for c in resolved.values() if c}
     for role in ROLES:
         if role in given:
@@ -192,7 +238,9 @@ def resolve_mapping(
             how[role] = "detected"
             taken.add(found)
     if problems:
-        raise InputError("; ".join(problems) + f". Columns found: {', '.join(map(repr, columns))}")
+        raise InputError(
+            "; ".join(problems) + f". Columns found: {', '.join(map(repr, columns))}" + headerless
+        )
     # amount: an amount column, or quantity x price
     if resolved.get("amount") is None and not (resolved.get("quantity") and resolved.get("price")):
         problems.append("an amount column (--amount-col, or --quantity-col with --price-col)")
@@ -202,15 +250,15 @@ def resolve_mapping(
         problems.append("a date column (--date-col)")
     if problems:
         missing = [r for r in ("customer", "timestamp", "amount") if resolved.get(r) is None]
-        hint = ""
-        if resolved.get("timestamp") is None and resolved.get("customer") is not None:
+        hint = headerless
+        if not hint and resolved.get("timestamp") is None and resolved.get("customer") is not None:
             hint = (
                 " (this looks like a customer table, one row per customer: commands that read "
                 "transactions need a date and an amount per purchase)"
             )
         raise InputError(
             f"{source}: missing required column(s): {'; '.join(problems)}. "
-            f"Columns found: {', '.join(map(repr, columns))}"
+            f"Columns found: {', '.join(map(repr, columns))}."
             + _suggestions(columns, missing, set(resolved.values()))
             + hint
         )
@@ -218,18 +266,22 @@ def resolve_mapping(
 
 
 def _suggestions(columns: list[str], roles: list[str], taken: set[str | None]) -> str:
+    """'Closest names': for each missing role, the free column most like one of its spellings."""
     hints = []
     free = [c for c in columns if c not in taken]
     for role in roles:
-        for spelling in SPELLINGS[role][:3]:
-            near = closest(spelling, free, n=1)
-            if near:
-                hints.append(f"{near[0]!r} for {ROLE_OPTION[role]}?")
-                break
+        best, score = None, 0.6
+        for c in free:
+            for spelling in SPELLINGS[role]:
+                r = difflib.SequenceMatcher(None, normalise(c), spelling).ratio()
+                if r > score:
+                    best, score = c, r
+        if best is not None:
+            hints.append(f"{best!r} for {ROLE_OPTION[role]}?")
     return (" Closest names: " + ", ".join(hints)) if hints else ""
 
 
-ID_SPELLINGS = SPELLINGS["customer"] + ("id", "customerkey", "key")
+ID_SPELLINGS = SPELLINGS["customer"] + ("id", "key")
 
 
 def find_id_column(columns: list[str]) -> str | None:

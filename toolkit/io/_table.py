@@ -1,4 +1,15 @@
-"""Customer tables: one row per customer, typed columns, ids kept as written."""
+"""Customer tables: one row per customer, typed columns, ids kept as written.
+
+Typing rules, per column (text formats come in as text, Parquet keeps its types):
+
+* the id column (given, or found by :func:`find_id_column`) stays text as written; a
+  float-formatted whole number loses its zero decimals (``17850.0`` -> ``17850``);
+* text that is all numbers becomes ``int64`` (whole numbers, none missing) or ``float64``
+  (decimal commas accepted); numbers written with a leading zero (``007``, postcodes) stay text;
+* text that is all ISO dates (``2011-12-09 ...``) becomes ``datetime64``;
+* other text becomes ``category`` when it has at most 50 distinct values and at most half as many
+  as there are rows (at least 2), else ``string``.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +53,7 @@ def read_table(
     import pandas as pd
 
     con = connect()
-    raw = open_raw(con, path, sep=sep, names=names)
+    raw = open_raw(con, path, sep=sep, names=names, materialise=True)
     try:
         df = con.execute("SELECT * FROM raw").df()
     finally:
@@ -66,18 +77,22 @@ def read_table(
 
 
 def _id_text(s: pd.Series) -> pd.Series:
+    import numpy as np
     import pandas as pd
 
     if pd.api.types.is_float_dtype(s):
-        whole = s.notna() & (s == s.round())
+        values = s.to_numpy(dtype="float64", na_value=np.nan)
+        whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**63)
         txt = s.astype("string")
         txt[whole] = s[whole].astype("int64").astype("string")
-        return txt
+        return txt.mask(~np.isfinite(values))
     txt = s.astype("string").str.strip()
-    return txt.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+    txt = txt.mask(txt == "")
+    return txt.str.replace(r"^(-?\d+)[.,]0+$", r"\1", regex=True)
 
 
 def _type_column(s: pd.Series, n: int) -> pd.Series:
+    import numpy as np
     import pandas as pd
 
     if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
@@ -87,14 +102,22 @@ def _type_column(s: pd.Series, n: int) -> pd.Series:
     present = txt.dropna()
     if present.empty:
         return txt
-    num = pd.to_numeric(present, errors="coerce")
-    if num.notna().all():
-        full = pd.to_numeric(txt, errors="coerce")
-        if (full.dropna() == full.dropna().round()).all() and full.notna().all():
-            return full.astype("int64")
-        return full.astype("float64")
+    # codes with leading zeros (postcodes, '007') are text, not numbers
+    if not present.str.match(r"^-?0\d").any():
+        numeric = present
+        if present.str.fullmatch(r"-?\d+,\d+").any() and not present.str.contains(r"\.").any():
+            numeric = present.str.replace(",", ".", regex=False)  # decimal commas
+        num = pd.to_numeric(numeric, errors="coerce")
+        if num.notna().all():
+            full = pd.Series(np.nan, index=txt.index, dtype="float64")
+            full[num.index] = num.astype("float64")
+            finite = full.dropna()
+            whole = np.isfinite(finite) & (finite == finite.round()) & (finite.abs() < 2**53)
+            if len(finite) == len(full) and whole.all():
+                return full.astype("int64")
+            return full
     if present.str.match(r"^\d{4}-\d{2}-\d{2}").all():
-        dates = pd.to_datetime(txt, errors="coerce")
+        dates = pd.to_datetime(txt, errors="coerce", format="ISO8601")
         if dates.notna().sum() == len(present):
             return dates
     nunique = present.nunique()

@@ -1,7 +1,8 @@
 """Transactions: a user's file mapped to the standard columns, typed once, classified, validated.
 
 The validated log lives in DuckDB as three views, so that the feature engine can run on files
-larger than memory:
+larger than memory (files under a few hundred megabytes are loaded into DuckDB once, larger ones
+are scanned in place):
 
 ``tx_status``
     every row: customer_id, timestamp, amount, quantity, price, invoice, product, the raw text of
@@ -10,19 +11,21 @@ larger than memory:
     rows with status 'purchase': customer_id VARCHAR, timestamp TIMESTAMP, amount DOUBLE > 0,
     quantity DOUBLE, invoice VARCHAR, product VARCHAR.
 ``returns``
-    cancellations and returns (invoice starting with 'C', negative quantity or amount), with the
-    returned value as a positive ``amount``: kept apart, never silently dropped.
+    cancellations and returns (an invoice number of 'C' followed by a digit, as Online Retail's
+    ``C536379``; a negative quantity or amount), with the returned value as a positive ``amount``:
+    kept apart, never silently dropped. Only 'C' + digit marks a cancellation, so order ids such
+    as ``CA-2016-152156`` stay purchases.
 
 Row classification, in this order (the first rule that applies wins):
 
 =====================  ==========================================================  ============
 status                 rule                                                        treatment
 =====================  ==========================================================  ============
-missing_id             customer id empty or missing                                excluded
+missing_id             customer id missing, blank, or nan/null/none/na/n/a         excluded
 bad_date               date missing or not parseable                               excluded
-bad_amount             amount (or quantity / price) missing or not a number        excluded
+bad_amount             amount (or quantity / price) missing, not a finite number   excluded
 nonpositive_price      unit price <= 0                                             excluded
-return                 invoice starts with 'C', or quantity < 0, or amount < 0     kept apart
+return                 invoice is 'C' + digit (C536379), quantity < 0, amount < 0  kept apart
 purchase               everything else                                             analysed
 =====================  ==========================================================  ============
 
@@ -30,17 +33,32 @@ Purchases with a zero amount (free orders, when there is no price column to say 
 counted as ``zero_amount`` and kept: the order is still a purchase occasion (CDNOW's reference
 summary counts them).
 
-Reported without changing anything: exact duplicate rows, dates in the future, and outlying
+Reported without changing anything: exact duplicate rows (every column of the file equal to an
+earlier row), dates in the future (after the moment of validation, in all rows), and outlying
 amounts (a purchase whose log10 amount lies more than 5 robust standard deviations, 1.4826 x the
-median absolute deviation, from the median log10 amount).
+median absolute deviation, from the median log10 amount; none when that deviation is 0).
+
+Typing, once per role: customer ids, invoices and products are text exactly as written, except that
+a float-formatted whole number loses its zero decimals (``17850.0`` and ``17850,0`` -> ``17850``;
+``00004`` stays ``00004``); a float column gives whole numbers without decimals. Amounts,
+quantities and prices are numbers: besides plain numbers, a decimal comma (``29,33`` -> 29.33),
+thousands separators where they are unambiguous (``1,234.50``, ``1.234,50``, ``1,234,567``) and a
+currency sign before or after the number (``$12.50``, ``12,50 €``) are read. Dates are parsed
+with ``--date-format``, or with ISO or the format of :data:`DATE_FORMATS` that parses the most of
+a sample of distinct values into plausible years (1900-2200; an 8-digit ``19970101`` is ``%Y%m%d``,
+also when the column is numeric; ``12/1/10`` is ``%m/%d/%y``); typed date columns (Parquet,
+JSON timestamps) are used as they are. A month/day vs day/month tie is read month first, and the
+report says so.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import DataValidationError, InputError
@@ -51,16 +69,19 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-# Files up to this size are materialised in DuckDB once (each later query is then a table scan);
-# larger ones stay views over the file, scanned in parallel and out of core.
-MATERIALISE_BELOW_BYTES = 256 * 1024 * 1024
 OUTLIER_ROBUST_SD = 5.0
+# an invoice number that marks a cancellation: 'C' and a digit (Online Retail's C536379)
+CANCELLATION = "^[Cc][0-9]"
 
+# Candidate formats for a text date column, in order of preference on a tie. Two-digit-year
+# formats matter: %Y would read '12/1/10' as the year 10 (such parses are not counted, see
+# _guess_date_format).
 DATE_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%d %H:%M",
     "%Y-%m-%d",
     "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
     "%Y/%m/%d",
     "%m/%d/%Y %H:%M:%S",
     "%m/%d/%Y %H:%M",
@@ -68,13 +89,30 @@ DATE_FORMATS = (
     "%d/%m/%Y %H:%M:%S",
     "%d/%m/%Y %H:%M",
     "%d/%m/%Y",
+    "%m/%d/%y %H:%M:%S",
+    "%m/%d/%y %H:%M",
+    "%m/%d/%y",
+    "%d/%m/%y %H:%M:%S",
+    "%d/%m/%y %H:%M",
+    "%d/%m/%y",
     "%d.%m.%Y %H:%M:%S",
     "%d.%m.%Y %H:%M",
     "%d.%m.%Y",
+    "%d.%m.%y",
+    "%d-%m-%Y %H:%M:%S",
     "%d-%m-%Y %H:%M",
     "%d-%m-%Y",
+    "%d-%b-%Y",
+    "%d-%b-%y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
     "%Y%m%d",
+    "%Y%m%d%H%M%S",
 )
+# a guessed format must give years in this range (a wrong guess gives the year 10 or 2201)
+PLAUSIBLE_YEARS = (1900, 2200)
 
 PROBLEMS: dict[str, tuple[str, str]] = {
     # code: (description, treatment)
@@ -83,7 +121,7 @@ PROBLEMS: dict[str, tuple[str, str]] = {
     "bad_amount": ("rows whose amount, quantity or price is missing or not a number", "excluded"),
     "nonpositive_price": ("rows with a zero or negative unit price", "excluded"),
     "return": (
-        "cancellations and returns (invoice starting with 'C', negative quantity or amount)",
+        "cancellations and returns (invoice 'C' + digit, negative quantity or amount)",
         "kept apart as returns",
     ),
     "zero_amount": (
@@ -115,19 +153,37 @@ def _is_temporal(dtype: str) -> bool:
     return dtype.upper().startswith(("TIMESTAMP", "DATE"))
 
 
-def _id_expr(col: str, dtype: str) -> str:
-    """Ids as text exactly as written; a float-formatted integer (17850.0) loses its '.0'."""
+def _id_expr(col: str, dtype: str, *, null_words: bool = True) -> str:
+    """Ids as text exactly as written; a float-formatted integer (17850.0) loses its '.0'.
+
+    ``null_words``: also read 'nan', 'null', 'none', 'na', 'n/a' (any case) as missing.
+    """
     c = _q(col)
     if _is_text(dtype):
+        # Written for speed: this runs on every row of files with 100M+ rows, so the costly
+        # checks (lower, regexp) only run on the few values that can need them.
         v = f"trim({c})"
-        cleaned = f"regexp_replace({v}, '^(-?[0-9]+)\\.0+$', '\\1')"
-        return (
-            f"CASE WHEN {v} = '' OR lower({v}) IN ('nan', 'null', 'none', 'na', 'n/a') "
-            f"THEN NULL ELSE {cleaned} END"
+        cleaned = f"regexp_replace({v}, '^(-?[0-9]+)[.,]0+$', '\\1')"
+        # an OR chain, not IN (...): DuckDB plans IN as a join that runs on every row
+        words = " OR ".join(f"lower({v}) = '{w}'" for w in ("nan", "null", "none", "na", "n/a"))
+        null_rule = f"WHEN strlen({c}) <= 6 AND ({words}) THEN NULL " if null_words else ""
+        full = (
+            f"CASE WHEN {c} IS NULL THEN NULL {null_rule}"
+            f"WHEN contains({c}, '.') OR contains({c}, ',') THEN {cleaned} "
+            f"ELSE NULLIF({v}, '') END"
         )
-    if dtype.upper() in ("DOUBLE", "FLOAT", "REAL") or dtype.upper().startswith("DECIMAL"):
+        # Most values need nothing: only those that could change (spaces at either end, a '.' or
+        # ',', short enough to be a null word) go through the allocating string functions.
+        suspect = (
+            f"prefix({c}, ' ') OR suffix({c}, ' ') OR contains({c}, '.') OR contains({c}, ',')"
+            + (f" OR strlen({c}) <= 4" if null_words else "")
+        )
         return (
-            f"CASE WHEN {c} IS NULL OR isnan({c}::DOUBLE) THEN NULL "
+            f"CASE WHEN {c} IS NULL OR {c} = '' THEN NULL WHEN {suspect} THEN {full} ELSE {c} END"
+        )
+    if _is_float(dtype):
+        return (
+            f"CASE WHEN {c} IS NULL OR NOT isfinite({c}::DOUBLE) THEN NULL "
             f"WHEN {c} = floor({c}) THEN CAST(CAST({c} AS HUGEINT) AS VARCHAR) "
             f"ELSE CAST({c} AS VARCHAR) END"
         )
@@ -135,45 +191,79 @@ def _id_expr(col: str, dtype: str) -> str:
 
 
 def _num_expr(col: str, dtype: str) -> str:
+    """A number column as DOUBLE. Text is read leniently when a plain cast fails: a decimal
+    comma (29,33), thousands separators with decimals or several groups (1,234.50; 1.234,50;
+    1,234,567) and a currency sign ($, EUR, GBP, JPY signs) before or after the number."""
     c = _q(col)
-    if _is_text(dtype):
-        v = f"trim({c})"
-        # decimal commas (European files): 29,33 -> 29.33
+    if not _is_text(dtype):
+        return f"CAST({c} AS DOUBLE)"
+    v = f"trim({c})"
+    w = f"regexp_replace({v}, '^([-+]?)\\s*[$€£¥]\\s*|\\s*[$€£¥]$', '\\1')"
+    return (
+        f"COALESCE(TRY_CAST({v} AS DOUBLE), CASE "
+        f"WHEN regexp_matches({w}, '^[-+]?[0-9]+,[0-9]+$') "
+        f"THEN TRY_CAST(replace({w}, ',', '.') AS DOUBLE) "
+        f"WHEN regexp_matches({w}, '^[-+]?[0-9]{{1,3}}(,[0-9]{{3}})+(\\.[0-9]+)?$') "
+        f"THEN TRY_CAST(replace({w}, ',', '') AS DOUBLE) "
+        f"WHEN regexp_matches({w}, '^[-+]?[0-9]{{1,3}}(\\.[0-9]{{3}})+(,[0-9]+)?$') "
+        f"THEN TRY_CAST(replace(replace({w}, '.', ''), ',', '.') AS DOUBLE) "
+        f"ELSE TRY_CAST({w} AS DOUBLE) END)"
+    )
+
+
+def _is_float(dtype: str) -> bool:
+    return dtype.upper() in ("DOUBLE", "FLOAT", "REAL") or dtype.upper().startswith("DECIMAL")
+
+
+def _date_text(col: str, dtype: str) -> str:
+    """A date column as text to parse; numeric dates (19970101, 19970101.0) as their digits."""
+    c = _q(col)
+    if _is_float(dtype):
         return (
-            f"COALESCE(TRY_CAST({v} AS DOUBLE), CASE WHEN regexp_matches({v}, "
-            f"'^-?[0-9]+,[0-9]+$') THEN TRY_CAST(replace({v}, ',', '.') AS DOUBLE) END)"
+            f"CASE WHEN {c} = floor({c}) AND abs({c}) < 1e15 "
+            f"THEN CAST(CAST({c} AS BIGINT) AS VARCHAR) ELSE CAST({c} AS VARCHAR) END"
         )
-    return f"CAST({c} AS DOUBLE)"
+    return f"trim(CAST({c} AS VARCHAR))"
 
 
 def _date_expr(col: str, dtype: str, fmt: str | None) -> str:
-    c = _q(col)
     if _is_temporal(dtype):
-        return f"CAST({c} AS TIMESTAMP)"
-    text = f"trim(CAST({c} AS VARCHAR))"
+        return f"CAST({_q(col)} AS TIMESTAMP)"
+    text = _date_text(col, dtype)
     if fmt == "ISO":
         return f"TRY_CAST({text} AS TIMESTAMP)"
     assert fmt is not None
     return f"TRY_STRPTIME({text}, {_lit(fmt)})"
 
 
-def _guess_date_format(con: duckdb.DuckDBPyConnection, col: str, notes: list[str]) -> str:
-    """Choose how to parse a text date column from a sample of its values."""
+def _guess_date_format(
+    con: duckdb.DuckDBPyConnection, col: str, dtype: str, notes: list[str]
+) -> str:
+    """Choose how to parse a text date column from a sample of its values.
+
+    ISO (what DuckDB casts: 2011-12-09, 2011-12-09 12:50:00, 2011-12-09T12:50:00Z; an offset is
+    dropped, the wall time kept) when it parses every sampled value; else the format of
+    :data:`DATE_FORMATS` that parses the most (the earlier one on a tie), if it parses more than
+    ISO does. Only parses that land in :data:`PLAUSIBLE_YEARS` count.
+    """
     sample = [
         str(r[0])
         for r in con.execute(
-            f"SELECT DISTINCT trim(CAST({_q(col)} AS VARCHAR)) v FROM (SELECT {_q(col)} FROM raw "
-            f"LIMIT 200000) WHERE v IS NOT NULL AND v <> '' LIMIT 2000"
+            f"SELECT DISTINCT v FROM (SELECT {_date_text(col, dtype)} AS v FROM "
+            f"(SELECT {_q(col)} FROM raw LIMIT 200000)) WHERE v IS NOT NULL AND v <> '' LIMIT 2000"
         ).fetchall()
     ]
     if not sample:
         return "ISO"
-    import duckdb as _duckdb
+
+    lo, hi = PLAUSIBLE_YEARS
 
     def parsed(fmt: str) -> int:
         expr = "TRY_CAST(v AS TIMESTAMP)" if fmt == "ISO" else f"TRY_STRPTIME(v, {_lit(fmt)})"
-        row = _duckdb.execute(
-            f"SELECT count({expr}) FROM (SELECT unnest(?) v)", [sample]
+        row = con.execute(
+            f"SELECT count(*) FILTER (year(d) BETWEEN {lo} AND {hi}) "
+            f"FROM (SELECT {expr} AS d FROM (SELECT unnest(?) v))",
+            [sample],
         ).fetchone()
         return int(row[0]) if row else 0
 
@@ -185,10 +275,7 @@ def _guess_date_format(con: duckdb.DuckDBPyConnection, col: str, notes: list[str
     if best[0] <= iso:
         return "ISO"
     ties = [f for n, _, f in scores if n == best[0]]
-    if len(ties) > 1 and {"%m/%d/%Y", "%d/%m/%Y"} & {t.split(" ")[0] for t in ties} == {
-        "%m/%d/%Y",
-        "%d/%m/%Y",
-    }:
+    if any(t.startswith("%m") for t in ties) and any(t.startswith("%d") for t in ties):
         notes.append(
             f"dates in {col!r} are ambiguous between month/day and day/month; read as "
             f"{best[2]!r} (use --date-format to choose)"
@@ -226,6 +313,8 @@ class ValidationReport:
     notes: list[str]
     problems: list[Problem]
     full: bool = True
+    cancellation_rows: int = 0  # invoice 'C' + digit, in all rows
+    cancellations_kept: int = 0  # those among the returns (the others are excluded)
 
     @property
     def usable(self) -> bool:
@@ -244,6 +333,7 @@ class ValidationReport:
         def iso(d: datetime | None) -> str | None:
             return d.isoformat(sep=" ") if d is not None else None
 
+        # "full": False when the duplicate and outlier checks have not run
         return {
             "source": self.source,
             "rows": self.rows,
@@ -252,12 +342,15 @@ class ValidationReport:
             "last_date": iso(self.last_date),
             "purchase_rows": self.purchase_rows,
             "purchase_customers": self.purchase_customers,
-            "purchase_amount": self.purchase_amount,
+            "purchase_amount": _jsonable(self.purchase_amount),
             "return_rows": self.return_rows,
-            "return_amount": self.return_amount,
+            "return_amount": _jsonable(self.return_amount),
+            "cancellation_rows": self.cancellation_rows,
+            "cancellations_kept": self.cancellations_kept,
             "columns": self.columns,
             "detected": self.detected,
             "notes": self.notes,
+            "full": self.full,
             "problems": [
                 {
                     "code": p.code,
@@ -284,6 +377,11 @@ class ValidationReport:
             f"customers, total amount {self.purchase_amount:,.2f}",
             f"  returns:          {self.return_rows:,} rows, total value {self.return_amount:,.2f}",
         ]
+        if self.cancellation_rows:
+            lines.append(
+                f"  cancellations:    {self.cancellation_rows:,} rows with a 'C' invoice "
+                f"({self.cancellations_kept:,} among the returns, the others excluded)"
+            )
         for note in self.notes:
             lines.append(f"  note: {note}")
         if not self.problems:
@@ -311,11 +409,24 @@ def _show(v: Any) -> str:
 
 
 def _jsonable(v: Any) -> Any:
+    """A value of an example row as JSON can hold it (DuckDB hands over many Python types)."""
+    if v is None or isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
     if isinstance(v, datetime):
         return v.isoformat(sep=" ")
-    if isinstance(v, float) and v != v:
-        return None
-    return v
+    if isinstance(v, date | time):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, bytes | bytearray):
+        return v.decode("utf-8", errors="replace")
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    return str(v)
 
 
 class Transactions:
@@ -359,7 +470,8 @@ class Transactions:
 
     def _frame(self, view: str) -> pd.DataFrame:
         df = self.con.execute(
-            f"SELECT * FROM {view} ORDER BY customer_id, timestamp, invoice, product, amount"
+            f"SELECT * FROM {view} ORDER BY customer_id, timestamp, invoice, product, amount, "
+            "quantity"
         ).df()
         df["customer_id"] = df["customer_id"].astype("string")
         for col in ("invoice", "product"):
@@ -392,9 +504,13 @@ class Transactions:
                    count(*) FILTER (status = 'bad_amount'),
                    count(*) FILTER (status = 'nonpositive_price'),
                    count(*) FILTER (status = 'purchase' AND amount = 0),
-                   count(*) FILTER (timestamp > current_localtimestamp())
+                   count(*) FILTER (timestamp > current_localtimestamp()),
+                   count(*) FILTER (regexp_matches(COALESCE(invoice, ''), ?)),
+                   count(*) FILTER (regexp_matches(COALESCE(invoice, ''), ?)
+                                    AND status = 'return')
             FROM tx_status
-            """
+            """,
+            [CANCELLATION, CANCELLATION],
         ).fetchone()
         assert agg is not None
         counts = {
@@ -431,15 +547,21 @@ class Transactions:
             notes=list(self.notes),
             problems=problems,
             full=full,
+            cancellation_rows=int(agg[15]),
+            cancellations_kept=int(agg[16]),
         )
         if full or self._report is None:
             self._report = report
         return report
 
     def _count_duplicates(self) -> int:
+        # one grouping gives both the count and the examples (the costly pass over every column)
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE tx_duplicate_groups AS "
+            "SELECT *, count(*) AS __toolkit_n FROM raw GROUP BY ALL HAVING count(*) > 1"
+        )
         row = self.con.execute(
-            "SELECT (SELECT count(*) FROM raw) - "
-            "(SELECT count(*) FROM (SELECT DISTINCT * FROM raw))"
+            "SELECT COALESCE(sum(__toolkit_n - 1), 0) FROM tx_duplicate_groups"
         ).fetchone()
         return int(row[0]) if row else 0
 
@@ -469,7 +591,7 @@ class Transactions:
         extra = [c for c in ("invoice", "product", "quantity", "price") if self._has(c)]
         cols += "".join(f", {c}" for c in extra)
         if code == "duplicate":
-            sql = "SELECT * FROM raw GROUP BY ALL HAVING count(*) > 1 LIMIT 5"
+            sql = "SELECT * EXCLUDE (__toolkit_n) FROM tx_duplicate_groups LIMIT 5"
         elif code == "zero_amount":
             sql = f"SELECT {cols} FROM tx_status WHERE status = 'purchase' AND amount = 0 LIMIT 5"
         elif code == "future_date":
@@ -559,7 +681,9 @@ def read_transactions(
     [['00004', 10.5], ['7', 3.0]]
     """
     con = con or connect()
-    raw = open_raw(con, path, sep=sep, names=names)
+    # small files are loaded once (every later query is a scan of memory); large ones stay
+    # views over the file, scanned in parallel and out of core
+    raw = open_raw(con, path, sep=sep, names=names, materialise=None)
     try:
         return _build(con, raw, mapping, date_format, require_usable)
     except BaseException:
@@ -590,7 +714,7 @@ def _build(
     elif _is_temporal(ty(m.timestamp)):
         fmt = None
     else:
-        fmt = _guess_date_format(con, m.timestamp, notes)
+        fmt = _guess_date_format(con, m.timestamp, ty(m.timestamp), notes)
         if fmt != "ISO":
             notes.append(f"dates in {m.timestamp!r} read with format {fmt!r}")
     qty = _num_expr(m.quantity, ty(m.quantity)) if m.quantity else "NULL::DOUBLE"
@@ -605,8 +729,8 @@ def _build(
             f"CAST({_q(m.price or '')} AS VARCHAR)"
         )
         notes.append(f"amount = {m.quantity!r} x {m.price!r}")
-    invoice = _id_expr(m.invoice, ty(m.invoice)) if m.invoice else "NULL::VARCHAR"
-    product = _id_expr(m.product, ty(m.product)) if m.product else "NULL::VARCHAR"
+    invoice = _id_expr(m.invoice, ty(m.invoice), null_words=False) if m.invoice else "NULL::VARCHAR"
+    product = _id_expr(m.product, ty(m.product), null_words=False) if m.product else "NULL::VARCHAR"
     select = f"""
         SELECT
             {_id_expr(m.customer, ty(m.customer))} AS customer_id,
@@ -617,40 +741,38 @@ def _build(
             {invoice} AS invoice,
             {product} AS product,
             CAST({_q(m.customer)} AS VARCHAR) AS raw_customer,
-            CAST({_q(m.timestamp)} AS VARCHAR) AS raw_date,
+            {_date_text(m.timestamp, ty(m.timestamp))} AS raw_date,
             {raw_amount} AS raw_amount
         FROM raw
     """
-    materialise = raw.kind in ("excel", "whitespace") or (
-        raw.path.stat().st_size < MATERIALISE_BELOW_BYTES
-    )
+    materialise = raw.materialised
     import duckdb
 
     price_rule = "WHEN price IS NOT NULL AND price <= 0 THEN 'nonpositive_price'" if m.price else ""
-    bad_num = "amount IS NULL OR isnan(amount)"
+    bad_num = "amount IS NULL OR NOT isfinite(amount)"
     if m.price:
         bad_num += " OR price IS NULL"
     if m.quantity and not m.amount:
         bad_num += " OR quantity IS NULL"
     try:
-        if materialise:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE tx_all AS {select}")
-        else:
-            con.execute(f"CREATE OR REPLACE VIEW tx_all AS {select}")
-        con.execute(
-            f"""
-            CREATE OR REPLACE VIEW tx_status AS
-            SELECT *, CASE
+        status = f"""CASE
                 WHEN customer_id IS NULL THEN 'missing_id'
                 WHEN timestamp IS NULL THEN 'bad_date'
                 WHEN {bad_num} THEN 'bad_amount'
                 {price_rule}
-                WHEN starts_with(upper(COALESCE(invoice, '')), 'C') OR quantity < 0 OR amount < 0
-                    THEN 'return'
-                ELSE 'purchase' END AS status
-            FROM tx_all
-            """
-        )
+                WHEN (prefix(invoice, 'C') OR prefix(invoice, 'c'))
+                    AND regexp_matches(invoice, {_lit(CANCELLATION)}) OR quantity < 0
+                    OR amount < 0 THEN 'return'
+                ELSE 'purchase' END AS status"""
+        if materialise:
+            # the status is computed once: every count and example later is a scan of memory
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE tx_all AS SELECT *, {status} FROM ({select})"
+            )
+            con.execute("CREATE OR REPLACE VIEW tx_status AS SELECT * FROM tx_all")
+        else:
+            con.execute(f"CREATE OR REPLACE VIEW tx_all AS {select}")
+            con.execute(f"CREATE OR REPLACE VIEW tx_status AS SELECT *, {status} FROM tx_all")
         con.execute(
             """
             CREATE OR REPLACE VIEW purchases AS
@@ -671,18 +793,49 @@ def _build(
         raise InputError(f"{raw.path}: cannot be read ({msg})") from None
     tx = Transactions(con, raw, resolved, detected, notes)
     if require_usable:
-        report = tx.report
-        if report.rows == 0:
-            raise DataValidationError(f"{raw.path}: the file has a header but no data rows", report)
-        if not report.usable:
-            reasons = ", ".join(f"{p.count:,} {p.code}" for p in report.problems) or "none"
-            raise DataValidationError(
-                f"{raw.path}: no usable purchases left: all {report.rows:,} rows are excluded "
-                f"or returns ({reasons}); check the column choice "
-                f"({', '.join(f'{ROLE_OPTION[r]} {c!r}' for r, c in report.columns.items())})",
-                report,
-            )
+        check_usable(tx.report)
     return tx
+
+
+# where each exclusion's example shows the offending value
+_EXAMPLE_FIELD = {
+    "missing_id": ("customer", "customer"),
+    "bad_date": ("date", "timestamp"),
+    "bad_amount": ("amount", "amount"),
+    "nonpositive_price": ("price", "price"),
+}
+
+
+def check_usable(report: ValidationReport) -> None:
+    """Raise :class:`DataValidationError` (exit code 2) when nothing is left to analyse.
+
+    The message names every reason rows were excluded, with an offending value, and the columns
+    that were used, so that a wrong column choice shows at once.
+    """
+    if report.rows == 0:
+        raise DataValidationError(
+            f"{report.source}: the file has a header but no data rows", report
+        )
+    if report.usable:
+        return
+    reasons = []
+    for p in report.problems:
+        if p.code not in _EXAMPLE_FIELD and p.code != "return":
+            continue
+        text = f"{p.count:,} {p.description}"
+        field_, role = _EXAMPLE_FIELD.get(p.code, ("", ""))
+        if field_ and p.examples and role in report.columns:
+            text += f" (e.g. {_show(p.examples[0].get(field_))} in {report.columns[role]!r})"
+        reasons.append(text)
+    used = ", ".join(f"{ROLE_OPTION[r]} {c!r}" for r, c in report.columns.items())
+    hint = ""
+    if report.count("bad_date") and "timestamp" in report.columns:
+        hint = " or give --date-format"
+    raise DataValidationError(
+        f"{report.source}: no usable purchases: all {report.rows:,} rows are excluded or "
+        f"returns: {'; '.join(reasons) or 'none'}. Check the columns used ({used}){hint}",
+        report,
+    )
 
 
 _STRFTIME = re.compile(r"%[a-zA-Z]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,16 +34,38 @@ def write_atomic(path: str | os.PathLike[str]) -> Iterator[Path]:
     'hello'
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
+    if target.is_dir():
+        raise InputError(f"output path {str(target)!r} is a directory, expected a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp, fd = _create_temp(target)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {str(target)!r}: {exc.strerror or exc} ({target.parent})"
+        ) from None
+    try:
+        if target.exists():  # a replaced file keeps its permissions
+            os.fchmod(fd, target.stat().st_mode & 0o7777)
+    finally:
+        os.close(fd)
     try:
         yield tmp
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _create_temp(target: Path) -> tuple[Path, int]:
+    """A new hidden file beside ``target``. Unlike ``mkstemp`` (always 0600) it gets the mode a
+    plain ``open`` would give it (0666 less the umask), so outputs stay readable as usual."""
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")  # pragma: no cover
 
 
 def output_format(path: str | os.PathLike[str], allowed: tuple[str, ...] = FRAME_FORMATS) -> str:

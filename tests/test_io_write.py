@@ -1,0 +1,124 @@
+"""Atomic writes (toolkit.io.write_atomic / write_frame): all or nothing, never half a file."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from toolkit.errors import InputError
+from toolkit.io import output_format, write_atomic, write_frame
+
+
+def _temp_files(d: Path) -> list[Path]:
+    return [p for p in d.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_write_atomic_success(tmp_path):
+    target = tmp_path / "sub" / "out.txt"  # the folder is created
+    with write_atomic(target) as tmp:
+        assert tmp.parent == target.parent and tmp != target
+        tmp.write_text("new")
+        assert not target.exists()  # nothing visible until the block ends
+    assert target.read_text() == "new"
+    assert _temp_files(target.parent) == []
+
+
+def test_failure_midway_leaves_the_target_untouched(tmp_path):
+    target = tmp_path / "out.csv"
+    target.write_text("old content")
+    with pytest.raises(RuntimeError, match="boom"):
+        with write_atomic(target) as tmp:
+            tmp.write_text("half a fi")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old content"
+    assert _temp_files(tmp_path) == []
+
+
+def test_failure_without_a_previous_file_leaves_nothing(tmp_path):
+    target = tmp_path / "out.csv"
+    with pytest.raises(KeyboardInterrupt):
+        with write_atomic(target) as tmp:
+            tmp.write_text("x")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_block_that_never_writes_gives_an_empty_file(tmp_path):
+    target = tmp_path / "out.txt"
+    with write_atomic(target):
+        pass
+    assert target.read_bytes() == b""
+
+
+def test_new_files_get_the_usual_permissions(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")  # what open() gives under this umask
+    target = tmp_path / "atomic.txt"
+    with write_atomic(target) as tmp:
+        tmp.write_text("x")
+    assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+
+
+def test_replaced_files_keep_their_permissions(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    os.chmod(target, 0o640)
+    with write_atomic(target) as tmp:
+        tmp.write_text("new")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_target_that_is_a_directory(tmp_path):
+    with pytest.raises(InputError, match="is a directory"):
+        with write_atomic(tmp_path):
+            pass
+
+
+FRAME = pd.DataFrame(
+    {
+        "customer_id": pd.array(["0001", "17850"], dtype="string"),
+        "amount": [1.5, 2.0],
+        "when": pd.to_datetime(["2011-01-02 00:00", "2011-01-03 10:00"]),
+    }
+)
+
+
+@pytest.mark.parametrize("ext", [".csv", ".parquet", ".json"])
+def test_write_frame_round_trip(ext, tmp_path):
+    path = write_frame(FRAME, tmp_path / f"f{ext}")
+    assert path.exists() and _temp_files(tmp_path) == []
+    if ext == ".csv":
+        back = pd.read_csv(path, dtype={"customer_id": "string"}, parse_dates=["when"])
+    elif ext == ".parquet":
+        back = pd.read_parquet(path)
+    else:
+        back = pd.read_json(path, dtype={"customer_id": "string"})
+    assert back["customer_id"].tolist() == ["0001", "17850"]
+    assert back["amount"].tolist() == [1.5, 2.0]
+    assert pd.to_datetime(back["when"]).dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2011-01-02 00:00",
+        "2011-01-03 10:00",
+    ]
+
+
+def test_write_frame_failing_midway_keeps_the_old_file(tmp_path):
+    target = tmp_path / "f.parquet"
+    write_frame(FRAME, target)
+    before = target.read_bytes()
+    bad = pd.DataFrame({"mixed": [object(), 1]})  # parquet cannot store this column
+    with pytest.raises(Exception):  # noqa: B017 - whatever pyarrow raises
+        write_frame(bad, target)
+    assert target.read_bytes() == before
+    assert _temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["f.txt", "f", "f.csv.gz", "f.xlsx"])
+def test_output_format_follows_the_extension(name, tmp_path):
+    with pytest.raises(InputError, match="the extension must be one of .csv, .parquet, .json"):
+        write_frame(FRAME, tmp_path / name)
+    assert output_format(tmp_path / "F.CSV") == ".csv"
+    assert list(tmp_path.iterdir()) == []
