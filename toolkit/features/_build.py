@@ -31,17 +31,26 @@ def parse_cutoff(value: str | date | datetime | None, option: str = "--cutoff") 
         return value
     if isinstance(value, datetime):
         return value.date()
+    text = str(value).strip()
     try:
-        return date.fromisoformat(str(value).strip()[:10])
+        # the whole text must be a date: '2011-09-10xyz' is a typo, not 2011-09-10
+        when = datetime.fromisoformat(text)
     except ValueError:
         raise InputError(f"{option} must be a date like 2011-09-10, got {value!r}") from None
+    if when.time() != datetime.min.time() or when.tzinfo is not None:
+        # a cutoff is a day; silently dropping the time would move it
+        raise InputError(
+            f"{option} must be a date like 2011-09-10 (a day, no time of day), got {value!r}"
+        )
+    return when.date()
 
 
 def data_range(tx: Transactions) -> tuple[date, date]:
     """First and last purchase day of the log."""
-    row = tx.con.execute(
+    rows = tx.con.execute(
         "SELECT CAST(min(timestamp) AS DATE), CAST(max(timestamp) AS DATE) FROM purchases"
-    ).fetchone()
+    ).fetchall()
+    row = rows[0] if rows else None
     if row is None or row[0] is None:
         raise InputError(f"{tx.source}: no purchases to compute features from")
     return row[0], row[1]
@@ -100,15 +109,30 @@ def _attach_customers(tx: Transactions, customers: pd.DataFrame | None) -> str:
             "--customers-table has no customer id column (looked for CustomerID, customer_id, "
             f"ID, ...); columns: {list(customers.columns)}"
         )
+    from toolkit.io._table import _id_text
+
     extra = customers.rename(columns={idcol: "customer_id"})
+    # ids are text in the log (17850, 0001): a numeric id column would not join (or not match)
+    extra["customer_id"] = _id_text(extra["customer_id"])
     clash = [c for c in extra.columns if c != "customer_id" and c in _reserved()]
     if clash:
         extra = extra.rename(columns={c: f"customer_{c}" for c in clash})
     if extra["customer_id"].duplicated().any():
         n = int(extra["customer_id"].duplicated().sum())
         raise InputError(f"--customers-table has {n} duplicate customer ids in {idcol!r}")
+    _finish_pending(tx.con)
     tx.con.register("customer_table", extra)
     return ", " + ", ".join(f'c."{col}"' for col in extra.columns if col != "customer_id")
+
+
+def _finish_pending(con: Any) -> None:
+    """Read any half-read result to its end before ``register``.
+
+    DuckDB >= 2.0 refuses every call but ``execute`` while a result that ``fetchone`` left
+    unfinished is pending on the connection (ResourceInUseException), and the reading layer may
+    leave one; a fresh statement read to its end replaces it (works on DuckDB 1.x too).
+    """
+    con.execute("SELECT 1").fetchall()
 
 
 def _reserved() -> set[str]:
@@ -215,8 +239,8 @@ def write_features(
     with write_atomic(out) as tmp:
         # straight from the query to the file: no copy of the result in memory
         con.execute(f"COPY ({query}) TO '{_esc(tmp)}' {copy_opts}")
-        row = con.execute(f"{summary_sql} FROM {reader}('{_esc(tmp)}')").fetchone()
-    assert row is not None
+        rows = con.execute(f"{summary_sql} FROM {reader}('{_esc(tmp)}')").fetchall()
+    row = rows[0]
     return {"customers": int(row[0]), "repeat_rate": None if row[1] is None else float(row[1])}
 
 
@@ -234,9 +258,11 @@ def is_customer_table(
 ) -> bool:
     """True when ``path`` holds one row per customer (no date column) rather than transactions.
 
-    A date column given with ``--date-col`` always means transactions.
+    A date column given with ``--date-col`` always means transactions; so does a file without a
+    date column whose customer id repeats (a log whose date column has an unusual name: reading
+    it as transactions then says which option to give, instead of passing the log through).
     """
-    from toolkit.io import ColumnMapping, connect
+    from toolkit.io import ColumnMapping, connect, find_id_column
     from toolkit.io._columns import SPELLINGS, normalise
     from toolkit.io._read import open_raw
 
@@ -246,8 +272,19 @@ def is_customer_table(
     con = connect()
     try:
         raw = open_raw(con, path, sep=sep, names=names)
-        raw.close()
+        try:
+            normed = {normalise(c) for c in raw.columns}
+            if normed & set(SPELLINGS["timestamp"]):
+                return False
+            idcol = mapping.customer or find_id_column(list(raw.columns))
+            if idcol not in raw.columns:
+                return True
+            quoted = '"' + idcol.replace('"', '""') + '"'
+            rows, ids = con.execute(
+                f"SELECT count({quoted}), count(DISTINCT {quoted}) FROM raw"
+            ).fetchall()[0]
+            return bool(rows == ids)
+        finally:
+            raw.close()
     finally:
         con.close()
-    normed = {normalise(c) for c in raw.columns}
-    return not (normed & set(SPELLINGS["timestamp"]))

@@ -11,8 +11,9 @@ day is the calendar date of a purchase):
 - BTYD summary (Fader & Hardie, lifetimes): ``frequency`` = number of distinct purchase days after
   the first; ``recency`` = last - first purchase day; ``T`` = (C - 1 day) - first purchase day,
   the age at the end of the calibration period; recency and T in days, or weeks (/ 7).
-- ``n_orders`` = distinct invoices (every row is an order when there is no invoice column; an
-  order is dated by its first line);
+- ``n_orders`` = distinct invoices (every row is an order when there is no invoice column, and
+  the lines without an invoice number form one order per timestamp; an order is dated by its
+  first line);
   ``n_items`` = sum of quantities (rows when there is no quantity); ``n_products`` = distinct
   products (missing without a product column); ``lifetime_spend`` = sum of amounts;
   ``avg_order_value = lifetime_spend / n_orders``; ``monetary`` = mean spend per repeat purchase
@@ -119,9 +120,11 @@ def feature_sql(spec: FeatureSpec, purchases: str = "purchases", returns: str = 
     # Orders first: one row per (customer, invoice) -- or per line without invoices -- so that
     # every order count below is a plain count, not a DISTINCT over the lines.
     if spec.has_invoice:
+        # A line without an invoice number is not part of one big "NULL" order: the lines of a
+        # customer without a number form one order per timestamp.
         orders = f"""SELECT customer_id, min(timestamp) AS ts, sum(amount) AS amount,
                {"sum(quantity)" if spec.has_quantity else "count(*)"} AS items
-        FROM p GROUP BY customer_id, invoice"""
+        FROM p GROUP BY customer_id, invoice, CASE WHEN invoice IS NULL THEN timestamp END"""
     else:
         orders = f"""SELECT customer_id, timestamp AS ts, amount,
                {"quantity" if spec.has_quantity else "1"} AS items

@@ -1,0 +1,103 @@
+"""BG/NBD and Gamma-Gamma scores as features: ``p_alive``, ``expected_purchases``,
+``expected_value``.
+
+The models are fitted on the same customers, from their history before the cutoff only
+(frequency, recency, T, monetary), so the columns leak nothing from after the cutoff. Fitting
+takes well under a second even for millions of customers (identical histories are compressed).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+BTYD_COLUMNS = ("p_alive", "expected_purchases", "expected_value")
+# without a label horizon, expected purchases are for the next 90 days
+DEFAULT_BTYD_DAYS = 90
+# the BG/NBD fit is nudged off its boundaries (a -> 0 on data with little visible dropout, as
+# Online Retail); this keeps the ranking sensible and the fit well inside its limits
+BTYD_PENALIZER = 0.001
+
+
+def btyd_scores(
+    frequency: np.ndarray,
+    recency: np.ndarray,
+    T: np.ndarray,
+    monetary: np.ndarray,
+    *,
+    horizon_days: int,
+    time_unit: str = "days",
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Fit BG/NBD (+ Gamma-Gamma on repeat customers) and score every customer.
+
+    Returns the three columns and a summary of the fits (parameters and any warnings).
+    ``expected_value`` = expected purchases in the horizon x expected spend per purchase (the
+    Gamma-Gamma estimate, or the customer's own mean when the spend model cannot be fitted).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([0, 1, 2, 5, 0, 3]); t = np.array([0, 10, 30, 60, 0, 40.0])
+    >>> T = np.array([50, 60, 70, 80, 30, 90.0]); m = np.array([0, 10, 12, 9, 0, 20.0])
+    >>> cols, info = btyd_scores(x, t, T, m, horizon_days=30)
+    >>> sorted(cols)
+    ['expected_purchases', 'expected_value', 'p_alive']
+    """
+    import numpy as np
+
+    from toolkit.errors import ToolkitError
+    from toolkit.models.bgnbd import BetaGeoModel, GammaGammaModel
+
+    t = horizon_days / (7.0 if time_unit == "weeks" else 1.0)
+    info: dict[str, Any] = {"horizon_days": horizon_days, "warnings": []}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bg = BetaGeoModel(penalizer=BTYD_PENALIZER).fit(frequency, recency, T)
+        p_alive = bg.p_alive(frequency, recency, T)
+        expected = bg.expected_purchases(t, frequency, recency, T)
+        info["bgnbd"] = {k: float(v) for k, v in bg.params_.items()}
+        spend = np.where(frequency > 0, monetary, np.nan)
+        try:
+            if int((frequency > 0).sum()) < 10:
+                raise ToolkitError("fewer than 10 repeat customers")
+            gg = GammaGammaModel(penalizer=BTYD_PENALIZER).fit(frequency, monetary)
+            spend = gg.expected_spend(frequency, monetary)
+            info["gamma_gamma"] = {k: float(v) for k, v in gg.params_.items()}
+        except ToolkitError as exc:
+            info["gamma_gamma"] = None
+            info["warnings"].append(f"Gamma-Gamma not fitted ({exc}); spend = own mean")
+            fallback = np.nanmean(spend) if np.isfinite(spend).any() else 0.0
+            spend = np.where(np.isfinite(spend), spend, fallback)
+    info["warnings"] += [str(w.message) for w in caught]
+    value = expected * spend
+    return {
+        "p_alive": p_alive,
+        "expected_purchases": expected,
+        "expected_value": value,
+    }, info
+
+
+def add_btyd_columns(
+    df: pd.DataFrame, *, horizon_days: int | None, time_unit: str = "days"
+) -> dict[str, Any]:
+    """Add ``p_alive``, ``expected_purchases`` and ``expected_value`` to a features frame in place.
+
+    Returns the fit summary.
+    """
+    import numpy as np
+
+    cols, info = btyd_scores(
+        df["frequency"].to_numpy(np.float64),
+        df["recency"].to_numpy(np.float64),
+        df["T"].to_numpy(np.float64),
+        df["monetary"].to_numpy(np.float64),
+        horizon_days=horizon_days or DEFAULT_BTYD_DAYS,
+        time_unit=time_unit,
+    )
+    for name, values in cols.items():
+        df[name] = values
+    return info
