@@ -42,7 +42,7 @@ def leftovers(directory: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def expected() -> pd.DataFrame:
     with read_transactions(TINY) as tx:
-        df = compute_features(tx, cutoff=CUTOFF, horizon=60)
+        df = compute_features(tx, cutoff=CUTOFF, horizon=60, btyd=True)
     df["customer_id"] = df["customer_id"].astype(str)
     for col in df.columns.drop(["customer_id", "first_purchase", "last_purchase"]):
         df[col] = df[col].astype(float)
@@ -171,7 +171,7 @@ def test_customers_table_joined(cli, tmp_path, ext):
     result = cli("features", TINY, "--out", out, "--cutoff", CUTOFF, "--customers-table", table)
     assert result.exit_code == 0, result.output
     df = pd.read_csv(out) if ext == ".csv" else pd.read_parquet(out)
-    assert df.columns[-2:].tolist() == ["Gender", "Age"]
+    assert {"Gender", "Age"} <= set(df.columns)
     assert df["customer_id"].tolist() == ["A", "B", "C"]
     assert df["Gender"].tolist()[0::2] == ["m", "f"]
     assert df["Age"].tolist()[0::2] == [45, 31]
@@ -257,3 +257,15 @@ def test_online_retail_repeat_rate(cli, tmp_path, shared_data):
     # nothing dated on or after the cutoff reaches a feature
     assert pd.to_datetime(df["last_purchase"]).max() < pd.Timestamp("2011-09-10")
     assert (df["recency_days"] >= 1).all()
+
+
+def test_btyd_columns_default_on_and_optional(cli, tmp_path):
+    on, off = tmp_path / "on.csv", tmp_path / "off.csv"
+    assert cli("features", TINY, "--out", on, "--cutoff", CUTOFF, "--horizon", 60).exit_code == 0
+    result = cli("features", TINY, "--out", off, "--cutoff", CUTOFF, "--horizon", 60, "--no-btyd")
+    assert result.exit_code == 0, result.output
+    with_btyd, without = pd.read_csv(on), pd.read_csv(off)
+    assert {"p_alive", "expected_purchases", "expected_value"} <= set(with_btyd.columns)
+    assert not {"p_alive", "expected_purchases", "expected_value"} & set(without.columns)
+    assert with_btyd["p_alive"].between(0, 1).all()
+    assert (with_btyd["expected_purchases"] >= 0).all()

@@ -17,6 +17,7 @@ from toolkit.commands.common import (
     progress,
     with_read_options,
 )
+from toolkit.errors import InputError
 
 
 class TimeUnit(StrEnum):
@@ -65,6 +66,14 @@ def features(
             help="A customer table (demographics) joined to the features by customer id.",
         ),
     ] = None,
+    btyd: Annotated[
+        bool,
+        typer.Option(
+            "--btyd/--no-btyd",
+            help="Add BG/NBD + Gamma-Gamma scores fitted on the history before the cutoff: "
+            "p_alive, expected_purchases (over the horizon, or 90 days), expected_value.",
+        ),
+    ] = True,
     *,
     read: ReadOptions,
 ) -> None:
@@ -73,12 +82,27 @@ def features(
     A file that already has one row per customer (no date column) passes through with typed
     columns.
     """
-    from toolkit.features import is_customer_table, resolve_spec, write_features
+    from toolkit.features import is_customer_table, parse_cutoff, resolve_spec, write_features
     from toolkit.io import output_format, read_table, read_transactions, write_frame
 
     output_format(out)
+    parse_cutoff(cutoff)  # a typo fails now, not after reading the whole log
     kwargs = read.read_kwargs()
     if is_customer_table(data, **kwargs):
+        given = [
+            opt
+            for opt, value in (
+                ("--cutoff", cutoff),
+                ("--horizon", horizon),
+                ("--customers-table", customers_table),
+            )
+            if value is not None
+        ]
+        if given:
+            raise InputError(
+                f"{data} is a customer table (one row per customer, no date column): "
+                f"{', '.join(given)} only apply to a transaction log"
+            )
         table = read_table(data, sep=read.sep, names=kwargs["names"])
         write_frame(table, out)
         info(f"{data} is a customer table (no date column): wrote {len(table):,} rows to {out}")
@@ -95,10 +119,19 @@ def features(
             for note in notes:
                 info(note)
             update("computing")
-            summary = write_features(tx, out, spec, customers)
+            summary = write_features(tx, out, spec, customers, btyd=btyd)
         finally:
             tx.close()
     msg = f"wrote features of {summary['customers']:,} customers as of {spec.cutoff} to {out}"
     if summary["repeat_rate"] is not None:
         msg += f"; {summary['repeat_rate']:.1%} bought again in the {horizon} days after the cutoff"
     info(msg)
+    if summary.get("btyd"):
+        fit = summary["btyd"]
+        p = fit["bgnbd"]
+        info(
+            "BG/NBD fitted on the history before the cutoff: "
+            + ", ".join(f"{k}={v:.4g}" for k, v in p.items())
+        )
+        for warning in fit["warnings"]:
+            info(f"note: {warning}")

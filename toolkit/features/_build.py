@@ -158,6 +158,7 @@ def compute_features(
     horizon: int | None = None,
     time_unit: str = "days",
     customers: pd.DataFrame | None = None,
+    btyd: bool = False,
 ) -> pd.DataFrame:
     """One row per customer with a purchase before ``cutoff``: features, and labels with a horizon.
 
@@ -176,6 +177,10 @@ def compute_features(
         Unit of ``recency`` and ``T``.
     customers : DataFrame, optional
         A customer table (demographics) joined by id; categorical columns stay categories.
+    btyd : bool
+        Add the BG/NBD / Gamma-Gamma columns ``p_alive``, ``expected_purchases`` (over the horizon,
+        or 90 days) and ``expected_value``, fitted on these customers' history before the cutoff
+        (:mod:`toolkit.features._btyd`); the fit summary lands in ``df.attrs["btyd"]``.
 
     Examples
     --------
@@ -188,16 +193,25 @@ def compute_features(
     [['a', 1, 4.0, 9.0, 6]]
     """
     spec, _ = resolve_spec(tx, cutoff, horizon, time_unit)
-    return features_from_spec(tx, spec, customers)
+    return features_from_spec(tx, spec, customers, btyd=btyd)
 
 
 def features_from_spec(
-    tx: Transactions, spec: FeatureSpec, customers: pd.DataFrame | None = None
+    tx: Transactions,
+    spec: FeatureSpec,
+    customers: pd.DataFrame | None = None,
+    *,
+    btyd: bool = False,
 ) -> pd.DataFrame:
     """:func:`compute_features` for an already checked :class:`FeatureSpec`."""
     cols = _attach_customers(tx, customers)
     df = tx.con.execute(_query(spec, cols)).df()
-    return _finish_frame(df, customers)
+    df = _finish_frame(df, customers)
+    if btyd:
+        from toolkit.features._btyd import add_btyd_columns
+
+        df.attrs["btyd"] = add_btyd_columns(df, horizon_days=spec.horizon, time_unit=spec.time_unit)
+    return df
 
 
 def _finish_frame(df: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
@@ -218,10 +232,14 @@ def write_features(
     out: str | os.PathLike[str],
     spec: FeatureSpec,
     customers: pd.DataFrame | None = None,
+    *,
+    btyd: bool = False,
 ) -> dict[str, Any]:
     """Write the features straight from DuckDB to ``out`` (.parquet/.csv/.json), atomically.
 
-    Returns a small summary: rows and, with labels, the share of repeat purchasers.
+    Returns a small summary: rows, with labels the share of repeat purchasers, and with ``btyd``
+    the fitted BG/NBD / Gamma-Gamma parameters. Without ``btyd`` the result never passes through
+    Python; with it, only the four BTYD input columns do (the models need them as arrays).
     """
     fmt = output_format(out)
     cols = _attach_customers(tx, customers)
@@ -236,12 +254,52 @@ def write_features(
     summary_sql = "SELECT count(*)" + (
         ", avg(repeat_purchase)" if spec.horizon is not None else ", NULL"
     )
+    info: dict[str, Any] | None = None
+    if btyd:
+        query, info = _with_btyd(con, query, spec)
     with write_atomic(out) as tmp:
         # straight from the query to the file: no copy of the result in memory
         con.execute(f"COPY ({query}) TO '{_esc(tmp)}' {copy_opts}")
         rows = con.execute(f"{summary_sql} FROM {reader}('{_esc(tmp)}')").fetchall()
     row = rows[0]
-    return {"customers": int(row[0]), "repeat_rate": None if row[1] is None else float(row[1])}
+    return {
+        "customers": int(row[0]),
+        "repeat_rate": None if row[1] is None else float(row[1]),
+        "btyd": info,
+    }
+
+
+def _with_btyd(con: Any, query: str, spec: FeatureSpec) -> tuple[str, dict[str, Any]]:
+    """Materialise the features in DuckDB, score BG/NBD on their BTYD columns, join the scores."""
+    import pyarrow as pa
+
+    from toolkit.features._btyd import btyd_scores
+
+    con.execute(f"CREATE OR REPLACE TEMP TABLE features_tmp AS {query}")
+    arrays = con.execute(
+        "SELECT customer_id, frequency, recency, T, monetary FROM features_tmp"
+    ).fetchnumpy()
+    cols, info = btyd_scores(
+        arrays["frequency"].astype("float64"),
+        arrays["recency"].astype("float64"),
+        arrays["T"].astype("float64"),
+        arrays["monetary"].astype("float64"),
+        horizon_days=spec.horizon or _default_btyd_days(),
+        time_unit=spec.time_unit,
+    )
+    scores = pa.table({"customer_id": arrays["customer_id"], **cols})
+    con.register("btyd_scores", scores)
+    joined = (
+        "SELECT f.*, b.p_alive, b.expected_purchases, b.expected_value FROM features_tmp f "
+        "JOIN btyd_scores b USING (customer_id) ORDER BY customer_id"
+    )
+    return joined, info
+
+
+def _default_btyd_days() -> int:
+    from toolkit.features._btyd import DEFAULT_BTYD_DAYS
+
+    return DEFAULT_BTYD_DAYS
 
 
 def _esc(path: Path) -> str:
