@@ -79,7 +79,7 @@ from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
 threadpool_limits(1)  # as the toolkit's k search: measures the method, not OpenMP contention
 df = pd.read_parquet(sys.argv[1])
-X = df.drop(columns=["customer_id"]).to_numpy(dtype=float)
+X = np.array(df.drop(columns=["customer_id"]), dtype=float)
 skewed = [j for j in range(X.shape[1]) if X[:, j].min() >= 0 and pd.Series(X[:, j]).skew() > 1]
 X[:, skewed] = np.log1p(X[:, skewed])
 X = (X - X.min(axis=0)) / (X.max(axis=0) - X.min(axis=0))

@@ -393,7 +393,12 @@ def open_raw(
     gzipped = magic.startswith(_GZIP_MAGIC)
     kind = _detect_kind(p, magic)
     size = p.stat().st_size * _EXPANSION.get("gzip" if gzipped else kind, 1)
-    load = materialise if materialise is not None else size < MATERIALISE_BELOW_BYTES
+    # Parquet is columnar and typed: scanning it again is as cheap as scanning a loaded table
+    load = (
+        materialise
+        if materialise is not None
+        else kind != "parquet" and size < MATERIALISE_BELOW_BYTES
+    )
     notes: list[str] = []
     cleanup: list[Path] = []
     src_view = f"{view}_src"

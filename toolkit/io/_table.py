@@ -53,6 +53,8 @@ def read_table(
     import pandas as pd
 
     con = connect()
+    # a customer table keeps the order of its file (outputs follow it; sampling is seeded on it)
+    con.execute("SET preserve_insertion_order = true")
     raw = open_raw(con, path, sep=sep, names=names, materialise=True)
     try:
         df = con.execute("SELECT * FROM raw").df()

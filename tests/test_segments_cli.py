@@ -1,0 +1,238 @@
+"""``toolkit segment``: the Mall customers acceptance figures, outputs, ``--assign``, and every bad
+input ending with exit 2 and a message naming the problem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
+MALL_COLS = "Annual Income (k$),Spending Score (1-100)"
+MALL_GROUPS = {
+    "high income, high spending",
+    "high income, low spending",
+    "low income, high spending",
+    "low income, low spending",
+    "average income, average spending",
+}
+
+
+def _ok(result) -> str:
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def _fails(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+def _mall_frame(shared_data: Path) -> pd.DataFrame:
+    return pd.read_csv(shared_data / "Mall_Customers.csv", dtype={"CustomerID": str})
+
+
+@pytest.fixture(scope="module")
+def mall_none(cli, shared_data: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("mall") / "none"
+    args = ["--columns", MALL_COLS, "--scale", "none", "--method", "kmeans", "--k", "auto"]
+    _ok(cli("segment", shared_data / "Mall_Customers.csv", "--out", out, *args))
+    return out
+
+
+# --- acceptance on the Mall customers ------------------------------------------------------------
+
+
+def test_mall_unscaled_kmeans_published_figures(mall_none: Path) -> None:
+    m = json.loads((mall_none / "metrics.json").read_text())
+    km = m["methods"]["kmeans"]
+    assert m["method"] == "kmeans" and m["k"] == km["k"] == 5
+    assert km["silhouette"] == pytest.approx(0.554, abs=0.002)
+    assert km["inertia"] == pytest.approx(44_448.5, abs=1)
+    assert "k=5" in km["reason"] and "silhouette peak" in km["reason"]
+    assert [row["k"] for row in km["selection"]] == list(range(2, 11))
+    assert km["sampled"] is False
+    seg = pd.read_csv(mall_none / "segments.csv", dtype={"customer_id": str})
+    assert list(seg.columns) == ["customer_id", "segment", "segment_name"]
+    assert seg["customer_id"].iloc[0] == "0001"  # zero-padded ids kept
+    assert set(seg["segment_name"]) == MALL_GROUPS
+    assert set(m["names"].values()) == MALL_GROUPS
+    by_name = seg.groupby("segment_name").size()
+    assert by_name["average income, average spending"] == 81
+    for png in ["elbow_silhouette.png", "silhouette.png", "scatter.png", "profiles_heatmap.png"]:
+        assert (mall_none / png).stat().st_size > 10_000
+
+
+def test_mall_indices_equal_sklearn(mall_none: Path, shared_data: Path) -> None:
+    df = _mall_frame(shared_data)
+    seg = pd.read_csv(mall_none / "segments.csv", dtype={"customer_id": str})
+    assert (seg["customer_id"] == df["CustomerID"]).all()
+    X = df[MALL_COLS.split(",")].to_numpy(float)  # --scale none: raw units
+    lab = seg["segment"].to_numpy()
+    km = json.loads((mall_none / "metrics.json").read_text())["methods"]["kmeans"]
+    assert km["silhouette"] == pytest.approx(silhouette_score(X, lab), abs=1e-12)
+    assert km["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(X, lab), rel=1e-12)
+    assert km["davies_bouldin"] == pytest.approx(davies_bouldin_score(X, lab), rel=1e-12)
+    wss = sum(((X[lab == s] - X[lab == s].mean(axis=0)) ** 2).sum() for s in np.unique(lab))
+    assert km["inertia"] == pytest.approx(wss, rel=1e-9)
+
+
+def test_mall_profiles(mall_none: Path) -> None:
+    p = pd.read_csv(mall_none / "profiles.csv")
+    assert p["size"].sum() == 200 and p["share"].sum() == pytest.approx(1)
+    assert p["size"].is_monotonic_decreasing
+    for col in MALL_COLS.split(","):
+        for stat in ("mean", "median", "ratio"):
+            assert f"{col}_{stat}" in p.columns
+    hi = p.set_index("segment_name").loc["high income, low spending"]
+    assert hi["Annual Income (k$)_ratio"] > 1.3 and hi["Spending Score (1-100)_ratio"] < 0.5
+
+
+def test_mall_assign_round_trip_and_no_pickle(cli, mall_none: Path, shared_data: Path, tmp_path):
+    saved = mall_none / "segmenter"
+    assert {p.suffix for p in saved.iterdir()} == {".json", ".npy"}
+    for p in saved.glob("*.npy"):
+        np.load(p, allow_pickle=False)
+    out = tmp_path / "assigned"
+    r = cli("segment", shared_data / "Mall_Customers.csv", "--out", out, "--assign", saved)
+    _ok(r)
+    before = pd.read_csv(mall_none / "segments.csv", dtype={"customer_id": str})
+    after = pd.read_csv(out / "segments.csv", dtype={"customer_id": str})
+    pd.testing.assert_frame_equal(before, after)
+    assert (out / "profiles.csv").exists()
+
+
+def test_mall_minmax_also_chooses_five(cli, shared_data: Path, tmp_path) -> None:
+    out = tmp_path / "minmax"
+    _ok(cli("segment", shared_data / "Mall_Customers.csv", "--out", out, "--columns", MALL_COLS))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["k"] == 5 and m["data"]["scale"] == "minmax"
+    assert set(m["names"].values()) == MALL_GROUPS
+
+
+@pytest.mark.slow
+def test_mall_all_methods_compared(cli, shared_data: Path, tmp_path) -> None:
+    out = tmp_path / "all"
+    args = ["--columns", MALL_COLS, "--scale", "none", "--method", "all"]
+    output = _ok(cli("segment", shared_data / "Mall_Customers.csv", "--out", out, *args))
+    comp = pd.read_csv(out / "comparison.csv")
+    assert comp["method"].tolist() == ["kmeans", "dbscan", "hierarchical", "gmm"]
+    assert comp["chosen"].sum() == 1
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["methods"]) == {"kmeans", "dbscan", "hierarchical", "gmm"}
+    assert m["methods"]["dbscan"]["n_noise"] >= 0 and m["choice"]
+    for method, plot in [
+        ("kmeans", "elbow_silhouette.png"),
+        ("hierarchical", "dendrogram.png"),
+        ("gmm", "bic_aic.png"),
+        ("dbscan", "k_distance.png"),
+    ]:
+        assert (out / method / plot).exists()
+        assert (out / method / "segmenter" / "segmenter.json").exists()
+    assert "chosen:" in output
+
+
+# --- small hand-made tables ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """30 customers in three tight groups, zero-padded ids, one missing value."""
+    rng = np.random.default_rng(0)
+    centers = [(10, 10), (50, 80), (90, 20)]
+    rows = []
+    for g, (a, b) in enumerate(centers):
+        for i in range(10):
+            rows.append((f"{g * 10 + i:03d}", a + rng.normal(0, 2), b + rng.normal(0, 2)))
+    df = pd.DataFrame(rows, columns=["CustomerID", "visits", "basket"])
+    df.loc[3, "basket"] = np.nan
+    df["region"] = ["north", "south"] * 15
+    path = tmp_path / "tiny.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_tiny_table_end_to_end(cli, tiny: Path, tmp_path) -> None:
+    out = tmp_path / "out"
+    args = ["--columns", "visits,basket", "--seed", "3", "--k-range", "2..5"]
+    output = _ok(cli("segment", tiny, "--out", out, *args))
+    seg = pd.read_csv(out / "segments.csv", dtype={"customer_id": str})
+    assert seg["customer_id"].tolist()[:2] == ["000", "001"]
+    assert seg["segment"].nunique() == 3
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["data"]["imputed"] == {"basket": 1}
+    assert "imputed missing values: basket (1)" in output
+    assert m["data"]["id_column"] == "CustomerID"
+
+
+def test_tiny_table_default_columns_one_hot_tsne(cli, tiny: Path, tmp_path) -> None:
+    out = tmp_path / "out"
+    _ok(cli("segment", tiny, "--out", out, "--k", "3", "--embed", "tsne"))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["data"]["columns"] == ["visits", "basket", "region"]
+    assert m["data"]["one_hot"] == {"region": ["north", "south"]}
+    assert m["k"] == 3 and "given by the user" in m["methods"]["kmeans"]["reason"]
+    assert (out / "scatter.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--columns", "visits,nope"], ["'nope' not found", "available columns", "'basket'"]),
+        (["--columns", "visits,basket", "--no-impute"], ["'basket' (1 missing)", "--no-impute"]),
+        (["--columns", "visits,region", "--categorical", "refuse"], ["'region' is categorical"]),
+        (["--k", "1"], ["--k must be 'auto' or a whole number >= 2"]),
+        (["--k-range", "9..3"], ["k_range must satisfy 2 <= low <= high"]),
+        (["--columns", "CustomerID"], ["'CustomerID' holds customer ids"]),
+    ],
+    ids=["missing-column", "no-impute", "refuse-categorical", "bad-k", "bad-k-range", "id-column"],
+)
+def test_bad_input_exits_2_naming_the_problem(cli, tiny: Path, tmp_path, args, fragments) -> None:
+    _fails(cli("segment", tiny, "--out", tmp_path / "out", *args), *fragments)
+
+
+def test_assign_with_missing_column_exits_2(cli, tiny: Path, tmp_path) -> None:
+    out = tmp_path / "out"
+    _ok(cli("segment", tiny, "--out", out, "--columns", "visits,basket", "--no-plots"))
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"CustomerID": ["1"], "visits": [3.0]}).to_csv(other, index=False)
+    r = cli("segment", other, "--out", tmp_path / "o2", "--assign", out / "segmenter")
+    _fails(r, "'basket' used by the segmenter not found")
+
+
+def test_transaction_log_becomes_features_first(cli, tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    rows = []
+    for c in range(40):
+        n = 1 + c % 5
+        days = np.sort(rng.choice(300, size=n, replace=False))
+        for d in days:
+            day = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(d))
+            rows.append((f"C{c:02d}", day.strftime("%Y-%m-%d"), round(10 + 30 * rng.random(), 2)))
+    path = tmp_path / "tx.csv"
+    pd.DataFrame(rows, columns=["customer_id", "order_date", "amount"]).to_csv(path, index=False)
+    out = tmp_path / "out"
+    output = _ok(
+        cli(
+            "segment",
+            path,
+            "--out",
+            out,
+            "--columns",
+            "recency_days,frequency,lifetime_spend",
+            "--k",
+            "3",
+            "--no-plots",
+        )
+    )
+    assert "transaction log" in output
+    seg = pd.read_csv(out / "segments.csv")
+    assert len(seg) == 40 and seg["segment"].nunique() == 3
+    rfm_words = ("loyal", "lapsing", "at-risk", "new customers", "spenders", "one-timers", "steady")
+    assert all(any(w in n for w in rfm_words) for n in seg["segment_name"].unique())

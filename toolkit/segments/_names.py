@@ -1,0 +1,283 @@
+"""Short human names for segments, derived from their profiles.
+
+A segment's *distinctiveness* on a column is its standardised difference from the overall mean,
+``z = (segment mean - overall mean) / overall sd``, computed after imputation and ``log1p`` (so a
+few huge spenders do not decide every name). ``z > 0.5`` reads "high", ``z < -0.5`` "low",
+anything between "average".
+
+* Generic data: the two most distinctive columns, in the order the columns were given, e.g.
+  "high income, low spending".
+* Recency / frequency / monetary features (``recency_days``, ``frequency`` / ``n_orders``,
+  ``lifetime_spend`` / ``monetary`` ...): marketer names such as "loyal big spenders",
+  "at-risk high value", "lapsing one-timers", "new customers".
+
+Names are unique within a run: segments whose names collide get the column that best tells them
+apart (e.g. "loyal regulars (high customer age)"), then a number, always in segment order, so
+the same data and seed give the same names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from toolkit.segments._io import norm_name
+
+THRESHOLD = 0.5
+NOISE_NAME = "outliers / noise"
+SINCE_LAST = "time since last purchase (T - recency)"
+
+_KNOWN = {
+    "recencydays": "recency",
+    "tenuredays": "tenure",
+    "norders": "orders",
+    "nitems": "items",
+    "nproducts": "product range",
+    "lifetimespend": "lifetime spend",
+    "avgordervalue": "order value",
+    "monetary": "spend per order",
+    "gapmean": "time between orders",
+    "gapstd": "gap variability",
+    "gapcv": "gap irregularity",
+    "overdueratio": "overdueness",
+    "spendtrend": "spend trend",
+    "loyaltyindex": "loyalty",
+    "returnrate": "returns",
+    "t": "customer age",
+}
+_DROP_WORDS = {"annual", "score", "total", "num", "n", "count", "the", "of", "avg", "mean"}
+
+ROLE_NAMES: dict[str, tuple[str, ...]] = {
+    "recency": (
+        "recencydays",
+        "dayssincelastpurchase",
+        "dayssincelastorder",
+        "dayssincelast",
+        "daysinactive",
+        "recency",
+    ),
+    "frequency": (
+        "frequency",
+        "norders",
+        "orders",
+        "numorders",
+        "npurchases",
+        "purchases",
+        "ordercount",
+        "purchasecount",
+        "ninvoices",
+        "invoices",
+    ),
+    "monetary": (
+        "lifetimespend",
+        "monetary",
+        "monetaryvalue",
+        "totalspend",
+        "spend",
+        "revenue",
+        "totalrevenue",
+        "sales",
+        "amount",
+        "totalamount",
+    ),
+    "tenure": ("tenuredays", "tenure", "t", "customerage", "agedays", "dayssincefirstpurchase"),
+}
+
+
+def readable(column: str) -> str:
+    """A short reader-friendly name for a column.
+
+    Examples
+    --------
+    >>> readable("Annual Income (k$)"), readable("Spending Score (1-100)")
+    ('income', 'spending')
+    >>> readable("recency_days"), readable("avgBasketSize")
+    ('recency', 'basket size')
+    """
+    key = norm_name(column)
+    if key in _KNOWN:
+        return _KNOWN[key]
+    text = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", str(column))
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)
+    words = [w for w in re.split(r"[^0-9A-Za-z$%]+", text.lower()) if w]
+    kept = [w for w in words if w not in _DROP_WORDS and w not in {"days", "d"}]
+    return " ".join(kept or words) or str(column)
+
+
+def rfm_roles(columns: list[str]) -> dict[str, str]:
+    """Which input column plays recency / frequency / monetary / tenure, when any does.
+
+    ``recency`` alone is read as "days since the last purchase" unless a ``T`` column says the
+    data follows the lifetimes convention (recency = age at the last purchase).
+    """
+    by_norm = {norm_name(c): c for c in columns}
+    roles: dict[str, str] = {}
+    lifetimes = "t" in by_norm
+    for role, names in ROLE_NAMES.items():
+        for n in names:
+            if n in by_norm and by_norm[n] not in roles.values():
+                if role == "recency" and n == "recency" and lifetimes:
+                    continue
+                roles[role] = by_norm[n]
+                break
+    return roles
+
+
+def lifetimes_pair(columns: list[str]) -> tuple[str, str] | None:
+    """``(recency, T)`` when the columns follow the lifetimes convention (both present).
+
+    Then the time since the last purchase is ``T - recency``; the segmenter derives it to give
+    BTYD summaries (CDNOW's ``ID, frequency, recency, T``) marketer names too.
+    """
+    by_norm = {norm_name(c): c for c in columns}
+    if "recency" in by_norm and "t" in by_norm:
+        return by_norm["recency"], by_norm["t"]
+    return None
+
+
+def _word(z: float) -> str:
+    return "high" if z > THRESHOLD else "low" if z < -THRESHOLD else "average"
+
+
+def _term(z: pd.Series, col: str, feats: list[str], order: int) -> tuple[float, int, str]:
+    """(distinctiveness, column order, text) of one input column for one segment."""
+    if len(feats) == 1 and feats[0] == col:
+        v = float(z[col])
+        return abs(v), order, f"{_word(v)} {readable(col)}"
+    zs = z[feats]
+    top, low = zs.idxmax(), zs.idxmin()
+    score = max(abs(float(zs[top])), abs(float(zs[low])))
+    if zs[top] > THRESHOLD:
+        return score, order, f"mostly {top.split('=', 1)[1]}"
+    if zs[low] < -THRESHOLD:
+        return score, order, f"few {low.split('=', 1)[1]}"
+    return score, order, f"mixed {readable(col)}"
+
+
+def _terms(z: pd.Series, groups: dict[str, list[str]]) -> dict[str, tuple[float, int, str]]:
+    return {col: _term(z, col, feats, i) for i, (col, feats) in enumerate(groups.items())}
+
+
+def _rfm_name(z: pd.Series, roles: dict[str, str]) -> str:
+    def get(role: str) -> float | None:
+        return float(z[roles[role]]) if role in roles else None
+
+    r, f, m, t = get("recency"), get("frequency"), get("monetary"), get("tenure")
+
+    def hi(v: float | None) -> bool:
+        return v is not None and v > THRESHOLD
+
+    def lo(v: float | None) -> bool:
+        return v is not None and v < -THRESHOLD
+
+    lapsed, recent = hi(r), lo(r)
+    if t is not None and lo(t) and not lapsed and not hi(f):
+        return "new customers"
+    if lapsed and (hi(m) or hi(f)):
+        return "at-risk high value"
+    if lapsed and (lo(f) or lo(m)):
+        return "lapsing one-timers"
+    if lapsed:
+        return "lapsing customers"
+    if hi(f) and (hi(m) or m is None):
+        return "loyal big spenders" if m is not None else "loyal regulars"
+    if hi(f):
+        return "loyal regulars"
+    if hi(m):
+        return "big spenders"
+    if recent and lo(f):
+        return "recent one-timers" if t is not None else "new customers"
+    if lo(f) and lo(m):
+        return "low-value occasional"
+    return "steady mid-value"
+
+
+def name_segments(
+    z: pd.DataFrame, groups: dict[str, list[str]], roles: dict[str, str] | None = None
+) -> dict[int, str]:
+    """Name every segment (rows of ``z``) from its distinctiveness on each feature (columns).
+
+    ``groups`` maps each input column to its model features (one for a number, one per category
+    for a one-hot column); ``roles`` (from :func:`rfm_roles`) switches to marketer names.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> z = pd.DataFrame({"income": [1.2, -1.1, 0.1], "spending": [-1.3, 1.0, 0.0]})
+    >>> names = name_segments(z, {"income": ["income"], "spending": ["spending"]})
+    >>> names[0], names[2]
+    ('high income, low spending', 'average income, average spending')
+    """
+    roles = roles or {}
+    use_rfm = "recency" in roles and ("frequency" in roles or "monetary" in roles)
+    terms = {int(seg): _terms(z.loc[seg], groups) for seg in z.index}
+    base: dict[int, str] = {}
+    used: dict[int, list[str]] = {}  # columns named so far, per segment
+    for seg, ts in terms.items():
+        if use_rfm:
+            base[seg] = _rfm_name(z.loc[seg], roles)
+            used[seg] = []
+        else:
+            top = sorted(ts, key=lambda c: (-ts[c][0], ts[c][1]))[:2]
+            base[seg] = _join([ts[c] for c in top])
+            used[seg] = top
+    names = dict(base)
+    # clashing names: add the column that best tells the clashing segments apart
+    for _ in range(len(groups)):
+        counts = Counter(names.values())
+        clashing = sorted({names[s] for s in names if counts[names[s]] > 1})
+        if not clashing:
+            break
+        progress = False
+        for name in clashing:
+            members = [s for s in sorted(names) if names[s] == name]
+            best, best_spread = None, 0.0
+            for col, feats in groups.items():
+                if any(col in used[s] for s in members):
+                    continue
+                if len({terms[s][col][2] for s in members}) < 2:
+                    continue
+                values = z.loc[members, feats].to_numpy()
+                spread = float((values.max(axis=0) - values.min(axis=0)).max())
+                if spread > best_spread:
+                    best, best_spread = col, spread
+            if best is None:
+                continue
+            progress = True
+            for s in members:
+                used[s].append(best)
+                if use_rfm:
+                    names[s] = f"{base[s]} ({_join([terms[s][c] for c in used[s]])})"
+                else:
+                    names[s] = _join([terms[s][c] for c in used[s]])
+        if not progress:
+            break
+    seen: Counter[str] = Counter()
+    final: dict[int, str] = {}
+    for seg in sorted(names):
+        seen[names[seg]] += 1
+        dup = sum(1 for s in names if names[s] == names[seg]) > 1
+        final[seg] = f"{names[seg]} #{seen[names[seg]]}" if dup else names[seg]
+    return final
+
+
+def _join(terms: list[tuple[float, int, str]]) -> str:
+    """Join terms in column order ("high income, low spending")."""
+    return ", ".join(t[2] for t in sorted(terms, key=lambda t: t[1]))
+
+
+def distinctiveness(
+    values: np.ndarray, labels: np.ndarray, features: list[str], segments: list[int]
+) -> pd.DataFrame:
+    """Standardised difference of each segment's mean from the overall mean, per feature."""
+    mean = values.mean(axis=0)
+    sd = values.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    rows = {}
+    for seg in segments:
+        part = values[labels == seg]
+        rows[seg] = (part.mean(axis=0) - mean) / sd if len(part) else np.zeros(len(features))
+    return pd.DataFrame.from_dict(rows, orient="index", columns=features)

@@ -1,0 +1,169 @@
+"""Save and load a fitted :class:`~toolkit.segments.Segmenter` without pickle.
+
+A segmenter directory holds ``segmenter.json`` (parameters, preprocessing, names, metrics and
+the SHA-256 of every array file) and one ``.npy`` file per array, written with
+``allow_pickle=False``. Loading reads JSON and ``np.load(..., allow_pickle=False)`` only, checks
+every hash, and refuses any file it does not expect: loading never runs code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from toolkit._version import __version__
+from toolkit.errors import InputError, UnsafeModelError
+from toolkit.segments._io import write_atomic, write_text
+from toolkit.segments._models import MODEL_KINDS
+from toolkit.segments._prep import Preprocessor
+
+if TYPE_CHECKING:
+    from toolkit.segments._segmenter import Segmenter
+
+FORMAT = "toolkit.segmenter"
+FORMAT_VERSION = 1
+MANIFEST = "segmenter.json"
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain JSON values: numpy scalars/arrays to Python, NaN/inf to None, tuples to lists."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "value") and isinstance(obj.value, str):  # str Enums
+        return obj.value
+    return obj
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_segmenter(seg: Segmenter, directory: Path) -> Path:
+    """Write ``seg`` into ``directory`` (created if needed); returns the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = dict(seg.model_.arrays())
+    arrays["segment_of_raw"] = seg.segment_of_raw_
+    files: dict[str, str] = {}
+    for name, arr in arrays.items():
+        path = directory / f"{name}.npy"
+        with write_atomic(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
+        files[path.name] = _sha256(path)
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "toolkit_version": __version__,
+        "params": seg.get_params(deep=False),
+        "model_kind": seg.model_.kind,
+        "model_meta": seg.model_.meta(),
+        "preprocessor": seg.preprocessor_.to_dict(),
+        "n_features_in": seg.n_features_in_,
+        "feature_names_in": list(getattr(seg, "feature_names_in_", [])) or None,
+        "n_segments": seg.n_segments_,
+        "names": {str(k): v for k, v in seg.names_.items()},
+        "fitted_params": seg.params_,
+        "metrics": seg.metrics_,
+        "profiles": seg.profiles_.to_dict(orient="list"),
+        "distinctiveness": {
+            "index": [int(i) for i in seg.distinctiveness_.index],
+            "columns": list(seg.distinctiveness_.columns),
+            "values": seg.distinctiveness_.to_numpy().tolist(),
+        },
+        "files": files,
+    }
+    write_text(json.dumps(jsonable(manifest), indent=1, allow_nan=False), directory / MANIFEST)
+    for stale in directory.glob("*.npy"):  # arrays of an earlier segmenter saved here
+        if stale.name not in files:
+            stale.unlink()
+    return directory
+
+
+def load_segmenter(cls: type[Segmenter], directory: Path) -> Segmenter:
+    """Rebuild a fitted segmenter from ``directory``; see the module docstring for the checks."""
+    if (directory / "segmenter" / MANIFEST).is_file() and not (directory / MANIFEST).exists():
+        directory = directory / "segmenter"  # an output directory of `toolkit segment`
+    manifest_path = directory / MANIFEST
+    if not manifest_path.is_file():
+        raise InputError(
+            f"{str(directory)!r} is not a saved segmenter: {MANIFEST} not found "
+            "(give the directory written by Segmenter.save or toolkit segment's DIR/segmenter)"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UnsafeModelError(f"cannot read {str(manifest_path)!r} as JSON: {exc}") from None
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise UnsafeModelError(
+            f"{str(manifest_path)!r} is not a {FORMAT} v{FORMAT_VERSION} manifest "
+            f"(format {manifest.get('format')!r}, version {manifest.get('format_version')!r})"
+        )
+    files: dict[str, str] = manifest.get("files", {})
+    expected = set(files) | {MANIFEST}
+    unexpected = sorted(
+        p.name for p in directory.iterdir() if p.name not in expected and not p.name.startswith(".")
+    )
+    if unexpected:
+        raise UnsafeModelError(
+            f"segmenter directory {str(directory)!r} holds unexpected files {unexpected!r}; "
+            "only segmenter.json and the .npy arrays it lists are allowed"
+        )
+    arrays: dict[str, np.ndarray] = {}
+    for name, digest in files.items():
+        path = directory / name
+        if Path(name).name != name or not name.endswith(".npy") or not path.is_file():
+            raise UnsafeModelError(f"segmenter file {name!r} is missing or not a .npy file")
+        if _sha256(path) != digest:
+            raise UnsafeModelError(
+                f"segmenter file {str(path)!r} does not match its SHA-256 in {MANIFEST}: "
+                "it was changed after saving"
+            )
+        try:
+            arrays[name[:-4]] = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise UnsafeModelError(f"cannot load {str(path)!r} without pickle: {exc}") from None
+    kind = MODEL_KINDS.get(manifest["model_kind"])
+    if kind is None:
+        raise UnsafeModelError(f"unknown segmenter model kind {manifest['model_kind']!r}")
+    params = manifest["params"]
+    if isinstance(params.get("k_range"), list):
+        params["k_range"] = tuple(params["k_range"])
+    seg = cls(**params)
+    seg.model_ = kind.from_parts(arrays, manifest.get("model_meta", {}))
+    seg.segment_of_raw_ = arrays["segment_of_raw"].astype(np.int64)
+    seg.preprocessor_ = Preprocessor.from_dict(manifest["preprocessor"])
+    seg.n_features_in_ = int(manifest["n_features_in"])
+    if manifest.get("feature_names_in"):
+        seg.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
+    seg.n_segments_ = int(manifest["n_segments"])
+    seg.names_ = {int(k): str(v) for k, v in manifest["names"].items()}
+    seg.params_ = manifest.get("fitted_params", {})
+    seg.metrics_ = manifest.get("metrics", {})
+    seg.profiles_ = pd.DataFrame(manifest.get("profiles", {}))
+    dist = manifest.get("distinctiveness")
+    if dist:
+        seg.distinctiveness_ = pd.DataFrame(
+            dist["values"], index=dist["index"], columns=dist["columns"]
+        )
+    seg.selection_ = pd.DataFrame(seg.metrics_.get("selection", []))
+    seg.extra_ = {}
+    return seg

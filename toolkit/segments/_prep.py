@@ -1,0 +1,376 @@
+"""From a customer table to the numeric matrix the clustering sees.
+
+Steps, in this order, all learned at fit time and stored as plain numbers (see
+:meth:`Preprocessor.to_dict`):
+
+1. choose the columns (ids, label columns and dates never enter by default);
+2. impute missing values (median for numbers, most frequent value for categories) or refuse;
+3. ``log1p`` of heavily skewed non-negative numeric columns (sample skewness above
+   ``skew_threshold``, 1.0 by default: the usual rule of thumb for "highly skewed");
+4. one-hot encode categories (or refuse them);
+5. scale every model column: ``minmax`` (to [0, 1]), ``standard`` (zero mean, unit variance),
+   ``robust`` (median 0, inter-quartile range 1) or ``none``. A constant column is left unscaled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from toolkit.errors import InputError
+from toolkit.segments._io import ID_NAMES, find_id_column, norm_name
+
+#: outcome columns written by ``toolkit features --horizon``: never clustering inputs
+LABEL_COLUMNS = frozenset({"repeat_purchase", "holdout_spend"})
+SCALES = ("minmax", "standard", "robust", "none")
+
+
+def as_frame(X: Any) -> pd.DataFrame:
+    """A DataFrame view of ``X``; arrays are checked like scikit-learn does (2-D, dense, real)
+    and get the columns ``x0, x1, ...``."""
+    if isinstance(X, pd.Series):
+        X = X.to_frame()
+    if isinstance(X, pd.DataFrame):
+        if not all(isinstance(c, str) for c in X.columns):
+            X = X.rename(columns=str)
+        return X
+    from sklearn.utils import check_array
+
+    try:
+        arr = check_array(X, accept_sparse=False, dtype=None, ensure_all_finite="allow-nan")
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+
+
+def _is_datetime(s: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(s) or isinstance(s.dtype, pd.PeriodDtype)
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+
+
+def id_columns(df: pd.DataFrame) -> list[str]:
+    """Columns holding customer ids: never clustering features."""
+    found = find_id_column(df)
+    ids = [found] if found is not None else []
+    for col in df.columns:
+        if col not in ids and norm_name(col) in ID_NAMES and df[col].is_unique:
+            ids.append(str(col))
+    return ids
+
+
+def choose_columns(
+    df: pd.DataFrame,
+    columns: list[str] | None,
+    *,
+    categorical: str = "onehot",
+    max_categories: int = 20,
+) -> tuple[list[str], list[str], list[str]]:
+    """Pick the clustering inputs; returns ``(numeric, categorical, skipped)``.
+
+    Given ``columns`` are checked (each must exist, none may be an id or a date, categories only
+    with ``categorical="onehot"``). Without them: every numeric column plus (with ``"onehot"``)
+    every text/category column with at most ``max_categories`` distinct values, except ids,
+    the label columns and dates.
+    """
+    available = [str(c) for c in df.columns]
+    ids = id_columns(df)
+    numeric: list[str] = []
+    cats: list[str] = []
+    skipped: list[str] = []
+    if columns:
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            raise InputError(
+                f"column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+                f"not found in the data; available columns: {', '.join(map(repr, available))}"
+            )
+        dupes = sorted({c for c in columns if columns.count(c) > 1})
+        if dupes:
+            raise InputError(f"columns must be listed once each, got {dupes!r} more than once")
+        for col in columns:
+            s = df[col]
+            if col in ids:
+                raise InputError(
+                    f"column {col!r} holds customer ids (one distinct value per row) and is "
+                    "never used as a clustering feature; choose other columns"
+                )
+            if _is_datetime(s):
+                raise InputError(
+                    f"column {col!r} holds dates; segmenting on raw dates is not supported: "
+                    "use a derived number such as recency_days or tenure_days"
+                )
+            if _is_numeric(s):
+                numeric.append(col)
+            elif categorical == "refuse":
+                raise InputError(
+                    f"column {col!r} is categorical ({s.dtype}) and categorical='refuse' "
+                    "(--categorical refuse); use categorical='onehot' to one-hot encode it "
+                    "or leave it out"
+                )
+            else:
+                n_levels = s.nunique(dropna=True)
+                if n_levels > max_categories:
+                    raise InputError(
+                        f"column {col!r} is categorical with {n_levels} distinct values; "
+                        f"one-hot encoding allows at most max_categories={max_categories}"
+                    )
+                cats.append(col)
+        return numeric, cats, skipped
+    for col in df.columns:
+        s = df[col]
+        name = str(col)
+        if name in ids or name in LABEL_COLUMNS or _is_datetime(s):
+            skipped.append(name)
+        elif _is_numeric(s):
+            numeric.append(name)
+        elif categorical == "onehot" and 1 <= s.nunique(dropna=True) <= max_categories:
+            cats.append(name)
+        else:
+            skipped.append(name)
+    if not numeric and not cats:
+        raise InputError(
+            "no usable clustering columns: the data has no numeric column besides ids, labels "
+            f"and dates (available columns: {', '.join(map(repr, available))}); "
+            "name the columns with columns=[...] / --columns"
+        )
+    return numeric, cats, skipped
+
+
+@dataclass
+class Preprocessor:
+    """Learned preprocessing, stored as plain numbers (JSON-serialisable)."""
+
+    numeric: list[str]
+    categorical: list[str]
+    impute_values: dict[str, Any]
+    n_imputed: dict[str, int]
+    log_columns: list[str]
+    skewness: dict[str, float]
+    categories: dict[str, list[str]]
+    scale: str
+    offset: list[float]
+    divisor: list[float]
+    impute: bool = True
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        """The input columns, numeric first then categorical."""
+        return self.numeric + self.categorical
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the model columns (one-hot columns are ``column=value``)."""
+        return self.numeric + [f"{c}={v}" for c in self.categorical for v in self.categories[c]]
+
+    # --- transform ---------------------------------------------------------------------------
+    def unscaled(self, df: pd.DataFrame, *, impute: bool | None = None) -> np.ndarray:
+        """Imputed, log-transformed and one-hot encoded matrix, before scaling."""
+        impute = self.impute if impute is None else impute
+        missing = [c for c in self.columns if c not in df.columns]
+        if missing:
+            raise InputError(
+                f"column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+                "used by the segmenter not found in the data; available columns: "
+                f"{', '.join(map(repr, map(str, df.columns)))}"
+            )
+        if not impute:
+            refuse_missing(df, self.columns)
+        n = len(df)
+        blocks: list[np.ndarray] = []
+        if self.numeric:
+            num = np.empty((n, len(self.numeric)), dtype=np.float64)
+            for j, col in enumerate(self.numeric):
+                values = _numeric_values(df[col], col)
+                nan = np.isnan(values)
+                if nan.any():
+                    values = np.where(nan, float(self.impute_values[col]), values)
+                if col in self.log_columns:
+                    values = np.log1p(np.clip(values, 0.0, None))
+                num[:, j] = values
+            blocks.append(num)
+        for col in self.categorical:
+            s = df[col].astype("string")
+            s = s.fillna(str(self.impute_values[col]))
+            cats = self.categories[col]
+            codes = pd.Index(cats).get_indexer(s.to_numpy(dtype=object))  # unknown -> -1
+            onehot = np.zeros((n, len(cats)), dtype=np.float64)
+            ok = codes >= 0
+            onehot[np.flatnonzero(ok), codes[ok]] = 1.0
+            blocks.append(onehot)
+        return np.hstack(blocks) if len(blocks) > 1 else blocks[0]
+
+    def scale_matrix(self, raw: np.ndarray) -> np.ndarray:
+        """Scale an :meth:`unscaled` matrix (in place when it is float64)."""
+        raw -= np.asarray(self.offset)
+        raw /= np.asarray(self.divisor)
+        return raw
+
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        """The scaled model matrix."""
+        return self.scale_matrix(self.unscaled(df))
+
+    # --- persistence -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {
+            "numeric": self.numeric,
+            "categorical": self.categorical,
+            "impute_values": self.impute_values,
+            "n_imputed": self.n_imputed,
+            "log_columns": self.log_columns,
+            "skewness": self.skewness,
+            "categories": self.categories,
+            "scale": self.scale,
+            "offset": self.offset,
+            "divisor": self.divisor,
+            "impute": self.impute,
+            "skipped": self.skipped,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            numeric=[str(c) for c in d["numeric"]],
+            categorical=[str(c) for c in d["categorical"]],
+            impute_values=dict(d["impute_values"]),
+            n_imputed={str(k): int(v) for k, v in d["n_imputed"].items()},
+            log_columns=[str(c) for c in d["log_columns"]],
+            skewness={str(k): float(v) for k, v in d.get("skewness", {}).items()},
+            categories={str(k): [str(v) for v in vs] for k, vs in d["categories"].items()},
+            scale=str(d["scale"]),
+            offset=[float(v) for v in d["offset"]],
+            divisor=[float(v) for v in d["divisor"]],
+            impute=bool(d.get("impute", True)),
+            skipped=[str(c) for c in d.get("skipped", [])],
+        )
+
+
+def _numeric_values(s: pd.Series, col: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    if not pd.api.types.is_numeric_dtype(s):
+        conv = pd.to_numeric(s, errors="coerce")
+        bad = conv.isna() & s.notna()
+        if bad.any():
+            raise InputError(
+                f"column {col!r} must be numeric; found non-numeric values such as "
+                f"{s[bad].iloc[0]!r}"
+            )
+        s = conv
+    return s.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def refuse_missing(df: pd.DataFrame, columns: list[str]) -> None:
+    """Raise :class:`InputError` naming every column with missing values."""
+    counts = {c: int(df[c].isna().sum()) for c in columns}
+    bad = {c: n for c, n in counts.items() if n}
+    if bad:
+        listed = ", ".join(f"{c!r} ({n} missing)" for c, n in bad.items())
+        raise InputError(
+            f"missing values in {listed} and impute=False (--no-impute); impute them "
+            "(impute=True / --impute) or drop those rows first"
+        )
+
+
+def fit_preprocessor(
+    df: pd.DataFrame,
+    columns: list[str] | None,
+    *,
+    scale: str = "minmax",
+    log_skewed: bool = True,
+    impute: bool = True,
+    categorical: str = "onehot",
+    skew_threshold: float = 1.0,
+    max_categories: int = 20,
+) -> Preprocessor:
+    """Learn the preprocessing of ``df``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"id": ["a", "b", "c"], "x": [0.0, 5.0, 10.0]})
+    >>> p = fit_preprocessor(df, None, scale="minmax")
+    >>> p.columns, p.transform(df).ravel().tolist()
+    (['x'], [0.0, 0.5, 1.0])
+    """
+    numeric, cats, skipped = choose_columns(
+        df, columns, categorical=categorical, max_categories=max_categories
+    )
+    used = numeric + cats
+    if not impute:
+        refuse_missing(df, used)
+    impute_values: dict[str, Any] = {}
+    n_imputed: dict[str, int] = {}
+    skewness: dict[str, float] = {}
+    log_columns: list[str] = []
+    for col in numeric:
+        values = _numeric_values(df[col], col)
+        ok = values[~np.isnan(values)]
+        if ok.size == 0:
+            raise InputError(f"column {col!r} has no values (every row is missing)")
+        n_imputed[col] = int(values.size - ok.size)
+        impute_values[col] = float(np.median(ok))
+        skew = float(pd.Series(ok).skew()) if ok.size > 2 else 0.0
+        skewness[col] = 0.0 if np.isnan(skew) else round(skew, 6)
+        if (
+            log_skewed
+            and ok.min() >= 0
+            and np.unique(ok[: min(ok.size, 100_000)]).size > 2
+            and skewness[col] > skew_threshold
+        ):
+            log_columns.append(col)
+    categories: dict[str, list[str]] = {}
+    for col in cats:
+        s = df[col].astype("string")
+        counts = s.value_counts(dropna=True)
+        if counts.empty:
+            raise InputError(f"column {col!r} has no values (every row is missing)")
+        top = counts.max()
+        impute_values[col] = sorted(str(v) for v in counts.index[counts == top])[0]
+        n_imputed[col] = int(s.isna().sum())
+        categories[col] = sorted(str(v) for v in counts.index)
+    prep = Preprocessor(
+        numeric=numeric,
+        categorical=cats,
+        impute_values=impute_values,
+        n_imputed=n_imputed,
+        log_columns=log_columns,
+        skewness=skewness,
+        categories=categories,
+        scale=scale,
+        offset=[],
+        divisor=[],
+        impute=impute,
+        skipped=skipped,
+    )
+    raw = prep.unscaled(df, impute=True)
+    offset, divisor = _scale_params(raw, scale)
+    prep.offset = offset.tolist()
+    prep.divisor = divisor.tolist()
+    return prep
+
+
+def _scale_params(raw: np.ndarray, scale: str) -> tuple[np.ndarray, np.ndarray]:
+    d = raw.shape[1]
+    if scale == "none":
+        return np.zeros(d), np.ones(d)
+    if scale == "minmax":
+        lo, hi = raw.min(axis=0), raw.max(axis=0)
+        offset, divisor = lo, hi - lo
+    elif scale == "standard":
+        offset, divisor = raw.mean(axis=0), raw.std(axis=0)
+    elif scale == "robust":
+        q1, med, q3 = np.percentile(raw, [25, 50, 75], axis=0)
+        offset, divisor = med, q3 - q1
+    else:  # pragma: no cover - validated by the estimator
+        raise InputError(f"scale must be one of {SCALES}, got {scale!r}")
+    divisor = np.where(divisor > 0, divisor, 1.0)
+    return offset.astype(np.float64), divisor.astype(np.float64)
