@@ -18,7 +18,7 @@ from toolkit._version import __version__
 from toolkit.commands.common import app
 
 # command modules, in the order their commands appear in --help
-_ORDER = ["data", "generate", "features", "correlate", "segment", "clv", "models", "pipeline"]
+_ORDER = ["pipeline", "data", "generate", "features", "correlate", "segment", "clv", "models"]
 
 
 def _load_commands() -> None:

@@ -1,0 +1,83 @@
+"""The whole pipeline: `toolkit demo` and `toolkit run` write every output, end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+EXPECTED = [
+    "validation.json",
+    "features.parquet",
+    "correlations/correlations.csv",
+    "correlations/heatmap.png",
+    "segments/segments.csv",
+    "segments/profiles.csv",
+    "segments/metrics.json",
+    "segments/segmenter",
+    "clv/customers.csv",
+    "clv/params.json",
+    "model/manifest.json",
+    "model/metrics.json",
+    "model/report.html",
+    "churn_list.csv",
+    "report.html",
+    "run.json",
+]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    out = tmp_path_factory.mktemp("demo") / "out"
+    result = CliRunner().invoke(
+        app, ["demo", "--out", str(out), "--customers", "800", "--seed", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "results in" in result.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_demo_writes_every_output(demo_dir):
+    missing = [p for p in EXPECTED if not (demo_dir / p).exists()]
+    assert missing == []
+    run = json.loads((demo_dir / "run.json").read_text())
+    assert set(run["seconds"]) == {
+        "validate",
+        "features",
+        "correlate",
+        "segment",
+        "clv",
+        "train",
+        "predict",
+    }
+
+
+@pytest.mark.slow
+def test_demo_churn_list_is_consistent(demo_dir):
+    churn = pd.read_csv(demo_dir / "churn_list.csv")
+    features = pd.read_parquet(demo_dir / "features.parquet")
+    assert len(churn) == len(features) == churn["customer_id"].nunique()
+    assert churn["churn_probability"].between(0, 1).all()
+    assert churn["risk_rank"].tolist() == list(range(1, len(churn) + 1))
+    assert churn["churn_probability"].is_monotonic_decreasing
+    assert churn["segment"].notna().all()
+    assert churn["reason_1"].notna().any()
+    report = (demo_dir / "report.html").read_text()
+    for name in ("xgboost", "tree", "linear", "bgnbd", "days_since_last_purchase"):
+        assert name in report
+
+
+@pytest.mark.slow
+def test_run_refuses_a_file_as_out(cli, tmp_path, demo_dir):
+    target = tmp_path / "file.txt"
+    target.write_text("keep me")
+    result = cli("run", demo_dir / "data" / "transactions.parquet", "--out", target)
+    assert result.exit_code == 2
+    assert "is a file" in result.stderr
+    assert target.read_text() == "keep me"
