@@ -1,0 +1,196 @@
+"""``toolkit train / predict / explain / report`` end to end, and their answers to bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from models_synthetic import customer_table, trained_result
+from typer.testing import CliRunner
+
+import toolkit.cli  # noqa: F401  (registers every command on the app)
+from toolkit.commands.common import app
+from toolkit.datasets import generate_transactions
+from toolkit.models._persist import save_model_dir
+
+runner = CliRunner()
+
+
+def run(*args: object):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("log") / "tx.parquet"
+    generate_transactions(1500, seed=5, start="2022-06-01", end="2023-12-31", out=path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(log: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "M"
+    res = run("train", log, "--out", out, "--horizon", "60", "--seed", "1")
+    assert res.exit_code == 0, res.output
+    return out
+
+
+@pytest.mark.slow
+def test_train_writes_a_complete_model_directory(model: Path) -> None:
+    names = {p.relative_to(model).as_posix() for p in model.rglob("*") if p.is_file()}
+    assert {"manifest.json", "metrics.json", "report.html", "report.md", "report.json",
+            "value_model.json", "models/xgboost.booster.json"} <= names
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["horizon"] == 60
+    assert manifest["data_fingerprint"]["file"] == "tx.parquet"
+    assert manifest["settings"]["evaluation"]["out_of_time"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_predict_writes_the_churn_list(model: Path, log: Path, tmp_path: Path,
+                                       suffix: str) -> None:
+    out = tmp_path / f"churn{suffix}"
+    res = run("predict", model, log, "--out", out, "--top", "100")
+    assert res.exit_code == 0, res.output
+    assert "churn_probability = 1 - P(" in res.output
+    df = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    assert len(df) == 100
+    assert df["risk_rank"].tolist() == list(range(1, 101))
+    assert {"reason_1", "reason_2", "reason_3", "value_at_risk"} <= set(df.columns)
+
+
+@pytest.mark.slow
+def test_predict_at_an_earlier_cutoff(model: Path, log: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.json"
+    res = run("predict", model, log, "--out", out, "--cutoff", "2023-06-01")
+    assert res.exit_code == 0, res.output
+    assert "as of 2023-06-01" in res.output
+    assert len(pd.read_json(out)) > 0
+
+
+@pytest.mark.slow
+def test_explain_writes_importance_and_plots(model: Path, log: Path, tmp_path: Path) -> None:
+    churn = tmp_path / "c.csv"
+    run("predict", model, log, "--out", churn)
+    cid = pd.read_csv(churn, dtype={"customer_id": str})["customer_id"].iloc[3]
+    out = tmp_path / "E"
+    res = run("explain", model, log, "--out", out, "--customer", cid)
+    assert res.exit_code == 0, res.output
+    for name in ("importance.csv", "importance.png", "beeswarm.png", f"waterfall_{cid}.png",
+                 f"customer_{cid}.csv"):
+        assert (out / name).exists(), name
+    imp = pd.read_csv(out / "importance.csv")
+    assert imp["mean_abs_contribution"].is_monotonic_decreasing
+    res = run("explain", model, log, "--out", out, "--customer", "nobody")
+    assert res.exit_code == 2
+    assert "'nobody'" in res.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".html", ".md", ".json"])
+def test_report_rerenders(model: Path, tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"r{suffix}"
+    res = run("report", model, "--out", out)
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert "xgboost" in text and "days_since_last_purchase" in text
+    if suffix == ".md":
+        assert text == (model / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_tampered_model_is_refused_by_predict(model: Path, log: Path, tmp_path: Path) -> None:
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(model, bad)
+    (bad / "value_model.json").write_text('{"kind": "none"}')
+    res = run("predict", bad, log, "--out", tmp_path / "x.csv")
+    assert res.exit_code == 2
+    assert "SHA-256" in res.output
+
+
+# --- fast answers to bad input ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("table") / "telco.csv"
+    customer_table(300).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("small") / "tx.csv"
+    generate_transactions(200, seed=2, start="2023-01-01", end="2023-12-31", out=path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--models", "linear,forest"], "--models must be"),
+        (["--target", "churn", "--positive", "Yes"], "--target 'churn' is not a column"),
+        (["--target", "Churn", "--positive", "Maybe"], "--positive 'Maybe' is not a value"),
+        (["--target", "Churn"], "--target and --positive go together"),
+        ([], "no date column"),
+    ],
+    ids=["unknown-model", "missing-target", "absent-positive", "target-alone", "table-no-target"],
+)
+def test_train_refuses_bad_input(table: Path, tmp_path: Path, args: list[str],
+                                 message: str) -> None:
+    res = run("train", table, "--out", tmp_path / "M", *args)
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("cutoff", ["2030-01-01", "2020-01-01"])
+def test_train_refuses_a_cutoff_outside_the_data(small_log: Path, tmp_path: Path,
+                                                 cutoff: str) -> None:
+    res = run("train", small_log, "--out", tmp_path / "M", "--cutoff", cutoff)
+    assert res.exit_code == 2, res.output
+    assert cutoff in res.output
+
+
+def test_train_refuses_a_cutoff_without_enough_history(small_log: Path, tmp_path: Path) -> None:
+    res = run("train", small_log, "--out", tmp_path / "M", "--cutoff", "2023-03-01",
+              "--horizon", "30")
+    assert res.exit_code == 2, res.output
+    assert "history" in res.output
+
+
+def test_predict_refuses_a_model_directory_with_a_pickle(small_log: Path, tmp_path: Path) -> None:
+    import pickle
+
+    m = tmp_path / "M"
+    save_model_dir(trained_result(), m)
+    (m / "model.pkl").write_bytes(pickle.dumps([1, 2]))
+    res = run("predict", m, small_log, "--out", tmp_path / "c.csv")
+    assert res.exit_code == 2
+    assert "pickle" in res.output
+
+
+def test_report_refuses_to_write_into_the_model_directory(tmp_path: Path) -> None:
+    m = tmp_path / "M"
+    save_model_dir(trained_result(), m, report=None)
+    res = run("report", m, "--out", m / "again.html")
+    assert res.exit_code == 2
+    assert "inside the model directory" in res.output
+
+
+def test_target_mode_end_to_end(table: Path, tmp_path: Path) -> None:
+    m = tmp_path / "T"
+    res = run("train", table, "--out", m, "--target", "Churn", "--positive", "Yes",
+              "--models", "linear")
+    assert res.exit_code == 0, res.output
+    assert "churn probability = P(Churn = 'Yes')" in res.output
+    out = tmp_path / "c.csv"
+    res = run("predict", m, table, "--out", out)
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(out)
+    assert len(df) == 300 and df["customer_id"].str.endswith("-X").all()

@@ -1,0 +1,123 @@
+"""The model directory: round trip, manifest checks, refusal of tampering and pickles."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from models_synthetic import features_frame, trained_result
+
+from toolkit.errors import InputError, UnsafeModelError
+from toolkit.models._base import Batch
+from toolkit.models._persist import ModelBundle, load_model_dir, save_model_dir
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    save_model_dir(trained_result(), tmp_path / "M", fingerprint={"kind": "test"})
+    return tmp_path / "M"
+
+
+def test_round_trip_gives_identical_probabilities(model_dir: Path) -> None:
+    res = trained_result()
+    loaded = load_model_dir(model_dir)
+    frame = features_frame(300, 21)
+    b = Batch(frame, res.schema)
+    assert set(loaded.scorers) == set(res.scorers)
+    for name, scorer in res.scorers.items():
+        np.testing.assert_array_equal(loaded.scorers[name].predict_proba(b), scorer.predict_proba(b))
+    assert loaded.champion == res.champion
+    assert loaded.schema.features == res.schema.features
+
+
+def test_manifest_records_what_the_issue_asks(model_dir: Path) -> None:
+    m = json.loads((model_dir / "manifest.json").read_text())
+    for key in ("toolkit_version", "libraries", "features", "cutoff", "horizon", "time_unit",
+                "data_fingerprint", "metrics", "champion", "files"):
+        assert key in m, key
+    assert m["features"]["dtypes"]["recency_days"] == "int64"
+    assert {"numpy", "xgboost", "scikit-learn"} <= set(m["libraries"])
+    assert "models/xgboost.booster.json" in m["files"]
+    assert all(len(h) == 64 for h in m["files"].values())
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["champion"] == m["champion"]
+    assert "roc_auc" in metrics["models"]["xgboost"]
+
+
+def test_no_pickle_is_written(model_dir: Path) -> None:
+    for p in model_dir.rglob("*"):
+        if p.is_file():
+            head = p.read_bytes()[:2]
+            assert not (head[:1] == b"\x80"), p
+            assert p.suffix in (".json", ".html", ".md"), p
+
+
+def test_a_changed_file_is_refused(model_dir: Path) -> None:
+    path = model_dir / "models" / "logistic.json"
+    state = json.loads(path.read_text())
+    state["intercept"] += 1.0
+    path.write_text(json.dumps(state))
+    with pytest.raises(UnsafeModelError, match="logistic.json does not match its SHA-256"):
+        load_model_dir(model_dir)
+
+
+@pytest.mark.parametrize("name", ["model.pkl", "extra.joblib", "models/innocent.json"])
+def test_a_pickle_is_refused(model_dir: Path, name: str) -> None:
+    (model_dir / name).write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    with pytest.raises(UnsafeModelError, match="pickle"):
+        load_model_dir(model_dir)
+
+
+def test_an_unknown_file_is_refused(model_dir: Path) -> None:
+    (model_dir / "notes.txt").write_text("hello")
+    with pytest.raises(UnsafeModelError, match="does not list"):
+        load_model_dir(model_dir)
+
+
+def test_a_missing_file_is_refused(model_dir: Path) -> None:
+    (model_dir / "models" / "tree.json").unlink()
+    with pytest.raises(UnsafeModelError, match="lacks"):
+        load_model_dir(model_dir)
+
+
+def test_a_link_is_refused(model_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere.json").write_text("{}")
+    (model_dir / "link.json").symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(UnsafeModelError, match="link"):
+        load_model_dir(model_dir)
+
+
+def test_not_a_model_directory(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not a model directory"):
+        load_model_dir(tmp_path)
+
+
+def test_saving_over_a_foreign_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.txt").write_text("precious")
+    with pytest.raises(InputError, match="not a model directory"):
+        save_model_dir(trained_result(), tmp_path / "mine")
+    assert (tmp_path / "mine" / "thesis.txt").read_text() == "precious"
+
+
+def test_saving_again_replaces_a_model_directory(model_dir: Path) -> None:
+    save_model_dir(trained_result(), model_dir)
+    assert isinstance(load_model_dir(model_dir), ModelBundle)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.drop(columns=["recency_days"]), r"missing \['recency_days'\]"),
+        (lambda f: f.assign(shoe_size=42), r"unexpected \['shoe_size'\]"),
+        (lambda f: f.assign(frequency=f["frequency"].astype(str)), "must be numeric"),
+    ],
+    ids=["missing", "extra", "wrong-type"],
+)
+def test_features_that_do_not_match_are_refused(model_dir: Path, change, message: str) -> None:
+    bundle = load_model_dir(model_dir)
+    with pytest.raises(InputError, match=message):
+        bundle.batch(change(features_frame(50, 5)))

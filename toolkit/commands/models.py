@@ -1,0 +1,459 @@
+"""``toolkit train``, ``predict``, ``explain`` and ``report``: churn models and churn lists."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from toolkit.commands.common import (
+    InputFile,
+    ReadOptions,
+    app,
+    handle_errors,
+    info,
+    parse_option_list,
+    progress,
+    with_read_options,
+)
+from toolkit.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from toolkit.models._persist import ModelBundle
+
+
+class TimeUnit(StrEnum):
+    days = "days"
+    weeks = "weeks"
+
+
+ModelDir = Annotated[
+    Path,
+    typer.Argument(
+        exists=True, file_okay=False, dir_okay=True, help="A model directory from toolkit train."
+    ),
+]
+CutoffOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cutoff",
+        help="Score customers as of this date (YYYY-MM-DD): only transactions before it are "
+        "read. Default: the day after the last purchase.",
+    ),
+]
+
+
+def _quiet_threads() -> None:
+    # OpenMP threads that spin while waiting make XGBoost many times slower on a busy machine;
+    # passive waiting costs nothing when the machine is idle. Must be set before XGBoost loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --- train --------------------------------------------------------------------------------------
+
+
+@app.command()
+@with_read_options
+@handle_errors
+def train(
+    data: InputFile,
+    out: Annotated[
+        Path, typer.Option("--out", help="Model directory to write (created or replaced).")
+    ],
+    cutoff: Annotated[
+        str | None,
+        typer.Option(
+            "--cutoff",
+            help="The date the models are for (YYYY-MM-DD); nothing from it on is read. "
+            "Default: the day after the last purchase.",
+        ),
+    ] = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option(
+            "--horizon", min=1, help="Days after the cutoff in which 'bought again' counts (90)."
+        ),
+    ] = None,
+    time_unit: Annotated[
+        TimeUnit, typer.Option("--time-unit", help="Unit of the BTYD columns recency and T.")
+    ] = TimeUnit.days,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Customer table mode: the column to predict (e.g. Churn)."),
+    ] = None,
+    positive: Annotated[
+        str | None,
+        typer.Option("--positive", help="The value of --target that counts as positive (Yes)."),
+    ] = None,
+    models: Annotated[
+        str,
+        typer.Option(
+            "--models",
+            help="Comma-separated: linear (OLS baseline + logistic), tree, xgboost, bgnbd.",
+        ),
+    ] = "linear,tree,xgboost,bgnbd",
+    n_origins: Annotated[
+        int,
+        typer.Option("--origins", min=1, max=12, help="Training origins stacked (30 days apart)."),
+    ] = 4,
+    segmenter: Annotated[
+        Path | None,
+        typer.Option(
+            "--segmenter",
+            exists=True,
+            file_okay=False,
+            help="A saved segmenter directory (toolkit segment) to name segments in the churn list.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same models.")] = 0,
+    *,
+    read: ReadOptions,
+) -> None:
+    """Fit and compare the churn models (out of time on transactions, CV on a customer table)."""
+    _quiet_threads()
+    from toolkit.features import is_customer_table
+    from toolkit.models._train import MODEL_CHOICES, train_from_table, train_from_transactions
+
+    chosen = parse_option_list(models, "--models", set(MODEL_CHOICES))
+    if not chosen:
+        raise InputError(f"--models is empty; choose from {list(MODEL_CHOICES)}")
+    if (target is None) != (positive is None):
+        raise InputError("--target and --positive go together: give both (e.g. --target Churn "
+                         "--positive Yes) or neither")
+    kwargs = read.read_kwargs()
+    seg = None
+    if segmenter is not None:
+        from toolkit.segments import Segmenter
+
+        seg = Segmenter.load(segmenter)
+    with progress("train") as update:
+        if target is not None:
+            if cutoff or horizon:
+                raise InputError("--cutoff and --horizon apply to transaction data, not to a "
+                                 "customer table with --target")
+            from toolkit.io import find_id_column, read_table
+
+            update("reading")
+            table = read_table(data, sep=read.sep, names=kwargs["names"])
+            idcol = read.customer_col or find_id_column([str(c) for c in table.columns])
+            if idcol:
+                info(f"customer id column: {idcol!r}")
+            result = train_from_table(
+                table,
+                target=target,
+                positive=positive or "",
+                models=[m for m in chosen if m != "bgnbd"],
+                seed=seed,
+                id_column=idcol,
+                progress=update,
+            )
+        else:
+            if is_customer_table(data, **kwargs):
+                raise InputError(
+                    f"{data} has no date column, so it is not a transaction log; for a customer "
+                    "table give --target COL --positive VALUE (or name the date column with "
+                    "--date-col)"
+                )
+            from toolkit.io import read_transactions
+
+            update("reading")
+            tx = read_transactions(data, **kwargs)
+            try:
+                for role, col in tx.report.columns.items():
+                    if tx.report.detected.get(role) == "detected":
+                        info(f"using column {col!r} as {role}")
+                result = train_from_transactions(
+                    tx,
+                    cutoff=cutoff,
+                    horizon=horizon,
+                    time_unit=time_unit.value,
+                    models=chosen,
+                    n_origins=n_origins,
+                    seed=seed,
+                    progress=update,
+                )
+            finally:
+                tx.close()
+        update("writing the report")
+        bundle = _save(result, out, data, seg)
+    _summary(bundle, result.notes)
+    info(f"wrote the model directory {out} (report: {out / 'report.html'})")
+
+
+def _save(result: Any, out: Path, data: Path, seg: Any) -> ModelBundle:
+    from toolkit.models._persist import save_model_dir
+    from toolkit.reports.comparison import build_report, render_html, render_markdown
+
+    report = build_report(result, seed=int(result.settings.get("seed", 0)))
+    rendered = {
+        "report.html": render_html(report).encode("utf-8"),
+        "report.md": render_markdown(report).encode("utf-8"),
+    }
+    fingerprint = {"kind": "sha256 of the input file", "file": data.name, "sha256": _sha256(data)}
+    return save_model_dir(
+        result, out, report=report, rendered=rendered, segmenter=seg, fingerprint=fingerprint
+    )
+
+
+def _summary(bundle: ModelBundle, notes: list[str]) -> None:
+    s = bundle.settings
+    info(f"positive class: {s.get('positive_class')}; churn probability = {s.get('churn_probability')}")
+    ev = s.get("evaluation") or {}
+    if s.get("mode") == "transactions":
+        kind = "out of time" if ev.get("out_of_time") else "NOT out of time"
+        info(
+            f"evaluation ({kind}): {ev.get('customers')} customers at {ev.get('origin')}, "
+            f"labels {ev.get('label_window')}"
+        )
+    else:
+        info(f"evaluation: {ev.get('method')}")
+    rows = sorted(bundle.metrics.items(), key=lambda kv: -kv[1]["roc_auc"]["value"])
+    for name, m in rows:
+        r = m["roc_auc"]
+        flag = "  <- champion" if name == bundle.champion else ""
+        info(f"  {name:26s} ROC-AUC {r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]{flag}")
+    lead = bundle.comparison.get("lead_over_runner_up")
+    if lead:
+        verdict = "significant" if lead["significant"] else "not significant"
+        info(
+            f"champion {bundle.champion} leads {lead['over']} by {lead['roc_auc_difference']:+.4f} "
+            f"[{lead['ci_low']:+.4f}, {lead['ci_high']:+.4f}] ({verdict})"
+        )
+    for n in notes:
+        info(f"note: {n}")
+
+
+# --- scoring data -------------------------------------------------------------------------------
+
+
+def _scoring_frame(
+    bundle: ModelBundle, data: Path, read: ReadOptions, cutoff: str | None
+) -> tuple[pd.DataFrame, str]:
+    """The features to score: computed from a transaction log, or read from a table."""
+    from toolkit.features import compute_features, data_range, is_customer_table, parse_cutoff
+    from toolkit.io import find_id_column, read_table, read_transactions
+
+    kwargs = read.read_kwargs()
+    target_mode = bundle.settings.get("mode") == "target"
+    if target_mode or is_customer_table(data, **kwargs):
+        if cutoff:
+            raise InputError(
+                f"--cutoff applies to a transaction log; {data} has one row per customer"
+            )
+        table = read_table(data, sep=read.sep, names=kwargs["names"])
+        idcol = read.customer_col or find_id_column([str(c) for c in table.columns])
+        if idcol and idcol != "customer_id":
+            table = table.rename(columns={idcol: "customer_id"})
+        target = bundle.settings.get("target")
+        if target and target in table.columns:
+            table = table.drop(columns=[target])
+        return table, f"{data} (one row per customer)"
+    tx = read_transactions(data, **kwargs)
+    try:
+        first, last = data_range(tx)
+        cut = parse_cutoff(cutoff)
+        if cut is not None and cut > last + _one_day():
+            raise InputError(
+                f"--cutoff {cut} is after the end of the data ({last}); the latest useful cutoff "
+                f"is {last + _one_day()}"
+            )
+        frame = compute_features(
+            tx, cutoff=cut, time_unit=bundle.settings.get("time_unit") or "days"
+        )
+    finally:
+        tx.close()
+    when = cut or (last + _one_day())
+    return frame, f"customers of {data} as of {when}"
+
+
+def _one_day() -> Any:
+    from datetime import timedelta
+
+    return timedelta(days=1)
+
+
+def _load(model_dir: Path) -> ModelBundle:
+    from toolkit.models._persist import load_model_dir
+
+    return load_model_dir(model_dir)
+
+
+# --- predict ------------------------------------------------------------------------------------
+
+
+@app.command()
+@with_read_options
+@handle_errors
+def predict(
+    model_dir: ModelDir,
+    data: InputFile,
+    out: Annotated[Path, typer.Option("--out", help="Churn list: .csv, .parquet or .json.")],
+    top: Annotated[
+        int | None, typer.Option("--top", min=1, help="Keep the N highest-risk customers.")
+    ] = None,
+    cutoff: CutoffOption = None,
+    reasons: Annotated[
+        bool, typer.Option("--reasons/--no-reasons", help="Explain each customer (reason_1..3).")
+    ] = True,
+    *,
+    read: ReadOptions,
+) -> None:
+    """The churn list: churn probability, risk rank and decile, value at risk, top reasons."""
+    _quiet_threads()
+    from toolkit.io import output_format, write_frame
+    from toolkit.models._churnlist import churn_list
+
+    output_format(out)
+    with progress("predict") as update:
+        update("checking the model directory")
+        bundle = _load(model_dir)
+        update("computing features")
+        frame, what = _scoring_frame(bundle, data, read, cutoff)
+        update("scoring")
+        churn = churn_list(bundle, frame, top=top, with_reasons=reasons)
+        update("writing")
+        write_frame(churn, out)
+    info(
+        f"champion {bundle.champion}; churn_probability = "
+        f"{bundle.settings.get('churn_probability')}"
+    )
+    info(f"scored {len(frame):,} {what}; wrote {len(churn):,} rows to {out}")
+    if bundle.value_model.get("note"):
+        info(f"value_at_risk = churn_probability x {bundle.value_model['note']}")
+
+
+# --- explain ------------------------------------------------------------------------------------
+
+EXPLAIN_ROWS = 20_000
+
+
+@app.command()
+@with_read_options
+@handle_errors
+def explain(
+    model_dir: ModelDir,
+    data: InputFile,
+    out: Annotated[Path, typer.Option("--out", help="Directory for importance.csv and plots.")],
+    customer: Annotated[
+        str | None,
+        typer.Option("--customer", help="Customer id for the waterfall (default: highest risk)."),
+    ] = None,
+    cutoff: CutoffOption = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the row sample for plots.")] = 0,
+    *,
+    read: ReadOptions,
+) -> None:
+    """SHAP explanations of the champion: global importance, beeswarm, one customer's waterfall."""
+    _quiet_threads()
+    import numpy as np
+
+    from toolkit.io import write_atomic, write_frame
+    from toolkit.models._explain import (
+        beeswarm_data,
+        explain as explain_rows,
+        plot_beeswarm,
+        plot_importance,
+        plot_waterfall,
+    )
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(out)!r} exists and is not a directory")
+    with progress("explain") as update:
+        bundle = _load(model_dir)
+        update("computing features")
+        frame, what = _scoring_frame(bundle, data, read, cutoff)
+        batch = bundle.batch(frame)
+        ids = batch.df["customer_id"].astype("string") if "customer_id" in batch.df else None
+        if customer is not None:
+            if ids is None or not (ids == customer).any():
+                sample = [] if ids is None else ids.head(5).tolist()
+                raise InputError(
+                    f"--customer {customer!r} is not among the {len(frame):,} {what}; "
+                    f"ids look like {sample}"
+                )
+        rng = np.random.default_rng(seed)
+        n = len(batch)
+        rows = np.sort(rng.choice(n, size=min(EXPLAIN_ROWS, n), replace=False))
+        if customer is not None and ids is not None:
+            rows = np.union1d(rows, np.flatnonzero((ids == customer).to_numpy()))
+        update("explaining")
+        expl = explain_rows(bundle, batch.take(rows))
+        if customer is None:
+            row = int(np.argmax(expl.churn))
+        else:
+            assert ids is not None
+            row = int(np.flatnonzero((ids.iloc[rows] == customer).to_numpy())[0])
+        cid = str(expl.data["customer_id"].iloc[row]) if "customer_id" in expl.data else str(row)
+        out.mkdir(parents=True, exist_ok=True)
+        imp = expl.importance()
+        write_frame(imp, out / "importance.csv")
+        title = f"{bundle.champion}: contribution to churn probability"
+        with write_atomic(out / "importance.png") as tmp:
+            plot_importance(imp, tmp, title=f"Feature importance ({bundle.champion}, SHAP)")
+        with write_atomic(out / "beeswarm.png") as tmp:
+            plot_beeswarm(beeswarm_data(expl, seed=seed), tmp, title=title)
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in cid)
+        one = expl.customer(row)
+        write_frame(one.assign(value=one["value"].astype("string")), out / f"customer_{safe}.csv")
+        with write_atomic(out / f"waterfall_{safe}.png") as tmp:
+            plot_waterfall(
+                one,
+                float(expl.base[row]),
+                float(expl.churn[row]),
+                tmp,
+                title=f"customer {cid}: churn probability {expl.churn[row]:.3f}",
+            )
+    info(
+        f"explained {bundle.champion} on {len(rows):,} of {n:,} {what}; "
+        f"contributions are in churn-probability units ({bundle.settings.get('churn_probability')})"
+    )
+    info(
+        f"wrote {out / 'importance.csv'}, importance.png, beeswarm.png, customer_{safe}.csv and "
+        f"waterfall_{safe}.png to {out}"
+    )
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def report(
+    model_dir: ModelDir,
+    out: Annotated[Path, typer.Option("--out", help="Report file: .html, .md or .json.")],
+) -> None:
+    """Re-render the model comparison report from the model directory (no model is re-run)."""
+    import json
+
+    from toolkit.io import output_format, write_atomic
+    from toolkit.models._persist import verify_directory
+    from toolkit.reports.comparison import render
+
+    fmt = output_format(out, (".html", ".md", ".json"))
+    verify_directory(model_dir)
+    if out.resolve().is_relative_to(model_dir.resolve()):
+        raise InputError(
+            f"--out {str(out)!r} is inside the model directory, whose files the manifest "
+            "protects; write the report elsewhere"
+        )
+    path = model_dir / "report.json"
+    if not path.exists():
+        raise InputError(f"{model_dir} has no report.json (trained without a report)")
+    text = render(json.loads(path.read_text(encoding="utf-8")), fmt)
+    with write_atomic(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    info(f"wrote {out}")

@@ -1,0 +1,820 @@
+"""Training: labelled frames at several origins, the models, the out-of-time evaluation, the champion.
+
+Transaction data (``train_from_transactions``). At a cutoff C with horizon H, the models that will
+score customers at C can only learn from labels observed before C:
+
+- the **final models** learn from features at the origins C - H, C - H - s, C - H - 2s, ... (s =
+  ``min(H, 30)`` days, at most ``n_origins`` of them, each with at least ``min_history_days`` of
+  history before it) with labels "bought in [origin, origin + H)", stacked;
+- the **evaluation** repeats the whole fit one horizon earlier (origins E - H, E - H - s, ... with
+  E = C - H) and judges every model on the customers at E against "bought in [E, C)": out of time,
+  nothing from the label period reaches a model that is judged on it. The metrics, the champion
+  and the report come from there.
+
+Customer tables with a target column (``train_from_table``): stratified k-fold cross-validation
+gives out-of-fold probabilities for the metrics; the final models learn from every row.
+
+Inside every fit, a random quarter of the customers (all their rows) is held out as the validation
+split: hyperparameters, early stopping, calibration and the decision threshold are chosen there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from toolkit.errors import InputError
+from toolkit.models._base import Batch, Scorer
+from toolkit.models._data import FeatureSchema, check_classes, label_vector
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from toolkit.io import Transactions
+
+#: what ``--models`` accepts; "linear" brings the OLS baseline and the logistic regression
+MODEL_CHOICES = ("linear", "tree", "xgboost", "bgnbd")
+DEFAULT_MODELS = MODEL_CHOICES
+DEFAULT_HORIZON = 90
+N_ORIGINS = 4
+MIN_HISTORY_DAYS = 60
+VALIDATION_SHARE = 0.25
+CV_FOLDS = 5
+MIN_ROWS = 100
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+# --- labelled frames ----------------------------------------------------------------------------
+
+
+def origin_dates(
+    cutoff: date,
+    horizon: int,
+    first_day: date,
+    *,
+    n_origins: int = N_ORIGINS,
+    step_days: int | None = None,
+    min_history_days: int = MIN_HISTORY_DAYS,
+) -> list[date]:
+    """Origins C - H - k*s (newest first) with enough history before them.
+
+    Examples
+    --------
+    >>> origin_dates(date(2011, 9, 10), 91, date(2010, 12, 1))
+    [datetime.date(2011, 6, 11), datetime.date(2011, 5, 12), datetime.date(2011, 4, 12), \
+datetime.date(2011, 3, 13)]
+    """
+    step = step_days or min(horizon, 30)
+    out = []
+    for k in range(n_origins):
+        o = cutoff - timedelta(days=horizon + k * step)
+        if (o - first_day).days < min_history_days:
+            break
+        out.append(o)
+    return out
+
+
+def build_training_frames(
+    tx: Transactions,
+    cutoff: str | date,
+    horizon: int,
+    n_origins: int = N_ORIGINS,
+    *,
+    time_unit: str = "days",
+    step_days: int | None = None,
+    min_history_days: int = MIN_HISTORY_DAYS,
+    cache: dict[date, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Features with labels at each origin before ``cutoff``, stacked, with an ``origin`` column.
+
+    Every label window ``[origin, origin + horizon)`` ends on or before ``cutoff``.
+
+    Parameters
+    ----------
+    tx : Transactions
+        From :func:`toolkit.io.read_transactions`.
+    cutoff : date or str
+        The date the models will score customers at.
+    horizon : int
+        Label window in days.
+    n_origins : int
+        At most this many origins, newest first, ``min(horizon, 30)`` days apart.
+    cache : dict, optional
+        Frames already computed, by origin (filled in as a side effect).
+
+    Examples
+    --------
+    >>> from toolkit.datasets import generate_transactions
+    >>> from toolkit.io import read_transactions
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.parquet"
+    >>> _ = generate_transactions(300, seed=1, out=p)
+    >>> f = build_training_frames(read_transactions(p), "2023-10-01", 60, 2)
+    >>> sorted(f["origin"].dt.date.astype(str).unique())
+    ['2023-07-03', '2023-08-02']
+    """
+    import pandas as pd
+
+    from toolkit.features import data_range, parse_cutoff
+
+    cut = parse_cutoff(cutoff)
+    assert cut is not None
+    first, _ = data_range(tx)
+    origins = origin_dates(
+        cut,
+        horizon,
+        first,
+        n_origins=n_origins,
+        step_days=step_days,
+        min_history_days=min_history_days,
+    )
+    if not origins:
+        raise InputError(
+            f"--cutoff {cut} with --horizon {horizon}: training needs labels from "
+            f"[cutoff - horizon, cutoff) and at least {min_history_days} days of history before "
+            f"that, i.e. data from {cut - timedelta(days=horizon + min_history_days)} on; "
+            f"the data starts on {first}"
+        )
+    frames = [
+        _features_at(tx, o, horizon, time_unit, cache).assign(origin=pd.Timestamp(o))
+        for o in origins
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _features_at(
+    tx: Transactions,
+    origin: date,
+    horizon: int,
+    time_unit: str,
+    cache: dict[date, pd.DataFrame] | None,
+) -> pd.DataFrame:
+    from toolkit.features import compute_features
+
+    if cache is not None and origin in cache:
+        return cache[origin]
+    f = compute_features(tx, cutoff=origin, horizon=horizon, time_unit=time_unit)
+    if cache is not None:
+        cache[origin] = f
+    return f
+
+
+# --- fitting a set of scorers -------------------------------------------------------------------
+
+
+def _split(df: pd.DataFrame, seed: int, share: float = VALIDATION_SHARE) -> np.ndarray:
+    """Boolean mask of validation rows: a random ``share`` of customers, all of their rows."""
+    rng = np.random.default_rng(seed)
+    if "customer_id" in df.columns:
+        ids = df["customer_id"].astype("string").to_numpy(dtype=object)
+        uniq, inv = np.unique(ids, return_inverse=True)
+        pick = rng.random(len(uniq)) < share
+        return np.asarray(pick[inv])
+    return rng.random(len(df)) < share
+
+
+def fit_scorers(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    schema: FeatureSchema,
+    *,
+    models: Sequence[str] = DEFAULT_MODELS,
+    horizon_units: float | None = None,
+    seed: int = 0,
+    hints: dict[str, dict[str, Any]] | None = None,
+    progress: Progress = _quiet,
+) -> dict[str, Scorer]:
+    """Fit every requested scorer (and the naive rules, and the ensemble) on ``frame``.
+
+    ``hints`` maps a model name to hyperparameters already chosen (by the evaluation fit), so that
+    the final fit only re-chooses what depends on the data size (XGBoost's number of rounds).
+    """
+    from threadpoolctl import threadpool_limits
+
+    # the fits make many small BLAS calls (L-BFGS on a few dozen columns); a multi-threaded BLAS
+    # makes each of them many times slower than one thread, worst on a busy machine
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_scorers(
+            frame, y, schema, models=models, horizon_units=horizon_units, seed=seed,
+            hints=hints or {}, progress=progress,
+        )
+
+
+def _fit_scorers(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    schema: FeatureSchema,
+    *,
+    models: Sequence[str],
+    horizon_units: float | None,
+    seed: int,
+    hints: dict[str, dict[str, Any]],
+    progress: Progress,
+) -> dict[str, Scorer]:
+    from toolkit.models._boost import XGBoostModel
+    from toolkit.models._linear import LinearProbabilityModel, LogisticModel
+    from toolkit.models._reference import (
+        BGNBDScorer,
+        DaysSinceLastPurchase,
+        EnsembleModel,
+        RepeatPurchases,
+    )
+    from toolkit.models._tree import DecisionTreeModel
+
+    val_mask = _split(frame, seed)
+    if len(np.unique(y[val_mask])) < 2 or len(np.unique(y[~val_mask])) < 2:
+        val_mask = np.random.default_rng(seed + 1).random(len(y)) < VALIDATION_SHARE
+    batch = Batch(frame.reset_index(drop=True), schema)
+    tr = batch.take(np.flatnonzero(~val_mask))
+    va = batch.take(np.flatnonzero(val_mask))
+    ytr, yva = y[~val_mask], y[val_mask]
+    check_classes(ytr, "the training split")
+    check_classes(yva, "the validation split", minimum=5)
+
+    out: dict[str, Scorer] = {}
+    plan: list[Scorer] = []
+    def cfg(name: str) -> dict[str, Any]:
+        return {"config": hints[name]} if hints.get(name) else {}
+
+    if "linear" in models:
+        plan += [LinearProbabilityModel(schema), LogisticModel(schema, **cfg("logistic"))]
+    if "tree" in models:
+        plan.append(DecisionTreeModel(schema, **cfg("tree")))
+    if "xgboost" in models:
+        plan.append(XGBoostModel(schema, **cfg("xgboost")))
+    features = set(schema.numeric)
+    if "bgnbd" in models and horizon_units and set(BGNBDScorer.COLUMNS) <= features:
+        plan.append(BGNBDScorer(schema, horizon=float(horizon_units)))
+    for rule in (DaysSinceLastPurchase, RepeatPurchases):
+        if rule.column in features:
+            plan.append(rule(schema))
+    for scorer in plan:
+        progress(f"fitting {scorer.name}")
+        out[scorer.name] = scorer.fit(tr, ytr, va, yva, seed=seed)
+    if "logistic" in out and "xgboost" in out:
+        ens = EnsembleModel(schema)
+        ens.members_ = [out["logistic"], out["xgboost"]]
+        out["ensemble"] = ens.fit(tr, ytr, va, yva, seed=seed)
+    return out
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    """Everything a training run produced: final scorers, evaluation, settings, notes.
+
+    ``evaluation`` keeps the evaluation rows' labels and every model's probabilities, from which
+    :func:`toolkit.reports.comparison.build_report` computes the report once.
+    """
+
+    schema: FeatureSchema
+    scorers: dict[str, Scorer]
+    champion: str
+    metrics: dict[str, dict[str, dict[str, float]]]
+    comparison: dict[str, Any]
+    settings: dict[str, Any]
+    value_model: dict[str, Any]
+    evaluation: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def champion_scorer(self) -> Scorer:
+        return self.scorers[self.champion]
+
+
+def _evaluate(
+    scorers: dict[str, Scorer],
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    schema: FeatureSchema,
+    *,
+    seed: int,
+    n_boot: int,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    batch = Batch(frame.reset_index(drop=True), schema)
+    probs = {name: s.predict_proba(batch) for name, s in scorers.items()}
+    thresholds = {name: s.threshold_ for name, s in scorers.items()}
+    linear_raw = {"linear": scorers["linear"].raw(batch)} if "linear" in scorers else {}
+    return _judge(y, probs, thresholds, linear_raw, scorers, seed=seed, n_boot=n_boot)
+
+
+def _judge(
+    y: np.ndarray,
+    probs: dict[str, np.ndarray],
+    thresholds: dict[str, Any],
+    linear_raw: dict[str, np.ndarray],
+    scorers: dict[str, Scorer],
+    *,
+    seed: int,
+    n_boot: int,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    from toolkit.models._evaluate import compare, evaluate_models
+
+    metrics, auc_samples = evaluate_models(
+        y, probs, thresholds, linear_raw=linear_raw, n_boot=n_boot, seed=seed
+    )
+    candidates = [n for n, s in scorers.items() if s.role == "model"]
+    references = [n for n, s in scorers.items() if s.role == "reference"]
+    comparison = compare(metrics, auc_samples, candidates, references)
+    evaluation = {
+        "y": y,
+        "probs": probs,
+        "thresholds": {k: np.asarray(v, dtype=np.float64) for k, v in thresholds.items()},
+    }
+    return metrics, comparison, evaluation
+
+
+def _settings_common(
+    *, label: str, models: Sequence[str], seed: int, n_boot: int
+) -> dict[str, Any]:
+    return {"label": label, "models_requested": list(models), "seed": seed, "n_boot": n_boot}
+
+
+def _check_models(models: Sequence[str]) -> list[str]:
+    bad = [m for m in models if m not in MODEL_CHOICES]
+    if bad:
+        raise InputError(
+            f"--models must be a comma-separated list of {list(MODEL_CHOICES)}, got {bad}"
+        )
+    if not models:
+        raise InputError(f"--models is empty; choose from {list(MODEL_CHOICES)}")
+    return list(models)
+
+
+def train_models(
+    train: pd.DataFrame,
+    evaluate: pd.DataFrame,
+    *,
+    label: str = "repeat_purchase",
+    models: Sequence[str] = DEFAULT_MODELS,
+    horizon: int | None = None,
+    time_unit: str = "days",
+    seed: int = 0,
+    refit: pd.DataFrame | None | bool = None,
+    n_boot: int = 200,
+    progress: Progress = _quiet,
+) -> TrainResult:
+    """Fit the models on ``train``, judge them on ``evaluate``, refit the final models.
+
+    Parameters
+    ----------
+    train, evaluate : DataFrame
+        Features frames with the 0/1 ``label`` (``evaluate`` later in time for an honest test).
+    label : str
+        The label column; positive class = 1 ("bought again" for ``repeat_purchase``).
+    models : sequence of {"linear", "tree", "xgboost", "bgnbd"}
+        ``linear`` = the OLS baseline and the logistic regression. The naive rules are always
+        added when their columns exist; the ensemble when logistic and XGBoost are both there.
+    horizon : int, optional
+        Label window in days (needed by BG/NBD).
+    time_unit : {"days", "weeks"}
+        Unit of ``recency`` / ``T``.
+    refit : DataFrame or bool, optional
+        Rows for the final models: default ``train`` and ``evaluate`` together; ``False`` keeps
+        the models that were evaluated.
+
+    Returns
+    -------
+    TrainResult
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> def frame(n):
+    ...     x = rng.normal(size=n)
+    ...     return pd.DataFrame({"x": x, "z": rng.normal(size=n),
+    ...                          "repeat_purchase": (rng.random(n) < 1 / (1 + np.exp(-2 * x))).astype(int)})
+    >>> res = train_models(frame(800), frame(400), models=["linear"], refit=False, n_boot=20)
+    >>> res.champion in ("linear", "logistic"), res.metrics["logistic"]["roc_auc"]["value"] > 0.7
+    (True, True)
+    """
+    import pandas as pd
+
+    models = _check_models(models)
+    schema = FeatureSchema.infer(train, exclude=(label,))
+    schema.check(evaluate, source="the evaluation frame")
+    y_tr = label_vector(train, label)
+    y_ev = label_vector(evaluate, label)
+    if len(train) < MIN_ROWS:
+        raise InputError(f"too few training rows to fit models: {len(train)} (at least {MIN_ROWS})")
+    check_classes(y_tr, "the training data")
+    check_classes(y_ev, "the evaluation data", minimum=5)
+    unit_days = 7 if time_unit == "weeks" else 1
+    horizon_units = horizon / unit_days if horizon else None
+    progress("fitting the models to evaluate")
+    scorers = fit_scorers(
+        train,
+        y_tr,
+        schema,
+        models=models,
+        horizon_units=horizon_units,
+        seed=seed,
+        progress=progress,
+    )
+    progress("evaluating")
+    metrics, comparison, evaluation = _evaluate(
+        scorers, evaluate, y_ev, schema, seed=seed, n_boot=n_boot
+    )
+    evaluation["frame"] = evaluate.reset_index(drop=True)
+    evaluation["scorers"] = scorers
+    final = scorers
+    if refit is not False:
+        rows = (
+            pd.concat([train, evaluate], ignore_index=True)
+            if refit is None or refit is True
+            else refit
+        )
+        progress("fitting the final models")
+        final = fit_scorers(
+            rows,
+            label_vector(rows, label),
+            schema,
+            models=models,
+            horizon_units=horizon_units,
+            seed=seed,
+            hints=chosen_hyperparameters(scorers),
+            progress=progress,
+        )
+        value_frame = rows
+    else:
+        value_frame = train
+    value_frame = _latest(value_frame)
+    from toolkit.models._value import fit_value_model
+
+    bg = final.get("bgnbd")
+    value_model = fit_value_model(
+        value_frame,
+        horizon_days=horizon,
+        time_unit=time_unit,
+        bgnbd_params=getattr(bg, "params_", None),
+        seed=seed,
+    )
+    champion = comparison["champion"]
+    settings = {
+        **_settings_common(label=label, models=models, seed=seed, n_boot=n_boot),
+        "mode": "transactions" if label == "repeat_purchase" else "labelled frame",
+        "horizon": horizon,
+        "time_unit": time_unit,
+        "positive_class": f"{label} = 1"
+        + (" (bought again)" if label == "repeat_purchase" else ""),
+        "churn_probability": (
+            f"1 - P({label} = 1): the probability of not buying in the horizon"
+            if label == "repeat_purchase"
+            else f"1 - P({label} = 1)"
+        ),
+        "churn_is_positive": False,
+        "n_train_rows": int(len(train)),
+        "n_evaluation_rows": int(len(evaluate)),
+        "evaluation_positive_rate": float(y_ev.mean()),
+    }
+    notes = _model_notes(final)
+    return TrainResult(
+        schema=schema,
+        scorers=final,
+        champion=champion,
+        metrics=metrics,
+        comparison=comparison,
+        settings=settings,
+        value_model=value_model,
+        evaluation=evaluation,
+        notes=notes,
+    )
+
+
+def chosen_hyperparameters(scorers: dict[str, Scorer]) -> dict[str, dict[str, Any]]:
+    """The hyperparameters the evaluation fit chose, to reuse in the final fit."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, keys in (
+        ("logistic", ("C",)),
+        ("tree", ("max_depth", "leaf_share")),
+        ("xgboost", ("max_depth", "learning_rate", "min_child_weight")),
+    ):
+        chosen = getattr(scorers.get(name), "chosen_", None)
+        if chosen and all(k in chosen for k in keys):
+            out[name] = {k: chosen[k] for k in keys}
+    return out
+
+
+def _latest(frame: pd.DataFrame) -> pd.DataFrame:
+    if "origin" in frame.columns and frame["origin"].nunique() > 1:
+        return frame[frame["origin"] == frame["origin"].max()]
+    return frame
+
+
+def _model_notes(scorers: dict[str, Scorer]) -> list[str]:
+    notes = []
+    lin = scorers.get("logistic") or scorers.get("linear")
+    if lin is not None:
+        from toolkit.models._linear import LinearPreprocessor
+
+        prep: LinearPreprocessor = lin.prep_  # type: ignore[attr-defined]
+        notes.append("Linear models: " + prep.note(lin.schema.encoded_names) + ".")
+    if "xgboost" in scorers or "tree" in scorers:
+        notes.append("XGBoost and the decision tree take missing values as they are.")
+    bg = scorers.get("bgnbd")
+    if bg is not None and getattr(bg, "fit_notes_", None):
+        notes.append("BG/NBD fit: " + " ".join(bg.fit_notes_))  # type: ignore[attr-defined]
+    return notes
+
+
+# --- transaction data ---------------------------------------------------------------------------
+
+
+def train_from_transactions(
+    tx: Transactions,
+    *,
+    cutoff: str | date | None = None,
+    horizon: int | None = None,
+    time_unit: str = "days",
+    models: Sequence[str] = DEFAULT_MODELS,
+    n_origins: int = N_ORIGINS,
+    seed: int = 0,
+    n_boot: int = 200,
+    progress: Progress = _quiet,
+) -> TrainResult:
+    """Train and evaluate out of time on a transaction log (see the module docstring).
+
+    Parameters
+    ----------
+    tx : Transactions
+        From :func:`toolkit.io.read_transactions`.
+    cutoff : date or str, optional
+        The date the models are for; default the day after the last purchase. Nothing from the
+        cutoff on is read.
+    horizon : int, optional
+        Label window in days (default 90).
+
+    Examples
+    --------
+    >>> from toolkit.datasets import generate_transactions
+    >>> from toolkit.io import read_transactions
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.parquet"
+    >>> _ = generate_transactions(1500, seed=2, out=p)
+    >>> res = train_from_transactions(read_transactions(p), horizon=90, models=["linear"],
+    ...                               n_boot=20)
+    >>> res.settings["evaluation"]["out_of_time"]
+    True
+    """
+    import pandas as pd
+
+    from toolkit.features import data_range, parse_cutoff
+
+    models = _check_models(models)
+    if time_unit not in ("days", "weeks"):
+        raise InputError(f"--time-unit must be 'days' or 'weeks', got {time_unit!r}")
+    horizon = int(horizon or DEFAULT_HORIZON)
+    if horizon <= 0:
+        raise InputError(f"--horizon must be a positive number of days, got {horizon}")
+    first, last = data_range(tx)
+    cut = parse_cutoff(cutoff) or last + timedelta(days=1)
+    if not first < cut <= last + timedelta(days=1):
+        raise InputError(
+            f"--cutoff {cut} is outside the data ({first} to {last}); choose a date after the "
+            "first purchase and at most the day after the last one"
+        )
+    cache: dict[date, pd.DataFrame] = {}
+    progress("computing features at the training origins")
+    final_frames = build_training_frames(
+        tx, cut, horizon, n_origins, time_unit=time_unit, cache=cache
+    )
+    eval_origin = cut - timedelta(days=horizon)
+    notes: list[str] = []
+    evaluation: dict[str, Any]
+    try:
+        older = build_training_frames(
+            tx, eval_origin, horizon, n_origins, time_unit=time_unit, cache=cache
+        )
+        evaluate = final_frames[final_frames["origin"] == pd.Timestamp(eval_origin)]
+        y_old = label_vector(older, "repeat_purchase")
+        check_classes(y_old, "the older origins")
+        if len(older) < MIN_ROWS:
+            raise InputError("too few rows at the older origins")
+        out_of_time = True
+    except InputError as exc:
+        # too little history for a second, earlier fit: hold out a quarter of the customers at
+        # the latest origin instead, and say so
+        notes.append(
+            "The data is too short for an out-of-time evaluation "
+            f"({exc}); the models were judged on a random quarter of the customers at "
+            f"{eval_origin} instead (not out of time)."
+        )
+        holdout = _split(final_frames, seed + 7)
+        latest = (final_frames["origin"] == pd.Timestamp(eval_origin)).to_numpy()
+        evaluate = final_frames[holdout & latest]
+        older = final_frames[~holdout]
+        out_of_time = False
+    result = train_models(
+        older,
+        evaluate,
+        label="repeat_purchase",
+        models=models,
+        horizon=horizon,
+        time_unit=time_unit,
+        seed=seed,
+        refit=final_frames,
+        n_boot=n_boot,
+        progress=progress,
+    )
+    origins_final = sorted({str(o.date()) for o in final_frames["origin"]})
+    origins_eval = sorted({str(o.date()) for o in older["origin"]})
+    result.settings.update(
+        {
+            "mode": "transactions",
+            "cutoff": str(cut),
+            "data_first_day": str(first),
+            "data_last_day": str(last),
+            "training": {
+                "origins": origins_final,
+                "rows": int(len(final_frames)),
+                "labels": f"bought in [origin, origin + {horizon} days), all before {cut}",
+            },
+            "evaluation": {
+                "out_of_time": out_of_time,
+                "origin": str(eval_origin),
+                "label_window": f"[{eval_origin}, {cut})",
+                "customers": int(len(evaluate)),
+                "trained_on_origins": origins_eval,
+                "positive_rate": float(evaluate["repeat_purchase"].mean()),
+            },
+        }
+    )
+    result.notes = notes + result.notes
+    return result
+
+
+# --- customer tables with a target column -------------------------------------------------------
+
+
+def target_labels(table: pd.DataFrame, target: str, positive: str) -> np.ndarray:
+    """0/1 labels: 1 where ``target`` equals ``positive`` (compared as text)."""
+    if target not in table.columns:
+        raise InputError(
+            f"--target {target!r} is not a column of the data; columns: "
+            f"{[str(c) for c in table.columns]}"
+        )
+    values = table[target].astype("string").str.strip()
+    if values.isna().any():
+        raise InputError(f"--target {target!r} has {int(values.isna().sum())} missing values")
+    present = sorted(values.unique().tolist())
+    pos = str(positive).strip()
+    if pos not in present:
+        # numbers written differently (1 vs 1.0)
+        try:
+            num = float(pos)
+            as_num = np.asarray(
+                [float(v) if _is_number(v) else np.nan for v in values], dtype=np.float64
+            )
+            if np.any(as_num == num):
+                return (as_num == num).astype(np.int8)
+        except ValueError:
+            pass
+        raise InputError(
+            f"--positive {positive!r} is not a value of --target {target!r}; "
+            f"values present: {present[:20]}"
+        )
+    if len(present) < 2:
+        raise InputError(f"--target {target!r} has only one value ({present[0]!r})")
+    return (values == pos).to_numpy(dtype=np.int8)
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
+def train_from_table(
+    table: pd.DataFrame,
+    *,
+    target: str,
+    positive: str,
+    models: Sequence[str] = ("linear", "tree", "xgboost"),
+    folds: int = CV_FOLDS,
+    seed: int = 0,
+    n_boot: int = 200,
+    id_column: str | None = None,
+    progress: Progress = _quiet,
+) -> TrainResult:
+    """Stratified k-fold cross-validation on a customer table with a target column.
+
+    The metrics are computed on the out-of-fold probabilities (every row judged by models that
+    never saw it); the final models learn from every row. Churn probability = P(target ==
+    positive).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=600)
+    >>> t = pd.DataFrame({"id": range(600), "x": x, "plan": rng.choice(["a", "b"], 600),
+    ...                   "Churn": np.where(rng.random(600) < 1 / (1 + np.exp(-2 * x)), "Yes", "No")})
+    >>> res = train_from_table(t, target="Churn", positive="Yes", models=["linear"], n_boot=20,
+    ...                        id_column="id")
+    >>> res.settings["churn_is_positive"], res.metrics["logistic"]["roc_auc"]["value"] > 0.7
+    (True, True)
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    models = _check_models(models)
+    y = target_labels(table, target, positive)
+    frame = table.copy()
+    if id_column and id_column in frame.columns and id_column != "customer_id":
+        frame = frame.rename(columns={id_column: "customer_id"})
+    frame = frame.drop(columns=[target]).reset_index(drop=True)
+    if len(frame) < MIN_ROWS:
+        raise InputError(f"too few customers to fit models: {len(frame)} (at least {MIN_ROWS})")
+    check_classes(y, f"--target {target!r} = {positive!r}", minimum=max(folds * 2, 10))
+    schema = FeatureSchema.infer(frame)
+    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    probs: dict[str, np.ndarray] = {}
+    thresholds: dict[str, np.ndarray] = {}
+    linear_raw: dict[str, np.ndarray] = {}
+    fold_scorers: dict[str, Scorer] = {}
+    for k, (tr_idx, te_idx) in enumerate(skf.split(np.zeros(len(y)), y)):
+        progress(f"cross-validation fold {k + 1}/{folds}")
+        scorers = fit_scorers(frame.iloc[tr_idx], y[tr_idx], schema, models=models, seed=seed + k)
+        batch = Batch(frame.iloc[te_idx].reset_index(drop=True), schema)
+        for name, s in scorers.items():
+            probs.setdefault(name, np.zeros(len(y)))[te_idx] = s.predict_proba(batch)
+            thresholds.setdefault(name, np.zeros(len(y)))[te_idx] = s.threshold_
+            if name == "linear":
+                linear_raw.setdefault(name, np.zeros(len(y)))[te_idx] = s.raw(batch)
+        fold_scorers = scorers
+    metrics, comparison, evaluation = _judge(
+        y, probs, thresholds, linear_raw, fold_scorers, seed=seed, n_boot=n_boot
+    )
+    evaluation["frame"] = frame
+    progress("fitting the final models on every row")
+    final = fit_scorers(
+        frame, y, schema, models=models, seed=seed, hints=chosen_hyperparameters(fold_scorers)
+    )
+    from toolkit.models._value import fit_value_model
+
+    value_model = fit_value_model(frame, horizon_days=None)
+    settings = {
+        **_settings_common(label=target, models=models, seed=seed, n_boot=n_boot),
+        "mode": "target",
+        "target": target,
+        "positive": str(positive),
+        "positive_class": f"{target} = {positive!r}",
+        "churn_probability": f"P({target} = {positive!r})",
+        "churn_is_positive": True,
+        "horizon": None,
+        "time_unit": None,
+        "cutoff": None,
+        "evaluation": {
+            "out_of_time": False,
+            "method": f"stratified {folds}-fold cross-validation (out-of-fold probabilities)",
+            "customers": int(len(frame)),
+            "positive_rate": float(y.mean()),
+        },
+        "training": {"rows": int(len(frame))},
+        "n_train_rows": int(len(frame)),
+        "n_evaluation_rows": int(len(frame)),
+        "evaluation_positive_rate": float(y.mean()),
+    }
+    return TrainResult(
+        schema=schema,
+        scorers=final,
+        champion=comparison["champion"],
+        metrics=metrics,
+        comparison=comparison,
+        settings=settings,
+        value_model=value_model,
+        evaluation=evaluation,
+        notes=_model_notes(final),
+    )
+
+
+def horizon_label(days: int | None) -> str:
+    """ "91 days" / "13 weeks" for messages."""
+    if days is None:
+        return "no horizon"
+    return f"{days} days" if days % 7 else f"{days} days ({days // 7} weeks)"
+
+
+__all__ = [
+    "MODEL_CHOICES",
+    "TrainResult",
+    "build_training_frames",
+    "fit_scorers",
+    "origin_dates",
+    "train_from_table",
+    "train_from_transactions",
+    "train_models",
+]
