@@ -73,19 +73,22 @@ def customer_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained_result(models: tuple[str, ...] = ("linear", "tree", "xgboost", "bgnbd")):
     """One training run on synthetic frames, shared by the test modules of a process."""
     from toolkit.models._train import train_models
 
     train = pd.concat(
-        [features_frame(600, 11, origin="2023-09-01"), features_frame(600, 12, origin="2023-10-01")],
+        [
+            features_frame(600, 11, origin="2023-09-01"),
+            features_frame(600, 12, origin="2023-10-01"),
+        ],
         ignore_index=True,
     )
     return train_models(train, features_frame(500, 13), models=models, horizon=90, n_boot=40)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def report_of(models: tuple[str, ...] = ("linear", "tree", "xgboost", "bgnbd")) -> dict:
     from toolkit.reports.comparison import build_report
 

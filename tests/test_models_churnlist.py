@@ -26,8 +26,14 @@ def churn(bundle: ModelBundle) -> pd.DataFrame:
 
 def test_columns(churn: pd.DataFrame) -> None:
     assert list(churn.columns) == [
-        "customer_id", "churn_probability", "risk_rank", "risk_decile", "value_at_risk",
-        "reason_1", "reason_2", "reason_3",
+        "customer_id",
+        "churn_probability",
+        "risk_rank",
+        "risk_decile",
+        "value_at_risk",
+        "reason_1",
+        "reason_2",
+        "reason_3",
     ]
     assert str(churn["customer_id"].dtype) == "string"
 

@@ -40,8 +40,15 @@ def model(log: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_train_writes_a_complete_model_directory(model: Path) -> None:
     names = {p.relative_to(model).as_posix() for p in model.rglob("*") if p.is_file()}
-    assert {"manifest.json", "metrics.json", "report.html", "report.md", "report.json",
-            "value_model.json", "models/xgboost.booster.json"} <= names
+    assert {
+        "manifest.json",
+        "metrics.json",
+        "report.html",
+        "report.md",
+        "report.json",
+        "value_model.json",
+        "models/xgboost.booster.json",
+    } <= names
     manifest = json.loads((model / "manifest.json").read_text())
     assert manifest["horizon"] == 60
     assert manifest["data_fingerprint"]["file"] == "tx.parquet"
@@ -50,8 +57,7 @@ def test_train_writes_a_complete_model_directory(model: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_predict_writes_the_churn_list(model: Path, log: Path, tmp_path: Path,
-                                       suffix: str) -> None:
+def test_predict_writes_the_churn_list(model: Path, log: Path, tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"churn{suffix}"
     res = run("predict", model, log, "--out", out, "--top", "100")
     assert res.exit_code == 0, res.output
@@ -79,8 +85,13 @@ def test_explain_writes_importance_and_plots(model: Path, log: Path, tmp_path: P
     out = tmp_path / "E"
     res = run("explain", model, log, "--out", out, "--customer", cid)
     assert res.exit_code == 0, res.output
-    for name in ("importance.csv", "importance.png", "beeswarm.png", f"waterfall_{cid}.png",
-                 f"customer_{cid}.csv"):
+    for name in (
+        "importance.csv",
+        "importance.png",
+        "beeswarm.png",
+        f"waterfall_{cid}.png",
+        f"customer_{cid}.csv",
+    ):
         assert (out / name).exists(), name
     imp = pd.read_csv(out / "importance.csv")
     assert imp["mean_abs_contribution"].is_monotonic_decreasing
@@ -141,8 +152,9 @@ def small_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ],
     ids=["unknown-model", "missing-target", "absent-positive", "target-alone", "table-no-target"],
 )
-def test_train_refuses_bad_input(table: Path, tmp_path: Path, args: list[str],
-                                 message: str) -> None:
+def test_train_refuses_bad_input(
+    table: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
     res = run("train", table, "--out", tmp_path / "M", *args)
     assert res.exit_code == 2, res.output
     assert message in res.output
@@ -150,16 +162,18 @@ def test_train_refuses_bad_input(table: Path, tmp_path: Path, args: list[str],
 
 
 @pytest.mark.parametrize("cutoff", ["2030-01-01", "2020-01-01"])
-def test_train_refuses_a_cutoff_outside_the_data(small_log: Path, tmp_path: Path,
-                                                 cutoff: str) -> None:
+def test_train_refuses_a_cutoff_outside_the_data(
+    small_log: Path, tmp_path: Path, cutoff: str
+) -> None:
     res = run("train", small_log, "--out", tmp_path / "M", "--cutoff", cutoff)
     assert res.exit_code == 2, res.output
     assert cutoff in res.output
 
 
 def test_train_refuses_a_cutoff_without_enough_history(small_log: Path, tmp_path: Path) -> None:
-    res = run("train", small_log, "--out", tmp_path / "M", "--cutoff", "2023-03-01",
-              "--horizon", "30")
+    res = run(
+        "train", small_log, "--out", tmp_path / "M", "--cutoff", "2023-03-01", "--horizon", "30"
+    )
     assert res.exit_code == 2, res.output
     assert "history" in res.output
 
@@ -183,10 +197,12 @@ def test_report_refuses_to_write_into_the_model_directory(tmp_path: Path) -> Non
     assert "inside the model directory" in res.output
 
 
+@pytest.mark.slow
 def test_target_mode_end_to_end(table: Path, tmp_path: Path) -> None:
     m = tmp_path / "T"
-    res = run("train", table, "--out", m, "--target", "Churn", "--positive", "Yes",
-              "--models", "linear")
+    res = run(
+        "train", table, "--out", m, "--target", "Churn", "--positive", "Yes", "--models", "linear"
+    )
     assert res.exit_code == 0, res.output
     assert "churn probability = P(Churn = 'Yes')" in res.output
     out = tmp_path / "c.csv"

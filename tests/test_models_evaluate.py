@@ -67,8 +67,9 @@ def test_vectorised_metrics_with_unit_weights_equal_sklearn(kind: str) -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(0, 1), st.integers(0, 5), st.integers(1, 3)), min_size=4,
-             max_size=40)
+    st.lists(
+        st.tuples(st.integers(0, 1), st.integers(0, 5), st.integers(1, 3)), min_size=4, max_size=40
+    )
 )
 def test_weighted_auc_and_ap_equal_replicated_rows(rows: list[tuple[int, int, int]]) -> None:
     """Integer weights mean repeated rows: the weighted metrics equal sklearn on the repeats."""
@@ -86,8 +87,9 @@ def test_weighted_auc_and_ap_equal_replicated_rows(rows: list[tuple[int, int, in
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_bootstrap_intervals_contain_the_point_estimate(seed: int) -> None:
     y, p = _data("plain")
-    m, samples = evaluate_models(y, {"a": p, "b": 1 - p}, {"a": 0.5, "b": 0.5}, n_boot=100,
-                                 seed=seed)
+    m, samples = evaluate_models(
+        y, {"a": p, "b": 1 - p}, {"a": 0.5, "b": 0.5}, n_boot=100, seed=seed
+    )
     for model in m.values():
         for name, v in model.items():
             assert v["ci_low"] <= v["value"] <= v["ci_high"], name

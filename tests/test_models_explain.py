@@ -20,8 +20,16 @@ def _bundle(champion: str | None = None) -> ModelBundle:
     return b
 
 
-MODELS = ["linear", "logistic", "tree", "xgboost", "bgnbd", "ensemble",
-          "days_since_last_purchase", "repeat_purchases"]
+MODELS = [
+    "linear",
+    "logistic",
+    "tree",
+    "xgboost",
+    "bgnbd",
+    "ensemble",
+    "days_since_last_purchase",
+    "repeat_purchases",
+]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -90,9 +98,19 @@ def test_reasons_name_the_features_that_raise_risk() -> None:
     bundle = _bundle("logistic")
     frame = features_frame(2, 36)
     frame.loc[0, ["recency_days", "recency", "frequency", "gap_mean", "orders_90d"]] = [
-        350, 20.0, 1, 20.0, 0]
+        350,
+        20.0,
+        1,
+        20.0,
+        0,
+    ]
     frame.loc[1, ["recency_days", "recency", "frequency", "gap_mean", "orders_90d"]] = [
-        2, 300.0, 12, 25.0, 3]
+        2,
+        300.0,
+        12,
+        25.0,
+        3,
+    ]
     frame["tenure_days"] = 371
     frame["T"] = 370.0
     expl = explain(bundle, bundle.batch(frame))
@@ -108,7 +126,12 @@ def test_reasons_name_the_features_that_raise_risk() -> None:
     ("feature", "value", "ctx", "text"),
     [
         ("recency_days", 142.0, {"gap_mean": 30.0}, "142 days since last purchase (usual gap 30)"),
-        ("recency_days", 9.0, {"gap_mean": np.nan}, "9 days since last purchase (only one purchase day)"),
+        (
+            "recency_days",
+            9.0,
+            {"gap_mean": np.nan},
+            "9 days since last purchase (only one purchase day)",
+        ),
         ("frequency", 0.0, {}, "no repeat purchase yet"),
         ("frequency", 1.0, {}, "1 repeat purchase day"),
         ("orders_90d", 0.0, {}, "no orders in the last 90 days"),

@@ -28,15 +28,27 @@ def test_round_trip_gives_identical_probabilities(model_dir: Path) -> None:
     b = Batch(frame, res.schema)
     assert set(loaded.scorers) == set(res.scorers)
     for name, scorer in res.scorers.items():
-        np.testing.assert_array_equal(loaded.scorers[name].predict_proba(b), scorer.predict_proba(b))
+        np.testing.assert_array_equal(
+            loaded.scorers[name].predict_proba(b), scorer.predict_proba(b)
+        )
     assert loaded.champion == res.champion
     assert loaded.schema.features == res.schema.features
 
 
 def test_manifest_records_what_the_issue_asks(model_dir: Path) -> None:
     m = json.loads((model_dir / "manifest.json").read_text())
-    for key in ("toolkit_version", "libraries", "features", "cutoff", "horizon", "time_unit",
-                "data_fingerprint", "metrics", "champion", "files"):
+    for key in (
+        "toolkit_version",
+        "libraries",
+        "features",
+        "cutoff",
+        "horizon",
+        "time_unit",
+        "data_fingerprint",
+        "metrics",
+        "champion",
+        "files",
+    ):
         assert key in m, key
     assert m["features"]["dtypes"]["recency_days"] == "int64"
     assert {"numpy", "xgboost", "scikit-learn"} <= set(m["libraries"])
@@ -121,3 +133,30 @@ def test_features_that_do_not_match_are_refused(model_dir: Path, change, message
     bundle = load_model_dir(model_dir)
     with pytest.raises(InputError, match=message):
         bundle.batch(change(features_frame(50, 5)))
+
+
+def test_a_segmenter_travels_with_the_model(tmp_path: Path) -> None:
+    from toolkit.models._churnlist import churn_list
+    from toolkit.segments import Segmenter
+
+    frame = features_frame(300, 61)
+    seg = Segmenter(k=3, n_bootstrap=0).fit(frame[["recency_days", "frequency"]])
+    save_model_dir(trained_result(), tmp_path / "S", segmenter=seg)
+    m = json.loads((tmp_path / "S" / "manifest.json").read_text())
+    assert m["segmenter"] == "segmenter"
+    assert any(f.startswith("segmenter/") for f in m["files"])
+    loaded = load_model_dir(tmp_path / "S")
+    out = churn_list(loaded, frame)
+    assert set(out["segment"]) <= set(seg.predict_names(frame))
+
+
+def test_write_model_dir_fingerprints_the_frame_and_writes_the_reports(tmp_path: Path) -> None:
+    from toolkit.models._persist import fingerprint_frame, write_model_dir
+
+    frame = features_frame(100, 62)
+    bundle = write_model_dir(trained_result(), tmp_path / "W", frame=frame)
+    assert bundle.manifest["data_fingerprint"]["sha256"] == fingerprint_frame(frame)
+    assert fingerprint_frame(frame) != fingerprint_frame(frame.iloc[:-1])
+    for name in ("report.html", "report.md", "report.json"):
+        assert name in bundle.manifest["files"]
+    assert load_model_dir(tmp_path / "W").report is not None

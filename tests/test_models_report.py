@@ -13,8 +13,16 @@ from models_synthetic import features_frame, report_of
 from toolkit.models._train import train_models
 from toolkit.reports.comparison import build_report, render, render_html, render_markdown
 
-MODEL_NAMES = ["linear", "logistic", "tree", "xgboost", "bgnbd", "ensemble",
-               "days_since_last_purchase", "repeat_purchases"]
+MODEL_NAMES = [
+    "linear",
+    "logistic",
+    "tree",
+    "xgboost",
+    "bgnbd",
+    "ensemble",
+    "days_since_last_purchase",
+    "repeat_purchases",
+]
 
 
 @pytest.mark.slow
@@ -26,8 +34,15 @@ def test_html_shows_every_model_and_embeds_every_chart() -> None:
     assert len(images) == 7  # ROC, PR, calibration, confusion, gain/lift, SHAP bar, beeswarm
     assert all(len(i) > 1000 for i in images)
     assert "<script" not in html and "http://" not in html and "https://" not in html
-    for section in ("Decision tree rules", "Linear regression (OLS", "p-value", "Verdict",
-                    "Calibration", "confusion", "BG/NBD"):
+    for section in (
+        "Decision tree rules",
+        "Linear regression (OLS",
+        "p-value",
+        "Verdict",
+        "Calibration",
+        "confusion",
+        "BG/NBD",
+    ):
         assert section.lower() in html.lower(), section
 
 
@@ -50,6 +65,7 @@ def test_report_dict_holds_the_curves_and_survives_json() -> None:
     assert rep["comparison"]["lead_over_runner_up"]["over"] != champ
 
 
+@pytest.mark.slow
 def test_text_is_escaped() -> None:
     evil = "<script>alert(1)</script>"
     train = features_frame(400, 51)

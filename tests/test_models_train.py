@@ -32,7 +32,9 @@ def trained():
 
 
 def test_schema_keeps_features_and_leaves_out_ids_dates_labels() -> None:
-    df = features_frame(50).assign(origin=pd.Timestamp("2024-01-01"), note=[f"t{i}" for i in range(50)])
+    df = features_frame(50).assign(
+        origin=pd.Timestamp("2024-01-01"), note=[f"t{i}" for i in range(50)]
+    )
     s = FeatureSchema.infer(df, exclude=("repeat_purchase",))
     assert "customer_id" not in s.features
     assert not {"first_purchase", "last_purchase", "holdout_spend", "origin"} & set(s.features)
@@ -42,15 +44,30 @@ def test_schema_keeps_features_and_leaves_out_ids_dates_labels() -> None:
 
 def test_every_model_and_reference_row_is_trained(trained) -> None:
     assert set(trained.metrics) == {
-        "linear", "logistic", "tree", "xgboost", "bgnbd", "ensemble",
-        "days_since_last_purchase", "repeat_purchases",
+        "linear",
+        "logistic",
+        "tree",
+        "xgboost",
+        "bgnbd",
+        "ensemble",
+        "days_since_last_purchase",
+        "repeat_purchases",
     }
     assert trained.champion in {"linear", "logistic", "tree", "xgboost", "bgnbd", "ensemble"}
     assert "r2" in trained.metrics["linear"]
     assert "r2" not in trained.metrics["xgboost"]
     for m in trained.metrics.values():
-        assert set(m) >= {"roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "brier",
-                          "log_loss", "top_decile_lift"}
+        assert set(m) >= {
+            "roc_auc",
+            "pr_auc",
+            "accuracy",
+            "precision",
+            "recall",
+            "f1",
+            "brier",
+            "log_loss",
+            "top_decile_lift",
+        }
     # the synthetic label depends on recency and frequency: every learned model sees it
     assert trained.metrics["logistic"]["roc_auc"]["value"] > 0.7
 
@@ -118,8 +135,14 @@ def test_origins_by_hand() -> None:
 
 def test_target_mode_one_hot_and_cross_validation() -> None:
     table = customer_table(500)
-    res = train_from_table(table, target="Churn", positive="Yes", models=["linear", "tree"],
-                           id_column="customerID", n_boot=30)
+    res = train_from_table(
+        table,
+        target="Churn",
+        positive="Yes",
+        models=["linear", "tree"],
+        id_column="customerID",
+        n_boot=30,
+    )
     assert "Contract" in res.schema.categorical
     assert "Contract=Month-to-month" in res.schema.encoded_names
     assert res.settings["churn_is_positive"] is True
@@ -131,8 +154,11 @@ def test_target_mode_one_hot_and_cross_validation() -> None:
 
 @pytest.mark.parametrize(
     ("target", "positive", "message"),
-    [("churn", "Yes", "not a column"), ("Churn", "Maybe", "not a value"),
-     ("Contract", "Two year", None)],
+    [
+        ("churn", "Yes", "not a column"),
+        ("Churn", "Maybe", "not a value"),
+        ("Contract", "Two year", None),
+    ],
     ids=["missing-column", "absent-value", "ok"],
 )
 def test_target_labels(target: str, positive: str, message: str | None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -55,14 +54,6 @@ def _quiet_threads() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # --- train --------------------------------------------------------------------------------------
 
 
@@ -108,7 +99,12 @@ def train(
     ] = "linear,tree,xgboost,bgnbd",
     n_origins: Annotated[
         int,
-        typer.Option("--origins", min=1, max=12, help="Training origins stacked (30 days apart)."),
+        typer.Option(
+            "--origins",
+            min=1,
+            max=12,
+            help="Training origins stacked, min(horizon, 30) days apart.",
+        ),
     ] = 4,
     segmenter: Annotated[
         Path | None,
@@ -116,7 +112,7 @@ def train(
             "--segmenter",
             exists=True,
             file_okay=False,
-            help="A saved segmenter directory (toolkit segment) to name segments in the churn list.",
+            help="A saved segmenter directory (toolkit segment): names segments in the churn list.",
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same models.")] = 0,
@@ -132,8 +128,10 @@ def train(
     if not chosen:
         raise InputError(f"--models is empty; choose from {list(MODEL_CHOICES)}")
     if (target is None) != (positive is None):
-        raise InputError("--target and --positive go together: give both (e.g. --target Churn "
-                         "--positive Yes) or neither")
+        raise InputError(
+            "--target and --positive go together: give both (e.g. --target Churn "
+            "--positive Yes) or neither"
+        )
     kwargs = read.read_kwargs()
     seg = None
     if segmenter is not None:
@@ -143,8 +141,10 @@ def train(
     with progress("train") as update:
         if target is not None:
             if cutoff or horizon:
-                raise InputError("--cutoff and --horizon apply to transaction data, not to a "
-                                 "customer table with --target")
+                raise InputError(
+                    "--cutoff and --horizon apply to transaction data, not to a "
+                    "customer table with --target"
+                )
             from toolkit.io import find_id_column, read_table
 
             update("reading")
@@ -195,23 +195,15 @@ def train(
 
 
 def _save(result: Any, out: Path, data: Path, seg: Any) -> ModelBundle:
-    from toolkit.models._persist import save_model_dir
-    from toolkit.reports.comparison import build_report, render_html, render_markdown
+    from toolkit.models._persist import write_model_dir
 
-    report = build_report(result, seed=int(result.settings.get("seed", 0)))
-    rendered = {
-        "report.html": render_html(report).encode("utf-8"),
-        "report.md": render_markdown(report).encode("utf-8"),
-    }
-    fingerprint = {"kind": "sha256 of the input file", "file": data.name, "sha256": _sha256(data)}
-    return save_model_dir(
-        result, out, report=report, rendered=rendered, segmenter=seg, fingerprint=fingerprint
-    )
+    return write_model_dir(result, out, source=data, segmenter=seg)
 
 
 def _summary(bundle: ModelBundle, notes: list[str]) -> None:
     s = bundle.settings
-    info(f"positive class: {s.get('positive_class')}; churn probability = {s.get('churn_probability')}")
+    info(f"positive class: {s.get('positive_class')}")
+    info(f"churn probability = {s.get('churn_probability')}")
     ev = s.get("evaluation") or {}
     if s.get("mode") == "transactions":
         kind = "out of time" if ev.get("out_of_time") else "NOT out of time"
@@ -364,10 +356,12 @@ def explain(
     from toolkit.io import write_atomic, write_frame
     from toolkit.models._explain import (
         beeswarm_data,
-        explain as explain_rows,
         plot_beeswarm,
         plot_importance,
         plot_waterfall,
+    )
+    from toolkit.models._explain import (
+        explain as explain_rows,
     )
 
     if out.exists() and not out.is_dir():

@@ -26,6 +26,7 @@ _LAZY = {
     "FeatureSchema": "toolkit.models._data",
     "ModelBundle": "toolkit.models._persist",
     "save_model_dir": "toolkit.models._persist",
+    "write_model_dir": "toolkit.models._persist",
     "load_model_dir": "toolkit.models._persist",
     "verify_directory": "toolkit.models._persist",
     "Explanation": "toolkit.models._explain",

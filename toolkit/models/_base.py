@@ -171,9 +171,7 @@ def probability_contributions(
     return secant_contributions(scorer, batch)
 
 
-def secant_contributions(
-    scorer: Scorer, batch: Batch
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def secant_contributions(scorer: Scorer, batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw-scale contributions moved onto the calibrated-probability scale.
 
     The raw-scale contributions are scaled by the calibrator's secant slope between the base

@@ -1,7 +1,10 @@
 """Gradient-boosted trees (XGBoost, ``hist``), early-stopped and tuned on the validation split.
 
-A small seeded random search over depth / learning rate / min_child_weight; each candidate stops
-early on the (class-weighted) validation log-loss; the one with the lowest is kept. Class imbalance is handled with
+A small seeded random search over depth / learning rate / min_child_weight (the shallow, slow,
+regularised default always among the candidates); each candidate stops early on the
+(class-weighted) validation log-loss; the simplest candidate within one standard error of the
+best is kept (the one-standard-error rule: on churn data the validation curve is flat, and the
+simpler booster holds up better in a later period). Class imbalance is handled with
 ``scale_pos_weight = negatives / positives``; the calibrator then maps the re-weighted scores back
 to probabilities. Missing values go in as they are. The booster is saved with XGBoost's own JSON
 format; explanations are XGBoost's exact TreeSHAP values (``pred_contribs=True``).
@@ -19,9 +22,11 @@ from toolkit.models._base import Batch, Scorer, group_columns
 GRID = {
     "max_depth": (2, 3, 4),
     "learning_rate": (0.05, 0.1),
-    "min_child_weight": (1, 5, 20),
+    "min_child_weight": (5, 20),
 }
-N_CANDIDATES = 5
+#: always among the candidates: shallow, slow and regularised
+DEFAULT_CONFIG = {"max_depth": 2, "learning_rate": 0.05, "min_child_weight": 20}
+N_CANDIDATES = 6
 MAX_ROUNDS = 500
 EARLY_STOPPING = 40
 EVAL_METRIC = "logloss"
@@ -58,9 +63,10 @@ class XGBoostModel(Scorer):
             nthread=nthread,
         )
         rng = np.random.default_rng(seed)
-        grid = list(itertools.product(*GRID.values()))
-        picks = rng.choice(len(grid), size=min(N_CANDIDATES, len(grid)), replace=False)
-        configs = [dict(zip(GRID, grid[int(i)], strict=True)) for i in sorted(picks)]
+        grid = [dict(zip(GRID, v, strict=True)) for v in itertools.product(*GRID.values())]
+        others = [g for g in grid if g != DEFAULT_CONFIG]
+        picks = rng.choice(len(others), size=min(N_CANDIDATES - 1, len(others)), replace=False)
+        configs = [DEFAULT_CONFIG] + [others[int(i)] for i in sorted(picks)]
         if self.params.get("config"):
             # hyperparameters already chosen (by the evaluation fit): only the rounds are re-chosen
             configs = [{k: self.params["config"][k] for k in GRID}]
@@ -75,7 +81,8 @@ class XGBoostModel(Scorer):
             "nthread": nthread,
             "seed": int(seed),
         }
-        best: tuple[float, Any, dict[str, Any]] | None = None
+        w_val = np.where(y_val == 1, spw, 1.0)
+        fitted = []
         search = []
         for cfg in configs:
             booster = xgb.train(
@@ -87,12 +94,21 @@ class XGBoostModel(Scorer):
                 verbose_eval=False,
             )
             rounds = int(booster.best_iteration) + 1
-            loss = float(booster.best_score)
-            search.append({**cfg, "rounds": rounds, f"val_{EVAL_METRIC}": loss})
-            if best is None or loss < best[0]:
-                best = (loss, booster, {**cfg, "rounds": rounds})
-        assert best is not None
-        _, booster, cfg = best
+            p = np.clip(booster.predict(dval, iteration_range=(0, rounds)), 1e-12, 1 - 1e-12)
+            losses = -(y_val * np.log(p) + (1 - y_val) * np.log1p(-p))
+            mean = float(np.sum(w_val * losses) / np.sum(w_val))
+            se = float(np.sqrt(np.cov(losses, aweights=w_val)) / np.sqrt(len(losses)))
+            search.append({**cfg, "rounds": rounds, "val_log_loss": mean, "val_log_loss_se": se})
+            fitted.append(booster)
+        # one-standard-error rule: the simplest candidate (shallowest, then largest
+        # min_child_weight, then slowest learning rate) within one standard error of the best
+        # validation log-loss; simple boosters travel better to a later period
+        best = int(np.argmin([r["val_log_loss"] for r in search]))
+        limit = search[best]["val_log_loss"] + search[best]["val_log_loss_se"]
+        ok = [i for i, r in enumerate(search) if r["val_log_loss"] <= limit]
+        pick = min(ok, key=lambda i: _complexity(configs[i]))
+        booster = fitted[pick]
+        cfg = {**configs[pick], "rounds": search[pick]["rounds"]}
         # keep only the trees up to the early-stopping point: smaller file, faster scoring
         self.booster_ = booster[: cfg["rounds"]]
         self.chosen_ = {
@@ -102,8 +118,8 @@ class XGBoostModel(Scorer):
             "colsample_bytree": 0.8,
             "search": search,
             "criterion": (
-                "class-weighted validation log-loss, early stopping after "
-                f"{EARLY_STOPPING} rounds without gain"
+                "simplest candidate within one standard error of the best class-weighted "
+                f"validation log-loss; early stopping after {EARLY_STOPPING} rounds without gain"
             ),
         }
 
@@ -157,6 +173,10 @@ class XGBoostModel(Scorer):
             "chosen_by": self.chosen_.get("criterion", ""),
             "search": self.chosen_.get("search", []),
         }
+
+
+def _complexity(cfg: dict[str, Any]) -> tuple[float, float, float]:
+    return (cfg["max_depth"], -cfg["min_child_weight"], cfg["learning_rate"])
 
 
 def _threads(n_rows: int) -> int:

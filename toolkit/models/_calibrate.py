@@ -1,4 +1,4 @@
-"""Probability calibration: Platt scaling or (interpolated) isotonic regression, chosen on validation.
+"""Probability calibration: Platt scaling or interpolated isotonic regression, chosen on validation.
 
 Both calibrators are stored as a handful of numbers (JSON). The isotonic calibrator interpolates
 linearly between the centres of the isotonic fit's blocks (Jiang et al.'s "smooth isotonic"): it is
@@ -15,6 +15,8 @@ import numpy as np
 
 #: Calibrated probabilities are kept inside [EPS, 1 - EPS] (finite log-loss).
 EPS = 1e-7
+#: share of the way to 0 or 1 an isotonic calibrator may go beyond its fitted range
+TAIL = 0.01
 
 
 def _clip(p: np.ndarray) -> np.ndarray:
@@ -68,7 +70,7 @@ class PlattCalibrator:
 
 @dataclass
 class IsotonicCalibrator:
-    """Isotonic regression interpolated between block centres, extrapolated linearly at the ends.
+    """Isotonic regression interpolated between block centres, bounded beyond its range.
 
     Examples
     --------
@@ -105,10 +107,15 @@ class IsotonicCalibrator:
         if xs.size == 1:
             return _clip(np.full(s.shape, ys[0]))
         out = np.interp(s, xs, ys)
-        lo_slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
-        hi_slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
-        out = np.where(s < xs[0], ys[0] + lo_slope * (s - xs[0]), out)
-        out = np.where(s > xs[-1], ys[-1] + hi_slope * (s - xs[-1]), out)
+        # beyond the validation range: stay within 1 % of the end value's distance to 0 (or 1),
+        # still strictly monotone, so scores never seen in validation keep their order without
+        # being pushed to certainty
+        width = max((xs[-1] - xs[0]) / 10.0, 1e-12)
+        with np.errstate(over="ignore"):
+            below = ys[0] * (1.0 - TAIL * -np.expm1(-(xs[0] - s) / width))
+            above = ys[-1] + (1.0 - ys[-1]) * TAIL * -np.expm1(-(s - xs[-1]) / width)
+        out = np.where(s < xs[0], below, out)
+        out = np.where(s > xs[-1], above, out)
         return _clip(out)
 
     def to_dict(self) -> dict[str, Any]:

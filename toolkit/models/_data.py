@@ -27,6 +27,9 @@ NON_FEATURES = (
     "origin",
     "cutoff",
 )
+#: Optional columns of the feature engine (``compute_features(..., btyd=True)``, the default of
+#: ``toolkit features``): a frame may carry them even when the model was trained without them.
+ENGINE_OPTIONAL = ("p_alive", "expected_purchases", "expected_value")
 #: A text column with at most this many distinct values (and at most half the rows) is categorical.
 MAX_LEVELS = 30
 
@@ -127,14 +130,14 @@ class FeatureSchema:
     def check(self, df: pd.DataFrame, *, source: str = "the data") -> None:
         """Raise :class:`InputError` naming missing or extra input columns, or wrong types.
 
-        Columns the training frame ignored (ids, dates, labels) and :data:`NON_FEATURES` may be
-        present or absent.
+        Columns the training frame ignored (ids, dates, labels), :data:`NON_FEATURES` and the
+        engine's optional :data:`ENGINE_OPTIONAL` columns may be present or absent.
         """
         import pandas as pd
 
         cols = [str(c) for c in df.columns]
         missing = [c for c in self.features if c not in cols]
-        allowed = set(self.features) | set(self.ignored) | set(NON_FEATURES)
+        allowed = set(self.features) | set(self.ignored) | set(NON_FEATURES) | set(ENGINE_OPTIONAL)
         extra = [c for c in cols if c not in allowed]
         if missing or extra:
             parts = []

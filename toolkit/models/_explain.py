@@ -196,11 +196,30 @@ _MISSING = {
 #: decimals shown for each feature: values are rounded to them once, and every distinct rounded
 #: value (with its context) is formatted once, so a million reasons cost a few thousand formats
 _DECIMALS = {
-    "recency_days": 0, "tenure_days": 0, "frequency": 0, "recency": 0, "T": 0, "n_orders": 0,
-    "n_items": 0, "n_products": 0, "lifetime_spend": 0, "avg_order_value": 0, "monetary": 0,
-    "gap_mean": 0, "gap_std": 0, "gap_cv": 2, "overdue_ratio": 1, "orders_30d": 0,
-    "orders_90d": 0, "orders_180d": 0, "spend_30d": 0, "spend_90d": 0, "spend_180d": 0,
-    "spend_trend": 2, "loyalty_index": 2, "return_rate": 2,
+    "recency_days": 0,
+    "tenure_days": 0,
+    "frequency": 0,
+    "recency": 0,
+    "T": 0,
+    "n_orders": 0,
+    "n_items": 0,
+    "n_products": 0,
+    "lifetime_spend": 0,
+    "avg_order_value": 0,
+    "monetary": 0,
+    "gap_mean": 0,
+    "gap_std": 0,
+    "gap_cv": 2,
+    "overdue_ratio": 1,
+    "orders_30d": 0,
+    "orders_90d": 0,
+    "orders_180d": 0,
+    "spend_30d": 0,
+    "spend_90d": 0,
+    "spend_180d": 0,
+    "spend_trend": 2,
+    "loyalty_index": 2,
+    "return_rate": 2,
 }
 
 
@@ -226,12 +245,18 @@ def describe_values(
     n = len(values)
     if categorical:
         text = np.asarray(values, dtype=object).astype(str)
-        missing = np.asarray([v is None or v != v for v in values], dtype=bool) if n else np.zeros(0, bool)
-        return np.where(missing, f"{feature} unknown", np.char.add(f"{feature} is ", text)).astype(object)
+        missing = (
+            np.asarray([v is None or v != v for v in values], dtype=bool)
+            if n
+            else np.zeros(0, bool)
+        )
+        return np.where(missing, f"{feature} unknown", np.char.add(f"{feature} is ", text)).astype(
+            object
+        )
     fn = _describers(time_unit).get(feature)
     vals = np.asarray(values, dtype=np.float64)
     decimals = _DECIMALS.get(feature)
-    key_cols = [np.round(vals, decimals) if decimals is not None else vals]
+    key_cols: list[np.ndarray] = [np.round(vals, decimals) if decimals is not None else vals]
     names = []
     if fn is not None and feature == "recency_days" and "gap_mean" in context:
         key_cols.append(np.round(np.asarray(context["gap_mean"], dtype=np.float64), 0))
@@ -249,8 +274,10 @@ def describe_values(
         elif fn is None:
             texts[i] = f"{feature} = {v:.4g}"
         else:
-            ctx = {name: (row[j + 1] if np.isfinite(row[j + 1]) else np.nan)
-                   for j, name in enumerate(names)}
+            ctx = {
+                name: (row[j + 1] if np.isfinite(row[j + 1]) else np.nan)
+                for j, name in enumerate(names)
+            }
             texts[i] = fn(float(v), ctx)
     return texts[np.asarray(inverse).ravel()]
 

@@ -305,7 +305,9 @@ class LogisticModel(_LinearBase):
             "preparation": self.note_,
             "coefficients": [
                 {"term": n, "coef": float(c)}
-                for n, c in zip(["const", *self.prep_.names_], [self.intercept_, *self.coef_])
+                for n, c in zip(
+                    ["const", *self.prep_.names_], [self.intercept_, *self.coef_], strict=True
+                )
             ],
         }
 

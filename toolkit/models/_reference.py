@@ -136,9 +136,7 @@ class BGNBDScorer(Scorer):
     def contributions(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         return self._shapley(batch, logit)
 
-    def probability_contributions(
-        self, batch: Batch
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def probability_contributions(self, batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact Shapley values of the calibrated probability itself (three players are cheap).
 
         Rescaling log-odds contributions would let large opposite contributions of frequency
@@ -147,9 +145,7 @@ class BGNBDScorer(Scorer):
         phi, base = self._shapley(batch, lambda p: self.calibrator_.predict(logit(p)))
         return phi, base, base + phi.sum(axis=1)
 
-    def _shapley(
-        self, batch: Batch, link: Any
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _shapley(self, batch: Batch, link: Any) -> tuple[np.ndarray, np.ndarray]:
         cols = self._players(batch)
         n = len(batch)
         base_vals = [np.full(n, b) for b in self.baseline_]

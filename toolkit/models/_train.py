@@ -1,4 +1,4 @@
-"""Training: labelled frames at several origins, the models, the out-of-time evaluation, the champion.
+"""Training: labelled frames at several origins, the models, the out-of-time test, the champion.
 
 Transaction data (``train_from_transactions``). At a cutoff C with horizon H, the models that will
 score customers at C can only learn from labels observed before C:
@@ -204,8 +204,14 @@ def fit_scorers(
     # makes each of them many times slower than one thread, worst on a busy machine
     with threadpool_limits(limits=1, user_api="blas"):
         return _fit_scorers(
-            frame, y, schema, models=models, horizon_units=horizon_units, seed=seed,
-            hints=hints or {}, progress=progress,
+            frame,
+            y,
+            schema,
+            models=models,
+            horizon_units=horizon_units,
+            seed=seed,
+            hints=hints or {},
+            progress=progress,
         )
 
 
@@ -242,6 +248,7 @@ def _fit_scorers(
 
     out: dict[str, Scorer] = {}
     plan: list[Scorer] = []
+
     def cfg(name: str) -> dict[str, Any]:
         return {"config": hints[name]} if hints.get(name) else {}
 
@@ -394,8 +401,8 @@ def train_models(
     >>> rng = np.random.default_rng(0)
     >>> def frame(n):
     ...     x = rng.normal(size=n)
-    ...     return pd.DataFrame({"x": x, "z": rng.normal(size=n),
-    ...                          "repeat_purchase": (rng.random(n) < 1 / (1 + np.exp(-2 * x))).astype(int)})
+    ...     y = (rng.random(n) < 1 / (1 + np.exp(-2 * x))).astype(int)
+    ...     return pd.DataFrame({"x": x, "z": rng.normal(size=n), "repeat_purchase": y})
     >>> res = train_models(frame(800), frame(400), models=["linear"], refit=False, n_boot=20)
     >>> res.champion in ("linear", "logistic"), res.metrics["logistic"]["roc_auc"]["value"] > 0.7
     (True, True)
@@ -592,7 +599,6 @@ def train_from_transactions(
     )
     eval_origin = cut - timedelta(days=horizon)
     notes: list[str] = []
-    evaluation: dict[str, Any]
     try:
         older = build_training_frames(
             tx, eval_origin, horizon, n_origins, time_unit=time_unit, cache=cache
@@ -721,8 +727,9 @@ def train_from_table(
     >>> import numpy as np, pandas as pd
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=600)
+    >>> churn = np.where(rng.random(600) < 1 / (1 + np.exp(-2 * x)), "Yes", "No")
     >>> t = pd.DataFrame({"id": range(600), "x": x, "plan": rng.choice(["a", "b"], 600),
-    ...                   "Churn": np.where(rng.random(600) < 1 / (1 + np.exp(-2 * x)), "Yes", "No")})
+    ...                   "Churn": churn})
     >>> res = train_from_table(t, target="Churn", positive="Yes", models=["linear"], n_boot=20,
     ...                        id_column="id")
     >>> res.settings["churn_is_positive"], res.metrics["logistic"]["roc_auc"]["value"] > 0.7
@@ -797,8 +804,26 @@ def train_from_table(
         settings=settings,
         value_model=value_model,
         evaluation=evaluation,
-        notes=_model_notes(final),
+        notes=_table_notes(schema) + _model_notes(final),
     )
+
+
+def _table_notes(schema: FeatureSchema) -> list[str]:
+    unused = [c for c in schema.ignored if c != "customer_id"]
+    notes = []
+    if unused:
+        notes.append(
+            "Columns not used as features (dates, free text with many values): "
+            + ", ".join(unused)
+            + "."
+        )
+    if schema.categorical:
+        notes.append(
+            "Categorical columns one-hot encoded (at most 30 most frequent levels each): "
+            + ", ".join(schema.categorical)
+            + "."
+        )
+    return notes
 
 
 def horizon_label(days: int | None) -> str:

@@ -39,16 +39,16 @@ class DecisionTreeModel(Scorer):
         if self.params.get("config"):
             grid = [(self.params["config"]["max_depth"], self.params["config"]["leaf_share"])]
         for depth, share in grid:
-                leaf = max(5, int(round(share * n)))
-                clf = DecisionTreeClassifier(
-                    max_depth=depth, min_samples_leaf=leaf, random_state=seed
-                ).fit(X, y)
-                auc = float(roc_auc_score(y_val, clf.predict_proba(Xv)[:, 1]))
-                cfg = {"max_depth": depth, "min_samples_leaf": leaf, "leaf_share": share}
-                search.append({**cfg, "val_roc_auc": auc})
-                # prefer the simpler tree unless the bigger one is clearly better
-                if best is None or auc > best[0] + 1e-3:
-                    best = (auc, clf, cfg)
+            leaf = max(5, int(round(share * n)))
+            clf = DecisionTreeClassifier(
+                max_depth=depth, min_samples_leaf=leaf, random_state=seed
+            ).fit(X, y)
+            auc = float(roc_auc_score(y_val, clf.predict_proba(Xv)[:, 1]))
+            cfg = {"max_depth": depth, "min_samples_leaf": leaf, "leaf_share": share}
+            search.append({**cfg, "val_roc_auc": auc})
+            # prefer the simpler tree unless the bigger one is clearly better
+            if best is None or auc > best[0] + 1e-3:
+                best = (auc, clf, cfg)
         assert best is not None
         _, clf, cfg = best
         self.chosen_ = {**cfg, "search": search, "criterion": "validation ROC-AUC"}

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (HTML template lines)
 """Jinja2 template of the HTML model comparison report (rendered with autoescape on).
 
 Kept as a Python string so that it ships with the package without package-data configuration.

@@ -57,7 +57,7 @@ def build_report(result: TrainResult, *, seed: int = 0) -> dict[str, Any]:
     ev = result.evaluation
     y = np.asarray(ev["y"])
     scorers = result.scorers
-    table = []
+    table: list[dict[str, Any]] = []
     for name, m in result.metrics.items():
         s = scorers.get(name) or ev["scorers"].get(name)
         table.append(
@@ -91,7 +91,9 @@ def build_report(result: TrainResult, *, seed: int = 0) -> dict[str, Any]:
         model=result.champion,
     )
     importance = expl.importance()
-    models = {name: {"title": s.title, "role": s.role, **s.describe()} for name, s in scorers.items()}
+    models = {
+        name: {"title": s.title, "role": s.role, **s.describe()} for name, s in scorers.items()
+    }
     for name, s in scorers.items():
         models[name]["calibration"] = s.calibration_
         models[name]["threshold"] = s.threshold_
@@ -156,7 +158,9 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
     fig, ax = _fig(6.4, 5)
     for n in names:
         auc = next(r for r in report["table"] if r["name"] == n)["metrics"]["roc_auc"]["value"]
-        ax.plot(cv[n]["roc"]["fpr"], cv[n]["roc"]["tpr"], label=f"{n} ({auc:.3f})", **_style(n, report))
+        ax.plot(
+            cv[n]["roc"]["fpr"], cv[n]["roc"]["tpr"], label=f"{n} ({auc:.3f})", **_style(n, report)
+        )
     ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls="--")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
@@ -209,8 +213,14 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
     ax.imshow(mat, cmap="Blues")
     for i in range(2):
         for j in range(2):
-            ax.text(j, i, f"{mat[i, j]:,}", ha="center", va="center",
-                    color="white" if mat[i, j] > mat.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                f"{mat[i, j]:,}",
+                ha="center",
+                va="center",
+                color="white" if mat[i, j] > mat.max() / 2 else "black",
+            )
     ax.set_xticks([0, 1])
     ax.set_xticklabels(["predicted 0", "predicted 1"])
     ax.set_yticks([0, 1])
@@ -259,8 +269,10 @@ def _metric_names(report: dict[str, Any]) -> list[str]:
 
 def _verdict(report: dict[str, Any]) -> list[str]:
     comp = report.get("comparison", {})
-    out = [f"Champion: {report['champion']} ({report.get('champion_title', '')}), "
-           "the highest ROC-AUC on the evaluation data."]
+    out = [
+        f"Champion: {report['champion']} ({report.get('champion_title', '')}), "
+        "the highest ROC-AUC on the evaluation data."
+    ]
     lead = comp.get("lead_over_runner_up")
     if lead:
         sig = "larger than" if lead["significant"] else "within"
@@ -330,7 +342,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         kind = "naive rule" if r["role"] == "reference" else "model"
         cells = [_cell(r["metrics"].get(m)) for m in metric_names]
         lines.append(f"| {_md(name)} | {kind} | " + " | ".join(cells) + " |")
-    lines += ["", "Models: " + "; ".join(f"{r['name']} = {_md(r['title'])}" for r in report["table"])]
+    lines += [
+        "",
+        "Models: " + "; ".join(f"{r['name']} = {_md(r['title'])}" for r in report["table"]),
+    ]
     champ = report["champion"]
     cm = report["curves"][champ]["confusion"]
     lines += [
@@ -360,7 +375,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "|---|---|---|",
     ]
     for r in report["shap"]["importance"][:15]:
-        lines.append(f"| {_md(r['feature'])} | {r['mean_abs_contribution']:.4f} | {r['share']:.1%} |")
+        lines.append(
+            f"| {_md(r['feature'])} | {r['mean_abs_contribution']:.4f} | {r['share']:.1%} |"
+        )
     models = report["models"]
     if "linear" in models and models["linear"].get("ols"):
         ols = models["linear"]["ols"]
@@ -375,14 +392,13 @@ def render_markdown(report: dict[str, Any]) -> str:
             "|---|---|---|---|",
         ]
         for c in ols["coefficients"]:
-            lines.append(
-                f"| {_md(c['term'])} | {c['coef']:.4f} | {c['std_err']:.4f} | {_pval(c['p_value'])} |"
-            )
+            cells = [_md(c["term"]), f"{c['coef']:.4f}", f"{c['std_err']:.4f}", _pval(c["p_value"])]
+            lines.append("| " + " | ".join(cells) + " |")
     if "logistic" in models:
         lg = models["logistic"]
         lines += [
             "",
-            f"## Logistic regression (C = {lg.get("hyperparameters", {}).get("C")})",
+            f"## Logistic regression (C = {lg.get('hyperparameters', {}).get('C')})",
             "",
             _md(lg.get("preparation", "")),
             "",
