@@ -8,6 +8,7 @@ commands, so ``toolkit --help`` stays fast.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from typing import Annotated
 
@@ -50,6 +51,8 @@ _load_commands()
 
 def main() -> None:
     """Console entry point."""
+    # OpenMP threads that spin while waiting make XGBoost many times slower on a busy machine
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     app()
 
 
