@@ -13,6 +13,7 @@ peak RSS and the ratio. The pandas baseline is skipped above 1M customers unless
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -56,6 +57,9 @@ def main() -> None:
     toolkit = shutil.which("toolkit") or str(Path(sys.executable).parent / "toolkit")
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    # the machine may be shared: the load says how far these timings can be trusted
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{os.cpu_count()} cores, load average {load}")
     print(f"{'customers':>10} {'rows':>12} {'engine':<28} {'seconds':>8} {'peak RSS':>10}")
     for n in [int(x) for x in args.customers.split(",")]:
         data = data_dir / f"tx_{n}.parquet"

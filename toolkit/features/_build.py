@@ -46,14 +46,39 @@ def parse_cutoff(value: str | date | datetime | None, option: str = "--cutoff") 
 
 
 def data_range(tx: Transactions) -> tuple[date, date]:
-    """First and last purchase day of the log."""
-    rows = tx.con.execute(
-        "SELECT CAST(min(timestamp) AS DATE), CAST(max(timestamp) AS DATE) FROM purchases"
+    """First and last purchase day of the log.
+
+    Cheap on large files: the first and last day of all rows come from the file's statistics
+    where it has them (Parquet), and one purchase on each of those days settles the answer
+    (a scan that stops at the first match); only a log whose first or last day holds no purchase
+    (only returns or excluded rows) needs a full pass.
+    """
+    con = tx.con
+    bounds = con.execute(
+        "SELECT CAST(min(timestamp) AS DATE), CAST(max(timestamp) AS DATE) FROM tx_all"
     ).fetchall()
-    row = rows[0] if rows else None
-    if row is None or row[0] is None:
+    lo, hi = bounds[0] if bounds else (None, None)
+    if lo is None:
         raise InputError(f"{tx.source}: no purchases to compute features from")
-    return row[0], row[1]
+
+    def any_purchase(where: str) -> bool:
+        return bool(con.execute(f"SELECT 1 FROM purchases WHERE {where} LIMIT 1").fetchall())
+
+    first = lo if any_purchase(f"timestamp < {_ts(lo + timedelta(days=1))}") else None
+    last = hi if any_purchase(f"timestamp >= {_ts(hi)}") else None
+    if first is None or last is None:
+        rows = con.execute(
+            "SELECT CAST(min(timestamp) AS DATE), CAST(max(timestamp) AS DATE) FROM purchases"
+        ).fetchall()
+        row = rows[0] if rows else None
+        if row is None or row[0] is None:
+            raise InputError(f"{tx.source}: no purchases to compute features from")
+        first, last = row
+    return first, last
+
+
+def _ts(day: date) -> str:
+    return f"TIMESTAMP '{day.isoformat()}'"
 
 
 def resolve_spec(
@@ -141,14 +166,66 @@ def _reserved() -> set[str]:
     return set(FEATURE_COLUMNS) | set(LABEL_COLUMNS)
 
 
-def _query(spec: FeatureSpec, customer_cols: str) -> str:
-    base = feature_sql(spec)
+def _query(tx: Transactions, spec: FeatureSpec, customer_cols: str) -> str:
+    """The feature query for ``tx`` (engine settings applied), with the customer table's columns,
+    in customer order."""
+    _prepare(tx.con)
+    base = feature_sql(spec, "tx_events", **_product_codes(tx, spec))
     if not customer_cols:
         return f"SELECT * FROM ({base}) f ORDER BY customer_id"
     return (
         f"SELECT f.*{customer_cols} FROM ({base}) f "
         "LEFT JOIN customer_table c USING (customer_id) ORDER BY customer_id"
     )
+
+
+def _prepare(con: Any) -> None:
+    """DuckDB settings for the feature query: a memory limit and a spill directory.
+
+    The limit (``TOOLKIT_MEMORY_LIMIT``, e.g. ``4GB``; default :data:`DEFAULT_MEMORY_LIMIT`) makes
+    DuckDB spill its hash tables to a private directory under the system's temporary directory
+    instead of growing its memory (DuckDB's own default is 80% of the machine's RAM and its spill
+    directory ``.tmp`` in the working directory).
+    """
+    import tempfile
+
+    limit = os.environ.get("TOOLKIT_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+    try:
+        con.execute(f"SET memory_limit = '{_esc_text(limit)}'")
+    except Exception as exc:  # a malformed value: say which setting
+        raise InputError(
+            f"TOOLKIT_MEMORY_LIMIT must be a size such as 4GB or 800MB, got {limit!r}"
+        ) from exc
+    spill = Path(tempfile.gettempdir()) / f"toolkit-duckdb-{os.getpid()}"
+    con.execute(f"SET temp_directory = '{_esc(spill)}'")
+
+
+# DuckDB's memory limit for the feature query (it spills beyond it); TOOLKIT_MEMORY_LIMIT overrides
+DEFAULT_MEMORY_LIMIT = "3GB"
+
+
+def _product_codes(tx: Transactions, spec: FeatureSpec) -> dict[str, Any]:
+    """Number the products for the bitmap count of ``n_products`` when the catalogue is small.
+
+    The distinct products come from the file's product column (cheap on Parquet and on loaded
+    files: a few distinct values, not one per row); a larger catalogue, or a text file scanned
+    in place, keeps the list count of :func:`feature_sql`.
+    """
+    from toolkit.features._sql import PRODUCT_BITMAP_MAX
+
+    if not spec.has_product or not (tx.raw.kind == "parquet" or tx.raw.materialised):
+        return {}
+    con = tx.con
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE product_codes AS "
+        "SELECT product, CAST(row_number() OVER (ORDER BY product) - 1 AS INTEGER) AS code "
+        f"FROM (SELECT product FROM tx_products LIMIT {PRODUCT_BITMAP_MAX + 1})"
+    )
+    rows = con.execute("SELECT count(*) FROM product_codes").fetchall()
+    n = int(rows[0][0]) if rows else 0
+    if not 0 < n <= PRODUCT_BITMAP_MAX:
+        return {}
+    return {"product_codes": "product_codes", "n_product_codes": n}
 
 
 def compute_features(
@@ -205,7 +282,7 @@ def features_from_spec(
 ) -> pd.DataFrame:
     """:func:`compute_features` for an already checked :class:`FeatureSpec`."""
     cols = _attach_customers(tx, customers)
-    df = tx.con.execute(_query(spec, cols)).df()
+    df = tx.con.execute(_query(tx, spec, cols)).df()
     df = _finish_frame(df, customers)
     if btyd:
         from toolkit.features._btyd import add_btyd_columns
@@ -243,24 +320,32 @@ def write_features(
     """
     fmt = output_format(out)
     cols = _attach_customers(tx, customers)
-    query = _query(spec, cols)
     copy_opts = {
         ".parquet": "(FORMAT parquet, COMPRESSION zstd)",
         ".csv": "(FORMAT csv, HEADER true)",
         ".json": "(FORMAT json, ARRAY true)",
     }[fmt]
     con = tx.con
-    reader = {".parquet": "read_parquet", ".csv": "read_csv", ".json": "read_json"}[fmt]
-    summary_sql = "SELECT count(*)" + (
-        ", avg(repeat_purchase)" if spec.horizon is not None else ", NULL"
-    )
     info: dict[str, Any] | None = None
     if btyd:
-        query, info = _with_btyd(con, query, spec)
+        query, info = _with_btyd(con, _query(tx, spec, cols), spec)
+    else:
+        query = _query(tx, spec, cols)
+    summary = ["count(*)", "avg(repeat_purchase)" if spec.horizon is not None else "NULL"]
     with write_atomic(out) as tmp:
         # straight from the query to the file: no copy of the result in memory
         con.execute(f"COPY ({query}) TO '{_esc(tmp)}' {copy_opts}")
-        rows = con.execute(f"{summary_sql} FROM {reader}('{_esc(tmp)}')").fetchall()
+        if btyd:
+            # the rows are in features_tmp already: count there, not in the file
+            rows = con.execute(f"SELECT {', '.join(summary)} FROM features_tmp").fetchall()
+        else:
+            reader = {".parquet": "read_parquet", ".csv": "read_csv", ".json": "read_json"}[fmt]
+            rows = con.execute(
+                f"SELECT {', '.join(summary)} FROM {reader}('{_esc(tmp)}')"
+            ).fetchall()
+    if btyd:
+        con.execute("DROP TABLE IF EXISTS features_tmp")
+        con.unregister("btyd_scores")
     row = rows[0]
     return {
         "customers": int(row[0]),
@@ -270,28 +355,39 @@ def write_features(
 
 
 def _with_btyd(con: Any, query: str, spec: FeatureSpec) -> tuple[str, dict[str, Any]]:
-    """Materialise the features in DuckDB, score BG/NBD on their BTYD columns, join the scores."""
+    """Materialise the features in DuckDB, score BG/NBD on their BTYD columns, join the scores.
+
+    The features are stored in output order; the models see them in that order (the row numbers
+    of the table say which row each value came from), and the scores are joined back by row
+    number, in that order.
+    """
+    import numpy as np
     import pyarrow as pa
 
     from toolkit.features._btyd import btyd_scores
 
     con.execute(f"CREATE OR REPLACE TEMP TABLE features_tmp AS {query}")
     arrays = con.execute(
-        "SELECT customer_id, frequency, recency, T, monetary FROM features_tmp"
+        "SELECT rowid, frequency, recency, T, monetary FROM features_tmp"
     ).fetchnumpy()
+    rowid = np.asarray(arrays["rowid"])
+    order = np.argsort(rowid, kind="stable")
+    frequency, recency, T, monetary = (
+        np.asarray(arrays[c], dtype=np.float64)[order]
+        for c in ("frequency", "recency", "T", "monetary")
+    )
     cols, info = btyd_scores(
-        arrays["frequency"].astype("float64"),
-        arrays["recency"].astype("float64"),
-        arrays["T"].astype("float64"),
-        arrays["monetary"].astype("float64"),
+        frequency,
+        recency,
+        T,
+        monetary,
         horizon_days=spec.horizon or _default_btyd_days(),
         time_unit=spec.time_unit,
     )
-    scores = pa.table({"customer_id": arrays["customer_id"], **cols})
-    con.register("btyd_scores", scores)
+    con.register("btyd_scores", pa.table({"row": rowid[order], **cols}))
     joined = (
-        "SELECT f.*, b.p_alive, b.expected_purchases, b.expected_value FROM features_tmp f "
-        "JOIN btyd_scores b USING (customer_id) ORDER BY customer_id"
+        "SELECT f.*, b.p_alive, b.expected_purchases, b.expected_value "
+        "FROM features_tmp f JOIN btyd_scores b ON f.rowid = b.row ORDER BY b.row"
     )
     return joined, info
 
@@ -304,6 +400,10 @@ def _default_btyd_days() -> int:
 
 def _esc(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+def _esc_text(text: str) -> str:
+    return text.replace("'", "''")
 
 
 def is_customer_table(

@@ -89,11 +89,36 @@ def _d(day: date) -> str:
     return f"DATE '{day.isoformat()}'"
 
 
-def feature_sql(spec: FeatureSpec, purchases: str = "purchases", returns: str = "returns") -> str:
+# n_products is counted with a bitmap of product codes (exact, and far cheaper than a list of
+# products per customer) when the catalogue has at most this many products; with more, the bitmap
+# of every customer would grow too large and a list is used.
+PRODUCT_BITMAP_MAX = 1024
+
+
+def feature_sql(
+    spec: FeatureSpec,
+    events: str = "tx_events",
+    *,
+    product_codes: str | None = None,
+    n_product_codes: int = 0,
+) -> str:
     """The SQL query computing one row per customer as of ``spec.cutoff``.
 
-    ``purchases`` and ``returns`` name relations with columns customer_id, timestamp, amount,
-    quantity, invoice, product (returns: positive returned ``amount``).
+    ``events`` names a relation of the classified log: customer_id, timestamp, amount (positive;
+    the returned value for returns), quantity, invoice, product and ``is_return`` (true for a
+    cancellation or return, false for a purchase), as the view ``tx_events`` of
+    :func:`toolkit.io.read_transactions`. It is scanned once: every feature and label is computed
+    from that one pass. Features are per customer, so the query can run on any partition of the
+    log by customer (the distributed engine) and give the same rows.
+
+    ``product_codes`` optionally names a relation (product, code) numbering every product
+    ``0 .. n_product_codes - 1`` (at most :data:`PRODUCT_BITMAP_MAX`): ``n_products`` is then
+    counted with a bitmap of codes instead of a list of products; the result is the same.
+
+    Plan: one row per order (customer, invoice) from the purchase lines before the cutoff; one
+    window over each customer's orders in time order (the previous order's day gives the gaps
+    between purchase days, the first day the repeat purchases); one row per customer from that;
+    and one row per customer from the lines themselves (products, returns, labels), joined.
 
     Examples
     --------
@@ -103,138 +128,140 @@ def feature_sql(spec: FeatureSpec, purchases: str = "purchases", returns: str = 
     """
     c = spec.cutoff
     cut_ts = f"TIMESTAMP '{c.isoformat()}'"
+    cut_day = _d(c)
     last_day = _d(c - timedelta(days=1))
     unit = spec.unit_days
+    end_ts = cut_ts
+    if spec.horizon is not None:
+        end_ts = f"TIMESTAMP '{(c + timedelta(days=spec.horizon)).isoformat()}'"
 
     def since(n: int) -> str:
-        return f"TIMESTAMP '{(c - timedelta(days=n)).isoformat()}'"
+        # an order is in the last n days when its time is >= C - n days (a midnight), that is
+        # when its day is >= that day
+        return _d(c - timedelta(days=n))
 
     windows = []
     for n in WINDOWS:
-        windows.append(f"count(*) FILTER (WHERE ts >= {since(n)}) AS orders_{n}d")
-        windows.append(f"COALESCE(sum(amount) FILTER (WHERE ts >= {since(n)}), 0) AS spend_{n}d")
+        windows.append(f"count(*) FILTER (WHERE day >= {since(n)}) AS orders_{n}d")
+        windows.append(f"COALESCE(sum(spend) FILTER (WHERE day >= {since(n)}), 0.0) AS spend_{n}d")
     windows.append(
-        f"COALESCE(sum(amount) FILTER (WHERE ts >= {since(180)} AND ts < {since(90)}), 0)"
+        f"COALESCE(sum(spend) FILTER (WHERE day >= {since(180)} AND day < {since(90)}), 0.0)"
         " AS spend_prev_90d"
     )
     # Orders first: one row per (customer, invoice) -- or per line without invoices -- so that
     # every order count below is a plain count, not a DISTINCT over the lines.
+    items = "sum(quantity)" if spec.has_quantity else "count(*)"
     if spec.has_invoice:
         # A line without an invoice number is not part of one big "NULL" order: the lines of a
         # customer without a number form one order per timestamp.
-        orders = f"""SELECT customer_id, min(timestamp) AS ts, sum(amount) AS amount,
-               {"sum(quantity)" if spec.has_quantity else "count(*)"} AS items
+        orders = f"""SELECT customer_id, min(timestamp) AS ts, sum(amount) AS spend,
+               {items} AS items
         FROM p GROUP BY customer_id, invoice, CASE WHEN invoice IS NULL THEN timestamp END"""
     else:
-        orders = f"""SELECT customer_id, timestamp AS ts, amount,
+        orders = f"""SELECT customer_id, timestamp AS ts, amount AS spend,
                {"quantity" if spec.has_quantity else "1"} AS items
         FROM p"""
+    buy = f"NOT is_return AND timestamp < {cut_ts}"
+    line_cols = [f"sum(amount) FILTER (WHERE is_return AND timestamp < {cut_ts}) AS returned"]
+    line_src = "ev"
+    products_col = "NULL::INTEGER"
     if spec.has_product:
-        products_cte = """,
-prod AS (
-    SELECT customer_id, count(*) AS n_products
-    FROM (SELECT DISTINCT customer_id, product FROM p WHERE product IS NOT NULL)
-    GROUP BY customer_id
-)"""
-        products_col = "CAST(COALESCE(prod.n_products, 0) AS INTEGER)"
-        products_join = "LEFT JOIN prod USING (customer_id)"
-    else:
-        products_cte, products_col, products_join = "", "NULL::INTEGER", ""
-    label_cte = ""
+        products_col = "CAST(COALESCE(l.n_products, 0) AS INTEGER)"
+        if product_codes is not None and 0 < n_product_codes <= PRODUCT_BITMAP_MAX:
+            line_src = f"ev LEFT JOIN {product_codes} pc USING (product)"
+            line_cols.append(
+                f"bit_count(bitstring_agg(pc.code, 0, {n_product_codes - 1}) "
+                f"FILTER (WHERE {buy} AND pc.code IS NOT NULL)) AS n_products"
+            )
+        else:
+            # list_unique counts the distinct non-missing values
+            line_cols.append(f"list_unique(list(product) FILTER (WHERE {buy})) AS n_products")
     label_cols = ""
-    label_join = ""
     if spec.horizon is not None:
-        end_ts = f"TIMESTAMP '{(c + timedelta(days=spec.horizon)).isoformat()}'"
-        label_cte = f""",
-lab AS (
-    SELECT customer_id, sum(amount) AS holdout_spend
-    FROM {purchases}
-    WHERE timestamp >= {cut_ts} AND timestamp < {end_ts}
-    GROUP BY customer_id
-)"""
+        line_cols.append(
+            f"sum(amount) FILTER (WHERE NOT is_return AND timestamp >= {cut_ts}) AS holdout_spend"
+        )
         label_cols = """,
-    CAST(lab.customer_id IS NOT NULL AS INTEGER) AS repeat_purchase,
-    COALESCE(lab.holdout_spend, 0.0) AS holdout_spend"""
-        label_join = "LEFT JOIN lab USING (customer_id)"
+    CAST(l.holdout_spend IS NOT NULL AS INTEGER) AS repeat_purchase,
+    COALESCE(l.holdout_spend, 0.0) AS holdout_spend"""
 
     return f"""
-WITH p AS (
+WITH ev AS (
+    SELECT customer_id, timestamp, amount, quantity, invoice, product, is_return
+    FROM {events}
+    WHERE timestamp < {end_ts}
+),
+p AS (
     SELECT customer_id, timestamp, amount, quantity, invoice, product
-    FROM {purchases}
-    WHERE timestamp < {cut_ts}
+    FROM ev WHERE NOT is_return AND timestamp < {cut_ts}
 ),
 o AS (
     {orders}
 ),
-days AS (
-    SELECT customer_id, CAST(ts AS DATE) AS day, sum(amount) AS spend
-    FROM o GROUP BY ALL
-),
 seq AS (
-    SELECT customer_id, day, spend,
-           day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap
-    FROM days
+    -- each order with the day of the customer's order before it and of their first order
+    SELECT customer_id, spend, items, CAST(ts AS DATE) AS day,
+           lag(CAST(ts AS DATE)) OVER w AS prev,
+           first_value(CAST(ts AS DATE)) OVER w AS first_day
+    FROM o
+    WINDOW w AS (PARTITION BY customer_id ORDER BY ts)
 ),
-per_day AS (
+d AS (
+    -- an order on a new purchase day has day <> prev: those days' gaps are the gaps between
+    -- consecutive purchase days, and their count is the number of repeat purchase days
     SELECT customer_id,
            min(day) AS first_purchase,
            max(day) AS last_purchase,
-           count(*) - 1 AS frequency,
-           avg(gap) AS gap_mean,
-           stddev_pop(gap) AS gap_std,
-           COALESCE(avg(spend) FILTER (WHERE gap IS NOT NULL), 0.0) AS monetary,
-           count(DISTINCT date_trunc('month', day)) AS months_active
-    FROM seq GROUP BY customer_id
-),
-per_order AS (
-    SELECT customer_id,
+           count(*) FILTER (WHERE day <> prev) AS frequency,
+           avg(day - prev) FILTER (WHERE day <> prev) AS gap_mean,
+           stddev_pop(day - prev) FILTER (WHERE day <> prev) AS gap_std,
+           sum(spend) FILTER (WHERE day > first_day) AS repeat_spend,
+           count(*) FILTER (
+               WHERE prev IS NULL OR date_trunc('month', day) <> date_trunc('month', prev)
+           ) AS months_active,
            count(*) AS n_orders,
            sum(items) AS n_items,
-           sum(amount) AS lifetime_spend,
+           sum(spend) AS lifetime_spend,
            {", ".join(windows)}
-    FROM o GROUP BY customer_id
+    FROM seq GROUP BY customer_id
 ),
-ret AS (
-    SELECT customer_id, sum(amount) AS returned
-    FROM {returns}
-    WHERE timestamp < {cut_ts}
+l AS (
+    SELECT customer_id, {", ".join(line_cols)}
+    FROM {line_src}
     GROUP BY customer_id
-){products_cte}{label_cte}
+)
 SELECT
     d.customer_id,
     d.first_purchase,
     d.last_purchase,
-    CAST({_d(c)} - d.last_purchase AS INTEGER) AS recency_days,
-    CAST({_d(c)} - d.first_purchase AS INTEGER) AS tenure_days,
+    CAST({cut_day} - d.last_purchase AS INTEGER) AS recency_days,
+    CAST({cut_day} - d.first_purchase AS INTEGER) AS tenure_days,
     CAST(d.frequency AS INTEGER) AS frequency,
     CAST(d.last_purchase - d.first_purchase AS DOUBLE) / {unit} AS recency,
     CAST({last_day} - d.first_purchase AS DOUBLE) / {unit} AS T,
-    CAST(r.n_orders AS INTEGER) AS n_orders,
-    CAST(r.n_items AS DOUBLE) AS n_items,
+    CAST(d.n_orders AS INTEGER) AS n_orders,
+    CAST(d.n_items AS DOUBLE) AS n_items,
     {products_col} AS n_products,
-    r.lifetime_spend,
-    r.lifetime_spend / NULLIF(r.n_orders, 0) AS avg_order_value,
-    d.monetary,
+    d.lifetime_spend,
+    d.lifetime_spend / NULLIF(d.n_orders, 0) AS avg_order_value,
+    COALESCE(d.repeat_spend / NULLIF(d.frequency, 0), 0.0) AS monetary,
     d.gap_mean,
     d.gap_std,
     d.gap_std / NULLIF(d.gap_mean, 0) AS gap_cv,
-    ({_d(c)} - d.last_purchase) / NULLIF(d.gap_mean, 0) AS overdue_ratio,
-    CAST(r.orders_30d AS INTEGER) AS orders_30d,
-    CAST(r.orders_90d AS INTEGER) AS orders_90d,
-    CAST(r.orders_180d AS INTEGER) AS orders_180d,
-    r.spend_30d,
-    r.spend_90d,
-    r.spend_180d,
-    COALESCE((r.spend_90d - r.spend_prev_90d) / NULLIF(r.spend_90d + r.spend_prev_90d, 0), 0.0)
+    ({cut_day} - d.last_purchase) / NULLIF(d.gap_mean, 0) AS overdue_ratio,
+    CAST(d.orders_30d AS INTEGER) AS orders_30d,
+    CAST(d.orders_90d AS INTEGER) AS orders_90d,
+    CAST(d.orders_180d AS INTEGER) AS orders_180d,
+    d.spend_30d,
+    d.spend_90d,
+    d.spend_180d,
+    COALESCE((d.spend_90d - d.spend_prev_90d) / NULLIF(d.spend_90d + d.spend_prev_90d, 0), 0.0)
         AS spend_trend,
     d.months_active / (
         (year({last_day}) - year(d.first_purchase)) * 12
         + month({last_day}) - month(d.first_purchase) + 1
     )::DOUBLE AS loyalty_index,
-    COALESCE(ret.returned, 0.0) / NULLIF(r.lifetime_spend, 0) AS return_rate{label_cols}
-FROM per_day d
-JOIN per_order r USING (customer_id)
-LEFT JOIN ret USING (customer_id)
-{products_join}
-{label_join}
+    COALESCE(l.returned, 0.0) / NULLIF(d.lifetime_spend, 0) AS return_rate{label_cols}
+FROM d
+JOIN l USING (customer_id)
 """

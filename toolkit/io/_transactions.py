@@ -1,6 +1,6 @@
 """Transactions: a user's file mapped to the standard columns, typed once, classified, validated.
 
-The validated log lives in DuckDB as three views, so that the feature engine can run on files
+The validated log lives in DuckDB as views, so that the feature engine can run on files
 larger than memory (files under a few hundred megabytes are loaded into DuckDB once, larger ones
 are scanned in place):
 
@@ -15,6 +15,11 @@ are scanned in place):
     ``C536379``; a negative quantity or amount), with the returned value as a positive ``amount``:
     kept apart, never silently dropped. Only 'C' + digit marks a cancellation, so order ids such
     as ``CA-2016-152156`` stay purchases.
+``tx_events``
+    purchases and returns together (the rows the analyses use), with the columns of ``purchases``
+    (``amount`` and ``quantity`` positive) and ``is_return``: what the feature engine scans, once.
+``tx_products``
+    the distinct products (cheap: computed from the distinct values of the product column).
 
 Row classification, in this order (the first rule that applies wins):
 
@@ -56,9 +61,11 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import DataValidationError, InputError
@@ -172,11 +179,14 @@ def _id_expr(col: str, dtype: str, *, null_words: bool = True) -> str:
             f"WHEN contains({c}, '.') OR contains({c}, ',') THEN {cleaned} "
             f"ELSE NULLIF({v}, '') END"
         )
-        # Most values need nothing: only those that could change (spaces at either end, a '.' or
-        # ',', short enough to be a null word) go through the allocating string functions.
+        # Most values need nothing: only those that could change (spaces at either end, a
+        # whole number with zero decimals, which ends in '0' and holds a '.' or ',', short
+        # enough to be a null word) go through the allocating string functions. The cheap
+        # one-byte tests come first: the scans for '.' and ',' only run on values ending in '0'.
         suspect = (
-            f"prefix({c}, ' ') OR suffix({c}, ' ') OR contains({c}, '.') OR contains({c}, ',')"
-            + (f" OR strlen({c}) <= 4" if null_words else "")
+            (f"strlen({c}) <= 4 OR " if null_words else "")
+            + f"prefix({c}, ' ') OR suffix({c}, ' ') "
+            f"OR (suffix({c}, '0') AND (contains({c}, '.') OR contains({c}, ',')))"
         )
         return (
             f"CASE WHEN {c} IS NULL OR {c} = '' THEN NULL WHEN {suspect} THEN {full} ELSE {c} END"
@@ -234,6 +244,16 @@ def _date_expr(col: str, dtype: str, fmt: str | None) -> str:
         return f"TRY_CAST({text} AS TIMESTAMP)"
     assert fmt is not None
     return f"TRY_STRPTIME({text}, {_lit(fmt)})"
+
+
+def _cancellation(col: str) -> str:
+    """SQL for 'the invoice marks a cancellation': 'C' or 'c' followed by a digit.
+
+    The same rule as :data:`CANCELLATION`, written as byte ranges ('C0' <= v < 'C:' holds exactly
+    the texts that begin with 'C' and a digit): a comparison, not a regular expression, on every
+    row.
+    """
+    return f"({col} >= 'C0' AND {col} < 'C:' OR {col} >= 'c0' AND {col} < 'c:')"
 
 
 def _guess_date_format(
@@ -429,6 +449,40 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
+class _PendingReport(ValidationReport):
+    """A :class:`ValidationReport` whose counts are made on first use.
+
+    ``source``, ``columns``, ``detected`` and ``notes`` are set at once; reading any other field
+    (or calling a method that does) runs :meth:`Transactions.validate` (``full=False``) once and
+    takes its values.
+    """
+
+    _EAGER = frozenset({"source", "columns", "detected", "notes"})
+    _LAZY = frozenset(f.name for f in fields(ValidationReport)) - _EAGER
+
+    def __init__(self, tx: Transactions) -> None:  # the dataclass __init__ needs the counts
+        self.__dict__["_tx"] = tx
+        self.source = str(tx.source)
+        self.columns = {role: col for role, col in vars(tx.mapping).items() if col is not None}
+        self.detected = tx.detected
+        self.notes = list(tx.notes)
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _PendingReport._LAZY:
+            state = object.__getattribute__(self, "__dict__")
+            if name not in state:
+                tx = state["_tx"]
+                if tx.closed and tx.reopen is not None:
+                    # the connection is gone: count on the same file read again
+                    with tx.reopen() as again:
+                        counted = again.validate(full=False)
+                else:
+                    counted = tx.validate(full=False)
+                for key in _PendingReport._LAZY:
+                    state[key] = getattr(counted, key)
+        return object.__getattribute__(self, name)
+
+
 class Transactions:
     """A validated transaction log held in DuckDB (see the module docstring for its views).
 
@@ -452,6 +506,9 @@ class Transactions:
         self.detected = detected
         self.notes = notes
         self._report: ValidationReport | None = None
+        self.closed = False
+        # reads the same file again (for a report whose counts are first read after close())
+        self.reopen: Callable[[], Transactions] | None = None
         self.has_quantity = mapping.quantity is not None
         self.has_invoice = mapping.invoice is not None
         self.has_product = mapping.product is not None
@@ -480,10 +537,25 @@ class Transactions:
 
     @property
     def report(self) -> ValidationReport:
-        """The validation report (cheap checks; see :meth:`validate` for the full one)."""
+        """The validation report (cheap checks; see :meth:`validate` for the full one).
+
+        Its columns, detection notes and source are known at once; the counts take a pass over
+        the whole log, made the first time one of them is read (a command that only needs the
+        columns used, or the features, never pays for it).
+        """
         if self._report is None:
-            self._report = self.validate(full=False)
+            self._report = _PendingReport(self)
         return self._report
+
+    def check_usable(self) -> None:
+        """Raise :class:`DataValidationError` unless at least one purchase is left to analyse.
+
+        One purchase settles it (a scan that stops at the first); only a log without any is
+        counted in full, for the message.
+        """
+        if self.con.execute("SELECT 1 FROM purchases LIMIT 1").fetchall():
+            return
+        check_usable(self.validate(full=False))
 
     def validate(self, *, full: bool = True) -> ValidationReport:
         """Count every problem at once, with up to five example rows each.
@@ -550,7 +622,7 @@ class Transactions:
             cancellation_rows=int(agg[15]),
             cancellations_kept=int(agg[16]),
         )
-        if full or self._report is None:
+        if full or self._report is None or isinstance(self._report, _PendingReport):
             self._report = report
         return report
 
@@ -613,6 +685,7 @@ class Transactions:
 
     def close(self) -> None:
         """Close the DuckDB connection and remove temporary files."""
+        self.closed = True
         self.con.close()
         self.raw.close()
 
@@ -685,10 +758,20 @@ def read_transactions(
     # views over the file, scanned in parallel and out of core
     raw = open_raw(con, path, sep=sep, names=names, materialise=None)
     try:
-        return _build(con, raw, mapping, date_format, require_usable)
+        tx = _build(con, raw, mapping, date_format, require_usable)
     except BaseException:
         raw.close()
         raise
+    tx.reopen = partial(
+        read_transactions,
+        path,
+        mapping=tx.mapping,
+        date_format=date_format,
+        sep=sep,
+        names=names,
+        require_usable=False,
+    )
+    return tx
 
 
 def _build(
@@ -754,15 +837,19 @@ def _build(
         bad_num += " OR price IS NULL"
     if m.quantity and not m.amount:
         bad_num += " OR quantity IS NULL"
+    # the rows the analyses use (status 'purchase' or 'return') and which are returns, as plain
+    # conditions: the feature engine scans these once instead of comparing status strings
+    returned = f"{_cancellation('invoice')} OR quantity < 0 OR amount < 0"
+    usable = f"customer_id IS NOT NULL AND timestamp IS NOT NULL AND NOT ({bad_num})" + (
+        " AND NOT (price IS NOT NULL AND price <= 0)" if m.price else ""
+    )
     try:
         status = f"""CASE
                 WHEN customer_id IS NULL THEN 'missing_id'
                 WHEN timestamp IS NULL THEN 'bad_date'
                 WHEN {bad_num} THEN 'bad_amount'
                 {price_rule}
-                WHEN (prefix(invoice, 'C') OR prefix(invoice, 'c'))
-                    AND regexp_matches(invoice, {_lit(CANCELLATION)}) OR quantity < 0
-                    OR amount < 0 THEN 'return'
+                WHEN {returned} THEN 'return'
                 ELSE 'purchase' END AS status"""
         if materialise:
             # the status is computed once: every count and example later is a scan of memory
@@ -771,21 +858,48 @@ def _build(
             )
             con.execute("CREATE OR REPLACE VIEW tx_status AS SELECT * FROM tx_all")
         else:
+            # a table of an earlier (loaded) read on this connection would hide the new view
+            con.execute("DROP TABLE IF EXISTS temp.main.tx_all")
             con.execute(f"CREATE OR REPLACE VIEW tx_all AS {select}")
             con.execute(f"CREATE OR REPLACE VIEW tx_status AS SELECT *, {status} FROM tx_all")
+        if materialise:
+            events = (
+                "SELECT customer_id, timestamp, abs(amount) AS amount, abs(quantity) AS quantity, "
+                "invoice, product, status = 'return' AS is_return "
+                "FROM tx_all WHERE status IN ('purchase', 'return')"
+            )
+        else:
+            # purchases have amount >= 0 and quantity >= 0 (else they are returns): abs() only
+            # changes the returns, whose value is kept positive
+            events = (
+                "SELECT customer_id, timestamp, abs(amount) AS amount, abs(quantity) AS quantity, "
+                f"invoice, product, COALESCE({returned}, false) AS is_return "
+                f"FROM tx_all WHERE {usable}"
+            )
+        con.execute(f"CREATE OR REPLACE VIEW tx_events AS {events}")
+        # the distinct products, from the distinct values of the product column (a file's
+        # catalogue is small: this is cheap where the column is stored, as in Parquet)
+        if materialise or not m.product:
+            products = "SELECT DISTINCT product FROM tx_all WHERE product IS NOT NULL"
+        else:
+            col = _q(m.product)
+            products = (
+                f"SELECT DISTINCT {product} AS product FROM (SELECT DISTINCT {col} FROM raw) "
+                f"WHERE {product} IS NOT NULL"
+            )
+        con.execute(f"CREATE OR REPLACE VIEW tx_products AS {products}")
         con.execute(
             """
             CREATE OR REPLACE VIEW purchases AS
             SELECT customer_id, timestamp, amount, quantity, invoice, product
-            FROM tx_status WHERE status = 'purchase'
+            FROM tx_events WHERE NOT is_return
             """
         )
         con.execute(
             """
             CREATE OR REPLACE VIEW returns AS
-            SELECT customer_id, timestamp, abs(amount) AS amount, abs(quantity) AS quantity,
-                   invoice, product
-            FROM tx_status WHERE status = 'return'
+            SELECT customer_id, timestamp, amount, quantity, invoice, product
+            FROM tx_events WHERE is_return
             """
         )
     except duckdb.Error as exc:
@@ -793,7 +907,7 @@ def _build(
         raise InputError(f"{raw.path}: cannot be read ({msg})") from None
     tx = Transactions(con, raw, resolved, detected, notes)
     if require_usable:
-        check_usable(tx.report)
+        tx.check_usable()
     return tx
 
 

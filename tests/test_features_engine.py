@@ -1,0 +1,135 @@
+"""The feature engine's fast paths give the same answers as the plain ones.
+
+Large logs take other routes than the tiny CSV of ``test_features.py``: a Parquet file is scanned
+in place (the ``tx_events`` view classifies each row on the fly, products are numbered from the
+file's distinct values and counted with a bitmap), the first and last purchase day come from the
+file's statistics, and the validation report is counted only when read. Each test here checks
+one of those routes against the straightforward one on a table small enough to follow by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toolkit.errors import DataValidationError, InputError
+from toolkit.features import compute_features, data_range
+from toolkit.io import read_transactions
+from toolkit.io._transactions import CANCELLATION, _cancellation
+
+TINY = Path(__file__).resolve().parent / "data" / "features_tiny.csv"
+CUTOFF = "2024-07-01"
+
+
+def as_parquet(csv: Path, out: Path) -> Path:
+    """The CSV as a typed Parquet file (ids and invoices text, numbers and dates typed)."""
+    df = pd.read_csv(csv, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str})
+    df["InvoiceDate"] = pd.to_datetime(df["InvoiceDate"])
+    df.to_parquet(out, index=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return as_parquet(TINY, tmp_path_factory.mktemp("engine") / "tiny.parquet")
+
+
+@pytest.mark.parametrize("horizon", [None, 61])
+@pytest.mark.parametrize("bitmap", [True, False], ids=["product-bitmap", "product-list"])
+def test_parquet_in_place_gives_the_csv_features(tiny_parquet, monkeypatch, horizon, bitmap):
+    if not bitmap:
+        # a catalogue larger than the bitmap limit: products counted with lists
+        monkeypatch.setattr("toolkit.features._sql.PRODUCT_BITMAP_MAX", 2)
+    with read_transactions(TINY) as tx:
+        want = compute_features(tx, cutoff=CUTOFF, horizon=horizon)
+    with read_transactions(tiny_parquet) as tx:
+        assert not tx.raw.materialised  # the view route, not a loaded table
+        got = compute_features(tx, cutoff=CUTOFF, horizon=horizon)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-12)
+    # A: P1, P2, P3; B: P4; C: P5, P6, P7
+    assert got["n_products"].tolist() == [3, 1, 3]
+
+
+def test_products_in_excluded_rows_or_missing_are_not_counted(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "customer,date,invoice,product,quantity,price\n"
+        "a,2024-01-01,1,X,1,2\n"
+        "a,2024-01-02,2, X ,1,2\n"  # the same product once trimmed
+        "a,2024-01-03,3,,1,2\n"  # no product
+        "a,2024-01-04,C4,Y,-1,2\n"  # a return
+        "a,2024-01-05,5,Z,1,0\n"  # excluded: price 0
+        "a,2024-02-05,6,W,1,2\n"  # after the cutoff
+    )
+    for source in (path, as_parquet_generic(path, tmp_path / "p.parquet")):
+        with read_transactions(source) as tx:
+            got = compute_features(tx, cutoff="2024-02-01")
+        assert got["n_products"].tolist() == [1], source
+
+
+def as_parquet_generic(csv: Path, out: Path) -> Path:
+    df = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    df["date"] = pd.to_datetime(df["date"])
+    df["quantity"] = df["quantity"].astype("int64")
+    df["price"] = df["price"].astype("float64")
+    if "product" in df:
+        df["product"] = df["product"].replace("", None)
+    df.to_parquet(out, index=False)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_data_range_skips_days_without_purchases(tmp_path, kind):
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "customer,date,invoice,quantity,price\n"
+        "a,2024-01-01 10:00,C1,-1,2\n"  # first day: a return only
+        "a,2024-01-03 10:00,2,1,2\n"
+        "b,2024-01-05 10:00,3,1,2\n"
+        ",2024-01-09 10:00,4,1,2\n"  # last day: no customer id
+    )
+    source = path if kind == "csv" else as_parquet_generic(path, tmp_path / "r.parquet")
+    with read_transactions(source) as tx:
+        first, last = data_range(tx)
+    assert (first.isoformat(), last.isoformat()) == ("2024-01-03", "2024-01-05")
+
+
+def test_report_columns_at_once_and_counts_on_first_use(tiny_parquet):
+    with read_transactions(tiny_parquet) as tx:
+        report = tx.report
+        assert report.columns["customer"] == "CustomerID"
+        assert "rows" not in vars(report)  # nothing counted yet
+        assert report.rows == 21 and report.purchase_rows == 16
+        assert report.to_dict() == tx.validate(full=False).to_dict()
+        late = read_transactions(tiny_parquet).report
+    # counted after the connection closed: the file is read again
+    assert late.return_rows == 4 and late.cancellation_rows == 4 and not late.full
+
+
+def test_log_without_purchases_is_refused_with_the_full_report(tmp_path):
+    path = tmp_path / "none.csv"
+    path.write_text("customer,date,amount\na,2024-01-01,-5\n,2024-01-02,3\n")
+    with pytest.raises(DataValidationError, match="no usable purchases") as err:
+        read_transactions(path)
+    assert err.value.report.count("missing_id") == 1
+
+
+def test_memory_limit_from_the_environment_is_checked(tiny_parquet, monkeypatch):
+    monkeypatch.setenv("TOOLKIT_MEMORY_LIMIT", "lots")
+    with read_transactions(tiny_parquet) as tx, pytest.raises(InputError, match="TOOLKIT_MEMORY"):
+        compute_features(tx, cutoff=CUTOFF)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.text(alphabet="Cc09:/a .é", max_size=4), min_size=1, max_size=30))
+def test_cancellation_ranges_are_the_regular_expression(values):
+    got = duckdb.execute(
+        f"SELECT v, {_cancellation('v')}, regexp_matches(v, ?) FROM (SELECT unnest(?) AS v)",
+        [CANCELLATION, values],
+    ).fetchall()
+    assert all(fast == slow for _, fast, slow in got), got
