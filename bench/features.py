@@ -6,8 +6,10 @@ For each size it generates (or reuses) a synthetic log with ``toolkit generate``
 per customer: 100k -> ~2.3M, 1M -> ~23M, 5M -> ~116M transactions), then times, each in a fresh
 process, (a) ``toolkit features`` with the full feature set and (b) a pandas groupby computing only
 the BTYD core (frequency, recency, T, lifetime spend) from the same Parquet file. Prints seconds,
-peak RSS and the ratio. The pandas baseline is skipped above 1M customers unless --pandas-all
-(it needs far more memory than the machine has to spare at 116M rows).
+peak RSS and the ratio. ``toolkit features`` runs under DuckDB's memory limit
+``TOOLKIT_MEMORY_LIMIT`` (default 2.5GB: it spills beyond it). The pandas baseline is skipped
+above 1M customers unless --pandas-all (it needs far more memory than the machine has to spare
+at 116M rows).
 """
 
 from __future__ import annotations

@@ -200,8 +200,10 @@ def _prepare(con: Any) -> None:
     con.execute(f"SET temp_directory = '{_esc(spill)}'")
 
 
-# DuckDB's memory limit for the feature query (it spills beyond it); TOOLKIT_MEMORY_LIMIT overrides
-DEFAULT_MEMORY_LIMIT = "3GB"
+# DuckDB's memory limit for the feature query (it spills beyond it); TOOLKIT_MEMORY_LIMIT overrides.
+# 2.5GB keeps the whole process under 4 GB at 116M transactions / 5M customers (3.7 GB measured,
+# the BTYD scores and the written table included); a larger limit spills less and runs faster.
+DEFAULT_MEMORY_LIMIT = "2.5GB"
 
 
 def _product_codes(tx: Transactions, spec: FeatureSpec) -> dict[str, Any]:
@@ -316,7 +318,8 @@ def write_features(
 
     Returns a small summary: rows, with labels the share of repeat purchasers, and with ``btyd``
     the fitted BG/NBD / Gamma-Gamma parameters. Without ``btyd`` the result never passes through
-    Python; with it, only the four BTYD input columns do (the models need them as arrays).
+    Python; with it, the features are held once in Arrow (the models need four of their columns
+    as arrays, and the scores are added beside them) and written from there.
     """
     fmt = output_format(out)
     cols = _attach_customers(tx, customers)
@@ -333,19 +336,22 @@ def write_features(
         query = _query(tx, spec, cols)
     summary = ["count(*)", "avg(repeat_purchase)" if spec.horizon is not None else "NULL"]
     with write_atomic(out) as tmp:
-        # straight from the query to the file: no copy of the result in memory
-        con.execute(f"COPY ({query}) TO '{_esc(tmp)}' {copy_opts}")
         if btyd:
-            # the rows are in features_tmp already: count there, not in the file
-            rows = con.execute(f"SELECT {', '.join(summary)} FROM features_tmp").fetchall()
+            # the scored rows are in memory, in order: written as they are, counted there
+            con.execute("SET preserve_insertion_order = true")
+            try:
+                con.execute(f"COPY ({query}) TO '{_esc(tmp)}' {copy_opts}")
+            finally:
+                con.execute("SET preserve_insertion_order = false")
+            rows = con.execute(f"SELECT {', '.join(summary)} FROM features_scored").fetchall()
+            con.unregister("features_scored")
         else:
+            # straight from the query to the file: no copy of the result in memory
+            con.execute(f"COPY ({query}) TO '{_esc(tmp)}' {copy_opts}")
             reader = {".parquet": "read_parquet", ".csv": "read_csv", ".json": "read_json"}[fmt]
             rows = con.execute(
                 f"SELECT {', '.join(summary)} FROM {reader}('{_esc(tmp)}')"
             ).fetchall()
-    if btyd:
-        con.execute("DROP TABLE IF EXISTS features_tmp")
-        con.unregister("btyd_scores")
     row = rows[0]
     return {
         "customers": int(row[0]),
@@ -355,25 +361,19 @@ def write_features(
 
 
 def _with_btyd(con: Any, query: str, spec: FeatureSpec) -> tuple[str, dict[str, Any]]:
-    """Materialise the features in DuckDB, score BG/NBD on their BTYD columns, join the scores.
+    """Run the features into Arrow, score BG/NBD on their BTYD columns, add the scores.
 
-    The features are stored in output order; the models see them in that order (the row numbers
-    of the table say which row each value came from), and the scores are joined back by row
-    number, in that order.
+    Returns the query that reads the scored table (registered as ``features_scored``, in
+    customer order) and the fit summary.
     """
     import numpy as np
     import pyarrow as pa
 
     from toolkit.features._btyd import btyd_scores
 
-    con.execute(f"CREATE OR REPLACE TEMP TABLE features_tmp AS {query}")
-    arrays = con.execute(
-        "SELECT rowid, frequency, recency, T, monetary FROM features_tmp"
-    ).fetchnumpy()
-    rowid = np.asarray(arrays["rowid"])
-    order = np.argsort(rowid, kind="stable")
+    table = con.sql(query).to_arrow_table()
     frequency, recency, T, monetary = (
-        np.asarray(arrays[c], dtype=np.float64)[order]
+        np.asarray(table.column(c).to_numpy(), dtype=np.float64)
         for c in ("frequency", "recency", "T", "monetary")
     )
     cols, info = btyd_scores(
@@ -384,12 +384,10 @@ def _with_btyd(con: Any, query: str, spec: FeatureSpec) -> tuple[str, dict[str, 
         horizon_days=spec.horizon or _default_btyd_days(),
         time_unit=spec.time_unit,
     )
-    con.register("btyd_scores", pa.table({"row": rowid[order], **cols}))
-    joined = (
-        "SELECT f.*, b.p_alive, b.expected_purchases, b.expected_value "
-        "FROM features_tmp f JOIN btyd_scores b ON f.rowid = b.row ORDER BY b.row"
-    )
-    return joined, info
+    for name, values in cols.items():
+        table = table.append_column(name, pa.array(values))
+    con.register("features_scored", table)
+    return "SELECT * FROM features_scored", info
 
 
 def _default_btyd_days() -> int:
