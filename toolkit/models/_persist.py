@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import platform
 import shutil
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toolkit._json import jsonable
 from toolkit._version import __version__
 from toolkit.errors import InputError, UnsafeModelError
 from toolkit.models._base import Batch, Scorer
@@ -48,25 +48,6 @@ MANIFEST = "manifest.json"
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pck", ".pt", ".pth", ".sav", ".dill")
 SEGMENTER_DIR = "segmenter"
 LIBRARIES = ("numpy", "pandas", "scikit-learn", "xgboost", "statsmodels", "shap", "scipy")
-
-
-def jsonable(obj: Any) -> Any:
-    """Plain JSON values: numpy to Python, NaN/inf to None, tuples to lists, dates to text."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    return obj
 
 
 def dumps(obj: Any) -> bytes:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from toolkit._json import jsonable
 from toolkit._version import __version__
 from toolkit.errors import InputError, UnsafeModelError
 from toolkit.segments._io import write_atomic, write_text
@@ -29,25 +29,6 @@ if TYPE_CHECKING:
 FORMAT = "toolkit.segmenter"
 FORMAT_VERSION = 1
 MANIFEST = "segmenter.json"
-
-
-def jsonable(obj: Any) -> Any:
-    """Plain JSON values: numpy scalars/arrays to Python, NaN/inf to None, tuples to lists."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "value") and isinstance(obj.value, str):  # str Enums
-        return obj.value
-    return obj
 
 
 def _sha256(path: Path) -> str:
