@@ -133,3 +133,120 @@ def test_cancellation_ranges_are_the_regular_expression(values):
         [CANCELLATION, values],
     ).fetchall()
     assert all(fast == slow for _, fast, slow in got), got
+
+
+# -- stored ids: a Parquet log is grouped by its ids as written, only the groups are normalised --
+
+# Every row of this log needs the normalisation the CSV route applies to each line: float-written
+# ids, spaces, null words, a cancellation behind a space, one invoice written two ways.
+RESPELLED = (
+    "customer,date,invoice,product,quantity,price\n"
+    "17850.0,2024-01-01 09:00,536365,P1,2,3.5\n"
+    "17850,2024-01-01 09:05,536365.0,P2,1,2\n"  # the same customer and the same order
+    "17850,2024-02-03 10:00,536400,P1,1,2\n"
+    " 12 ,2024-01-10 10:00,9,P3,1,4\n"  # customer '12', spaces around
+    "12,2024-03-01 10:00, C77,P3,-1,4\n"  # a cancellation behind a space
+    "12,2024-03-02 10:00,10,P4,3,1\n"
+    "nan,2024-01-05 10:00,11,P1,1,1\n"  # no customer: excluded
+    "NULL,2024-01-06 10:00,12,P1,1,1\n"
+    "7,2024-01-07 10:00,,P5,1,1\n"  # no invoice: one order per timestamp
+    "7,2024-01-07 10:00, ,P6,1,1\n"
+    "7,2024-01-08 10:00,,P5,2,1\n"
+    "7,2024-07-08 10:00,13,P5,2,1\n"  # in the label window
+)
+CLEAN = (
+    "customer,date,invoice,product,quantity,price\n"
+    "a,2024-01-01 09:00,1,P1,2,3.5\n"
+    "a,2024-01-01 09:05,1,P2,1,2\n"
+    "a,2024-02-03 10:00,2,P1,1,2\n"
+    "b,2024-01-10 10:00,3,P3,1,4\n"
+    "b,2024-03-01 10:00,C4,P3,-1,4\n"
+    "b,2024-07-02 10:00,5,P4,3,1\n"
+    "c,2024-01-07 10:00,,P5,1,1\n"
+    "c,2024-01-08 10:00,6,P5,2,1\n"
+)
+
+
+@pytest.mark.parametrize("text", [RESPELLED, CLEAN], ids=["respelled", "clean"])
+@pytest.mark.parametrize("horizon", [None, 61])
+def test_stored_ids_give_the_normalised_features(tmp_path, text, horizon):
+    path = tmp_path / "log.csv"
+    path.write_text(text)
+    with read_transactions(path) as tx:
+        assert tx.keys is None  # loaded: every line normalised once
+        want = compute_features(tx, cutoff=CUTOFF, horizon=horizon)
+    with read_transactions(as_parquet_generic(path, tmp_path / "log.parquet")) as tx:
+        assert tx.keys is not None  # scanned in place: the stored-id route
+        got = compute_features(tx, cutoff=CUTOFF, horizon=horizon)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-12)
+
+
+def test_respelled_log_by_hand(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(RESPELLED)
+    with read_transactions(as_parquet_generic(path, tmp_path / "log.parquet")) as tx:
+        got = compute_features(tx, cutoff=CUTOFF, horizon=61).set_index("customer_id")
+    assert got.index.tolist() == ["12", "17850", "7"]
+    # 17850: one order on 2024-01-01 (536365 twice spelled) and one on 2024-02-03
+    assert got.loc["17850", ["n_orders", "frequency", "lifetime_spend"]].tolist() == [2, 1, 11.0]
+    # 12: the spaced ' C77' is a cancellation of value 4, kept apart
+    assert got.loc["12", "n_orders"] == 2 and got.loc["12", "return_rate"] == pytest.approx(4 / 7)
+    # 7: two orders without a number at one timestamp are one order; ' ' is no number either
+    assert got.loc["7", ["n_orders", "n_products", "repeat_purchase"]].tolist() == [2, 2, 1]
+
+
+def test_write_features_takes_the_same_route(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(RESPELLED)
+    pq_path = as_parquet_generic(path, tmp_path / "log.parquet")
+    from toolkit.features import resolve_spec, write_features
+
+    with read_transactions(path) as tx:
+        want = compute_features(tx, cutoff=CUTOFF, horizon=61)
+    for btyd in (False, True):
+        out = tmp_path / f"f{btyd}.parquet"
+        with read_transactions(pq_path) as tx:
+            spec, _ = resolve_spec(tx, CUTOFF, 61)
+            summary = write_features(tx, out, spec, btyd=btyd)
+        got = pd.read_parquet(out)
+        for col in ("first_purchase", "last_purchase"):  # a Parquet DATE reads back as dates
+            got[col] = pd.to_datetime(got[col]).astype(want[col].dtype)
+        assert summary["customers"] == 3
+        pd.testing.assert_frame_equal(
+            got[want.columns], want, check_dtype=False, check_index_type=False, rtol=1e-12
+        )
+
+
+# -- parts: a large Parquet log is computed by ranges (or hashes) of customer ids ----------------
+
+
+def _many_customers(tmp_path: Path, order: str) -> Path:
+    from toolkit.datasets import generate_transactions
+
+    tx, _ = generate_transactions(300, seed=3)
+    tx = tx.sort_values(["customer_id", "invoice_date"] if order == "customer" else "invoice_date")
+    out = tmp_path / f"{order}.parquet"
+    tx.to_parquet(out, index=False, row_group_size=500)
+    return out
+
+
+@pytest.mark.parametrize(("order", "split"), [("customer", "range"), ("date", "hash")])
+def test_parts_give_the_whole_log_features(tmp_path, monkeypatch, order, split):
+    from toolkit.features._build import partitions
+
+    path = _many_customers(tmp_path, order)
+    with read_transactions(path) as tx:
+        assert partitions(tx) == [""]
+        want = compute_features(tx, cutoff="2023-06-01", horizon=90)
+    monkeypatch.setattr("toolkit.features._build.PARTITION_ROWS", 1500)
+    with read_transactions(path) as tx:
+        parts = partitions(tx)
+        assert len(parts) > 2
+        assert ("hash(" in parts[0]) == (split == "hash")
+        got = compute_features(tx, cutoff="2023-06-01", horizon=90)
+        # every customer in exactly one part
+        count = "SELECT count(DISTINCT customer_id) FROM tx_lines WHERE "
+        per_part = [tx.con.execute(count + w).fetchone()[0] for w in parts]
+        everyone = tx.con.execute(count + "true").fetchone()[0]
+    assert sum(per_part) == everyone == 300 and len(got) == len(want) > 200
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-12)

@@ -12,7 +12,6 @@ from toolkit.features._build import (
     resolve_spec,
     write_features,
 )
-from toolkit.features._correlate import CorrelationResult, correlate
 from toolkit.features._sql import FEATURE_COLUMNS, LABEL_COLUMNS, FeatureSpec, feature_sql
 
 __all__ = [
@@ -30,3 +29,12 @@ __all__ = [
     "resolve_spec",
     "write_features",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # correlations need pandas and scipy; `toolkit features` does not: imported on first use
+    if name in ("CorrelationResult", "correlate"):
+        from toolkit.features import _correlate
+
+        return getattr(_correlate, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

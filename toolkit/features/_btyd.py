@@ -64,8 +64,17 @@ def btyd_scores(
     if len(fit) > FIT_SAMPLE:
         fit = np.sort(np.random.default_rng(0).choice(len(fit), FIT_SAMPLE, replace=False))
         info["fit_sample"] = FIT_SAMPLE
-    with warnings.catch_warnings(record=True) as caught:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fit_spend() -> GammaGammaModel:
+        if int((frequency[fit] > 0).sum()) < 10:
+            raise ToolkitError("fewer than 10 repeat customers")
+        return GammaGammaModel(penalizer=BTYD_PENALIZER).fit(frequency[fit], monetary[fit])
+
+    with warnings.catch_warnings(record=True) as caught, ThreadPoolExecutor(1) as pool:
         warnings.simplefilter("always")
+        # the two fits are independent: the spend model's runs beside the BG/NBD one
+        spend_fit = pool.submit(fit_spend)
         bg = BetaGeoModel(penalizer=BTYD_PENALIZER, n_starts=2).fit(
             frequency[fit], recency[fit], T[fit]
         )
@@ -74,9 +83,7 @@ def btyd_scores(
         info["bgnbd"] = {k: float(v) for k, v in bg.params_.items()}
         spend = np.where(frequency > 0, monetary, np.nan)
         try:
-            if int((frequency[fit] > 0).sum()) < 10:
-                raise ToolkitError("fewer than 10 repeat customers")
-            gg = GammaGammaModel(penalizer=BTYD_PENALIZER).fit(frequency[fit], monetary[fit])
+            gg = spend_fit.result()
             spend = _in_chunks(gg.expected_spend, frequency, monetary)
             info["gamma_gamma"] = {k: float(v) for k, v in gg.params_.items()}
         except ToolkitError as exc:
@@ -114,6 +121,24 @@ def _in_chunks(func: Callable[..., np.ndarray], *cols: np.ndarray) -> np.ndarray
             lambda i: np.asarray(func(*(c[i : i + SCORE_CHUNK] for c in cols))), bounds
         )
         return np.concatenate(list(parts))
+
+
+def prefetch() -> Callable[[], None]:
+    """Start importing the model code (scipy.optimize, the BG/NBD module) in the background.
+
+    The imports take about half a second; started before the feature query, they run while
+    DuckDB works (it releases the GIL). Returns a function that waits for them.
+    """
+    import threading
+
+    def load() -> None:
+        import scipy.optimize  # noqa: F401
+
+        import toolkit.models.bgnbd  # noqa: F401
+
+    thread = threading.Thread(target=load, name="toolkit-prefetch", daemon=True)
+    thread.start()
+    return thread.join
 
 
 def add_btyd_columns(

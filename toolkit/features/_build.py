@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import InputError
-from toolkit.features._sql import FeatureSpec, feature_sql
+from toolkit.features._sql import RESPELLED, FeatureSpec, feature_sql
 from toolkit.io import output_format, write_atomic
 
 if TYPE_CHECKING:
@@ -166,11 +167,35 @@ def _reserved() -> set[str]:
     return set(FEATURE_COLUMNS) | set(LABEL_COLUMNS)
 
 
-def _query(tx: Transactions, spec: FeatureSpec, customer_cols: str) -> str:
+def _query(
+    tx: Transactions,
+    spec: FeatureSpec,
+    customer_cols: str,
+    *,
+    exact: bool = False,
+    where: str = "",
+) -> str:
     """The feature query for ``tx`` (engine settings applied), with the customer table's columns,
-    in customer order."""
+    in customer order.
+
+    A log scanned in place is grouped by its ids as stored and only the groups are normalised
+    (:class:`toolkit.io._transactions.RawKeys`); ``exact`` normalises every row first instead,
+    for the rare log where two stored spellings of an id (``12``, ``12.0``) name one customer
+    (:func:`_feature_table` tells). ``where``: a condition on the stored customer id (one part
+    of :func:`partitions`).
+    """
     _prepare(tx.con)
-    base = feature_sql(spec, "tx_events", **_product_codes(tx, spec))
+    keys = None if exact else tx.keys
+    events = "tx_events" if keys is None else "tx_lines"
+    if where and keys is not None:
+        events = f"(SELECT * FROM tx_lines WHERE {where})"
+    base = feature_sql(
+        spec,
+        events,
+        **_product_codes(tx, spec, keyed=keys is not None),
+        keys=keys,
+        rescan=keys is not None and tx.raw.kind == "parquet",
+    )
     if not customer_cols:
         return f"SELECT * FROM ({base}) f ORDER BY customer_id"
     return (
@@ -198,6 +223,13 @@ def _prepare(con: Any) -> None:
         ) from exc
     spill = Path(tempfile.gettempdir()) / f"toolkit-duckdb-{os.getpid()}"
     con.execute(f"SET temp_directory = '{_esc(spill)}'")
+    # DuckDB 2.0's partitioned execution splits a large aggregation into id ranges, and each
+    # range scans every row again (the ranges are filters above the scan, not pushed into it):
+    # twice slower on 100M+ lines than the plain plan, whose spilling the parts of
+    # partitions() already avoid
+    known = {r[0] for r in con.execute("SELECT name FROM duckdb_optimizers()").fetchall()}
+    if "partitioned_execution" in known:
+        con.execute("SET disabled_optimizers = 'partitioned_execution'")
 
 
 # DuckDB's memory limit for the feature query (it spills beyond it); TOOLKIT_MEMORY_LIMIT overrides.
@@ -206,25 +238,43 @@ def _prepare(con: Any) -> None:
 DEFAULT_MEMORY_LIMIT = "2.5GB"
 
 
-def _product_codes(tx: Transactions, spec: FeatureSpec) -> dict[str, Any]:
+def _product_codes(tx: Transactions, spec: FeatureSpec, *, keyed: bool = False) -> dict[str, Any]:
     """Number the products for the bitmap count of ``n_products`` when the catalogue is small.
 
     The distinct products come from the file's product column (cheap on Parquet and on loaded
     files: a few distinct values, not one per row); a larger catalogue, or a text file scanned
-    in place, keeps the list count of :func:`feature_sql`.
+    in place, keeps the list count of :func:`feature_sql`. ``keyed``: the codes are for the
+    products as stored (``tx_lines``), each numbered by its normalised value, so that two
+    spellings of one product share a code.
     """
     from toolkit.features._sql import PRODUCT_BITMAP_MAX
 
     if not spec.has_product or not (tx.raw.kind == "parquet" or tx.raw.materialised):
         return {}
     con = tx.con
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE product_codes AS "
-        "SELECT product, CAST(row_number() OVER (ORDER BY product) - 1 AS INTEGER) AS code "
-        f"FROM (SELECT product FROM tx_products LIMIT {PRODUCT_BITMAP_MAX + 1})"
-    )
-    rows = con.execute("SELECT count(*) FROM product_codes").fetchall()
-    n = int(rows[0][0]) if rows else 0
+    if keyed and tx.keys is not None:
+        # a few spellings per product at most: more stored values than this is a large catalogue
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE product_codes AS "
+            "SELECT product, CAST(dense_rank() OVER (ORDER BY norm) - 1 AS INTEGER) AS code "
+            f"FROM (SELECT product, {tx.keys.product} AS norm FROM "
+            f"(SELECT product FROM tx_product_keys LIMIT {4 * PRODUCT_BITMAP_MAX + 1})) "
+            "WHERE norm IS NOT NULL"
+        )
+        rows = con.execute(
+            "SELECT COALESCE(max(code) + 1, 0), count(*) FROM product_codes"
+        ).fetchall()
+        n = int(rows[0][0]) if rows else 0
+        if rows and int(rows[0][1]) > 4 * PRODUCT_BITMAP_MAX:
+            return {}
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE product_codes AS "
+            "SELECT product, CAST(row_number() OVER (ORDER BY product) - 1 AS INTEGER) AS code "
+            f"FROM (SELECT product FROM tx_products LIMIT {PRODUCT_BITMAP_MAX + 1})"
+        )
+        rows = con.execute("SELECT count(*) FROM product_codes").fetchall()
+        n = int(rows[0][0]) if rows else 0
     if not 0 < n <= PRODUCT_BITMAP_MAX:
         return {}
     return {"product_codes": "product_codes", "n_product_codes": n}
@@ -284,7 +334,18 @@ def features_from_spec(
 ) -> pd.DataFrame:
     """:func:`compute_features` for an already checked :class:`FeatureSpec`."""
     cols = _attach_customers(tx, customers)
-    df = tx.con.execute(_query(tx, spec, cols)).df()
+    con = tx.con
+    if tx.keys is None:
+        df = con.execute(_query(tx, spec, cols)).df()
+    else:
+        # the checked table, converted by DuckDB as a query result is (same column types)
+        con.register("features_checked", _feature_table(tx, spec, cols))
+        con.execute("SET preserve_insertion_order = true")
+        try:
+            df = con.execute("SELECT * FROM features_checked").df()
+        finally:
+            con.execute("SET preserve_insertion_order = false")
+            con.unregister("features_checked")
     df = _finish_frame(df, customers)
     if btyd:
         from toolkit.features._btyd import add_btyd_columns
@@ -324,19 +385,21 @@ def write_features(
     fmt = output_format(out)
     cols = _attach_customers(tx, customers)
     copy_opts = {
-        ".parquet": "(FORMAT parquet, COMPRESSION zstd)",
+        ".parquet": "(FORMAT parquet, COMPRESSION snappy)",
         ".csv": "(FORMAT csv, HEADER true)",
         ".json": "(FORMAT json, ARRAY true)",
     }[fmt]
     con = tx.con
     info: dict[str, Any] | None = None
-    if btyd:
-        query, info = _with_btyd(con, _query(tx, spec, cols), spec)
-    else:
-        query = _query(tx, spec, cols)
     summary = ["count(*)", "avg(repeat_purchase)" if spec.horizon is not None else "NULL"]
     with write_atomic(out) as tmp:
         if btyd:
+            from toolkit.features._btyd import prefetch
+
+            loaded = prefetch()
+            table = _feature_table(tx, spec, cols)
+            loaded()
+            query, info = _with_btyd(con, table, spec)
             # the scored rows are in memory, in order: written as they are, counted there
             con.execute("SET preserve_insertion_order = true")
             try:
@@ -345,9 +408,19 @@ def write_features(
                 con.execute("SET preserve_insertion_order = false")
             rows = con.execute(f"SELECT {', '.join(summary)} FROM features_scored").fetchall()
             con.unregister("features_scored")
+        elif tx.keys is not None:
+            # the ids are checked before writing (see _query): through Arrow
+            con.register("features_checked", _feature_table(tx, spec, cols))
+            con.execute("SET preserve_insertion_order = true")
+            try:
+                con.execute(f"COPY features_checked TO '{_esc(tmp)}' {copy_opts}")
+            finally:
+                con.execute("SET preserve_insertion_order = false")
+            rows = con.execute(f"SELECT {', '.join(summary)} FROM features_checked").fetchall()
+            con.unregister("features_checked")
         else:
             # straight from the query to the file: no copy of the result in memory
-            con.execute(f"COPY ({query}) TO '{_esc(tmp)}' {copy_opts}")
+            con.execute(f"COPY ({_query(tx, spec, cols)}) TO '{_esc(tmp)}' {copy_opts}")
             reader = {".parquet": "read_parquet", ".csv": "read_csv", ".json": "read_json"}[fmt]
             rows = con.execute(
                 f"SELECT {', '.join(summary)} FROM {reader}('{_esc(tmp)}')"
@@ -360,8 +433,114 @@ def write_features(
     }
 
 
-def _with_btyd(con: Any, query: str, spec: FeatureSpec) -> tuple[str, dict[str, Any]]:
-    """Run the features into Arrow, score BG/NBD on their BTYD columns, add the scores.
+def _feature_table(tx: Transactions, spec: FeatureSpec, customer_cols: str) -> Any:
+    """The features as an Arrow table, in customer order.
+
+    A log scanned in place runs the query on its stored ids (see :func:`_query`), part by part
+    when it is large (:func:`partitions`), and the result is checked: a customer whose id is
+    missing once normalised is dropped; two stored spellings of one id or of one invoice send
+    the whole computation to the exact path.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if tx.keys is None:
+        return tx.con.sql(_query(tx, spec, customer_cols)).to_arrow_table()
+    parts = []
+    respelled = False
+    for where in partitions(tx):
+        part = tx.con.sql(_query(tx, spec, customer_cols, where=where)).to_arrow_table()
+        respelled = respelled or bool(pc.any(part.column(RESPELLED)).as_py())
+        parts.append(part.drop_columns([RESPELLED]))
+    table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    del parts
+    ids = table.column("customer_id")
+    if ids.null_count:
+        table = table.filter(pc.is_valid(ids))
+        ids = table.column("customer_id")
+    if len(ids) > 1 and not respelled:
+        later, earlier = ids[1:], ids[:-1]
+        if not pc.all(pc.greater(later, earlier)).as_py():
+            # normalised ids out of the stored order: sort, then a repeat is next to itself
+            table = table.take(pc.sort_indices(table, [("customer_id", "ascending")]))
+            ids = table.column("customer_id")
+            respelled = bool(pc.any(pc.equal(ids[1:], ids[:-1])).as_py())
+    if respelled:
+        table = tx.con.sql(_query(tx, spec, customer_cols, exact=True)).to_arrow_table()
+    return table
+
+
+#: A log scanned in place with more lines than this is computed in parts of about this many
+#: lines, by ranges of customer ids: each part's hash tables stay well inside the memory limit
+#: instead of spilling to disk (about 1 GB for 25M lines).
+PARTITION_ROWS = 30_000_000
+
+
+def partitions(tx: Transactions) -> list[str]:
+    """Conditions on the stored customer id that split the log into parts of whole customers.
+
+    One part (``[""]``, no condition) unless the log is a Parquet file of more than
+    :data:`PARTITION_ROWS` lines. Its row groups' id statistics give the ranges: a file
+    written in customer order (as ``toolkit generate`` and many exports do) is then read part
+    by part, each reading only its own row groups; otherwise the ids are split by hash and every
+    part reads the whole file. Either way a customer is in exactly one part.
+    """
+    if tx.raw.kind != "parquet" or tx.mapping.customer is None:
+        return [""]
+    con = tx.con
+    path = _esc(tx.raw.path)
+    col = _esc_text(tx.mapping.customer)
+    stats = con.execute(
+        "SELECT row_group_id, row_group_num_rows, stats_min_value, stats_max_value "
+        f"FROM parquet_metadata('{path}') WHERE path_in_schema = '{col}' "
+        "ORDER BY file_name, row_group_id"
+    ).fetchall()
+    rows = sum(int(r[1]) for r in stats)
+    if rows <= PARTITION_ROWS:
+        return [""]
+    n_parts = -(-rows // PARTITION_ROWS)
+    bounds = _range_bounds(stats, rows / n_parts) if _is_text_col(tx) else None
+    if bounds is None:
+        return [f"hash(customer_id) % {n_parts} = {k}" for k in range(n_parts)]
+    lits = [_lit(b) for b in bounds]
+    conds = [f"customer_id < {lits[0]}"]
+    conds += [f"customer_id >= {a} AND customer_id < {b}" for a, b in pairwise(lits)]
+    conds.append(f"customer_id >= {lits[-1]}")
+    return conds
+
+
+def _range_bounds(stats: list[tuple[Any, ...]], per_part: float) -> list[str] | None:
+    """Id values at row-group starts that cut the file into parts of about ``per_part`` rows,
+    when the row groups hold ascending, non-overlapping id ranges; else None."""
+    lo = [r[2] for r in stats]
+    hi = [r[3] for r in stats]
+    if any(v is None for v in lo + hi):
+        return None
+    if any(hi[i] > lo[i + 1] for i in range(len(stats) - 1)):
+        return None
+    bounds: list[str] = []
+    filled = 0.0
+    for i, r in enumerate(stats):
+        if i and filled >= per_part and lo[i] > (bounds[-1] if bounds else ""):
+            bounds.append(str(lo[i]))
+            filled = 0.0
+        filled += int(r[1])
+    return bounds or None
+
+
+def _is_text_col(tx: Transactions) -> bool:
+    from toolkit.io._transactions import _is_text
+
+    assert tx.mapping.customer is not None
+    return _is_text(tx.raw.types[tx.mapping.customer])
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _with_btyd(con: Any, table: Any, spec: FeatureSpec) -> tuple[str, dict[str, Any]]:
+    """Score BG/NBD on the BTYD columns of the features ``table`` (Arrow), add the scores.
 
     Returns the query that reads the scored table (registered as ``features_scored``, in
     customer order) and the fit summary.
@@ -371,7 +550,6 @@ def _with_btyd(con: Any, query: str, spec: FeatureSpec) -> tuple[str, dict[str, 
 
     from toolkit.features._btyd import btyd_scores
 
-    table = con.sql(query).to_arrow_table()
     frequency, recency, T, monetary = (
         np.asarray(table.column(c).to_numpy(), dtype=np.float64)
         for c in ("frequency", "recency", "T", "monetary")

@@ -35,6 +35,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from toolkit.io._transactions import RawKeys
 
 FEATURE_COLUMNS = (
     "customer_id",
@@ -67,6 +71,9 @@ FEATURE_COLUMNS = (
 )
 LABEL_COLUMNS = ("repeat_purchase", "holdout_spend")
 WINDOWS = (30, 90, 180)
+#: With ``keys``, the extra last column of :func:`feature_sql`: true for a customer with an order
+#: whose stored invoice normalises to another value (see ``keys``).
+RESPELLED = "__toolkit_respelled"
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,8 @@ def feature_sql(
     *,
     product_codes: str | None = None,
     n_product_codes: int = 0,
+    keys: RawKeys | None = None,
+    rescan: bool = False,
 ) -> str:
     """The SQL query computing one row per customer as of ``spec.cutoff``.
 
@@ -111,9 +120,21 @@ def feature_sql(
     from that one pass. Features are per customer, so the query can run on any partition of the
     log by customer (the distributed engine) and give the same rows.
 
-    ``product_codes`` optionally names a relation (product, code) numbering every product
-    ``0 .. n_product_codes - 1`` (at most :data:`PRODUCT_BITMAP_MAX`): ``n_products`` is then
-    counted with a bitmap of codes instead of a list of products; the result is the same.
+    ``product_codes`` optionally names a relation (product, code) numbering every product (as
+    ``events`` holds it) ``0 .. n_product_codes - 1`` (at most :data:`PRODUCT_BITMAP_MAX`):
+    ``n_products`` is then counted with a bitmap of codes instead of a list of products; the
+    result is the same.
+
+    ``keys``: ``events`` holds the id columns as stored (the view ``tx_lines``); the query groups
+    by those and normalises the groups with ``keys``' expressions: the invoice of each order, the
+    customer id of each customer (a customer whose id normalises to missing, such as ``nan``,
+    comes out with a missing id: the caller drops the row, as a filter here would be pushed down
+    to every line and cost the normalisation of every line this plan saves). Two
+    stored ids that normalise to the same customer would give two rows, and two spellings of
+    one invoice two orders: the caller checks for duplicate ids and for the column
+    :data:`RESPELLED`, and runs the query on normalised rows when either is found.
+    ``rescan``: read ``events`` once for the orders and once for the lines instead of passing one
+    read to both (cheaper where reading is cheap, as with Parquet).
 
     Plan: one row per order (customer, invoice) from the purchase lines before the cutoff; one
     window over each customer's orders in time order (the previous order's day gives the gaps
@@ -151,7 +172,22 @@ def feature_sql(
     # Orders first: one row per (customer, invoice) -- or per line without invoices -- so that
     # every order count below is a plain count, not a DISTINCT over the lines.
     items = "sum(quantity)" if spec.has_quantity else "count(*)"
-    if spec.has_invoice:
+    respelled = "false"
+    if spec.has_invoice and keys is not None:
+        # Grouped by the invoice as stored. Two spellings of one invoice (536365 and 536365.0)
+        # would be one order once normalised: the orders whose invoice normalisation changes
+        # are flagged (a cheap test on the orders, not the lines), and the caller falls back to
+        # normalising every line when there is any. Every stored value that can normalise to
+        # missing ('' or spaces) starts below '!': those lines form one order per timestamp,
+        # as lines without an invoice do.
+        blank = " OR invoice < '!'" if keys.invoice_is_text else ""
+        orders = f"""SELECT customer_id, min(timestamp) AS ts, sum(amount) AS spend,
+               {items} AS items,
+               {keys.invoice} IS DISTINCT FROM invoice AS respelled
+        FROM p
+        GROUP BY customer_id, invoice, CASE WHEN invoice IS NULL{blank} THEN timestamp END"""
+        respelled = "respelled"
+    elif spec.has_invoice:
         # A line without an invoice number is not part of one big "NULL" order: the lines of a
         # customer without a number form one order per timestamp.
         orders = f"""SELECT customer_id, min(timestamp) AS ts, sum(amount) AS spend,
@@ -175,7 +211,8 @@ def feature_sql(
             )
         else:
             # list_unique counts the distinct non-missing values
-            line_cols.append(f"list_unique(list(product) FILTER (WHERE {buy})) AS n_products")
+            product = "product" if keys is None else keys.product
+            line_cols.append(f"list_unique(list({product}) FILTER (WHERE {buy})) AS n_products")
     label_cols = ""
     if spec.horizon is not None:
         line_cols.append(
@@ -185,8 +222,12 @@ def feature_sql(
     CAST(l.holdout_spend IS NOT NULL AS INTEGER) AS repeat_purchase,
     COALESCE(l.holdout_spend, 0.0) AS holdout_spend"""
 
-    return f"""
-WITH ev AS (
+    # the join is USING (customer_id): the expression's unqualified customer_id is the key
+    customer = "d.customer_id" if keys is None else keys.customer
+    materialized = " NOT MATERIALIZED" if rescan else ""
+    hidden = "" if keys is None else f",\n    d.respelled AS {RESPELLED}"
+    query = f"""
+WITH ev AS{materialized} (
     SELECT customer_id, timestamp, amount, quantity, invoice, product, is_return
     FROM {events}
     WHERE timestamp < {end_ts}
@@ -200,7 +241,7 @@ o AS (
 ),
 seq AS (
     -- each order with the day of the customer's order before it and of their first order
-    SELECT customer_id, spend, items, CAST(ts AS DATE) AS day,
+    SELECT customer_id, spend, items, {respelled} AS respelled, CAST(ts AS DATE) AS day,
            lag(CAST(ts AS DATE)) OVER w AS prev,
            first_value(CAST(ts AS DATE)) OVER w AS first_day
     FROM o
@@ -220,6 +261,7 @@ d AS (
                WHERE prev IS NULL OR date_trunc('month', day) <> date_trunc('month', prev)
            ) AS months_active,
            count(*) AS n_orders,
+           bool_or(respelled) AS respelled,
            sum(items) AS n_items,
            sum(spend) AS lifetime_spend,
            {", ".join(windows)}
@@ -231,7 +273,7 @@ l AS (
     GROUP BY customer_id
 )
 SELECT
-    d.customer_id,
+    {customer} AS customer_id,
     d.first_purchase,
     d.last_purchase,
     CAST({cut_day} - d.last_purchase AS INTEGER) AS recency_days,
@@ -261,7 +303,8 @@ SELECT
         (year({last_day}) - year(d.first_purchase)) * 12
         + month({last_day}) - month(d.first_purchase) + 1
     )::DOUBLE AS loyalty_index,
-    COALESCE(l.returned, 0.0) / NULLIF(d.lifetime_spend, 0) AS return_rate{label_cols}
+    COALESCE(l.returned, 0.0) / NULLIF(d.lifetime_spend, 0) AS return_rate{label_cols}{hidden}
 FROM d
 JOIN l USING (customer_id)
 """
+    return query

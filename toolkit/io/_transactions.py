@@ -512,6 +512,8 @@ class Transactions:
         self.has_quantity = mapping.quantity is not None
         self.has_invoice = mapping.invoice is not None
         self.has_product = mapping.product is not None
+        # the view tx_lines and how to normalise its ids, for a log scanned in place
+        self.keys: RawKeys | None = None
 
     # -- pandas views (small data, tests) ---------------------------------------------------
     @property
@@ -877,6 +879,9 @@ def _build(
                 f"FROM tx_all WHERE {usable}"
             )
         con.execute(f"CREATE OR REPLACE VIEW tx_events AS {events}")
+        keys = None
+        if not materialise:
+            keys = _keyed_lines(con, m, ty, fmt, amount, qty, price, bad_num)
         # the distinct products, from the distinct values of the product column (a file's
         # catalogue is small: this is cheap where the column is stored, as in Parquet)
         if materialise or not m.product:
@@ -906,9 +911,97 @@ def _build(
         msg = str(exc).splitlines()[0]
         raise InputError(f"{raw.path}: cannot be read ({msg})") from None
     tx = Transactions(con, raw, resolved, detected, notes)
+    tx.keys = keys
     if require_usable:
         tx.check_usable()
     return tx
+
+
+@dataclass(frozen=True)
+class RawKeys:
+    """The view ``tx_lines``: the rows of ``tx_events`` with the id columns as stored.
+
+    Normalising ids (trimming, ``17850.0`` -> ``17850``, null words) costs a string test on every
+    row of every id column; the feature engine instead groups by the stored values and
+    normalises the far fewer groups with these expressions (SQL over a column named
+    ``customer_id``, ``invoice`` or ``product``). ``tx_lines`` has the columns of ``tx_events``;
+    ``tx_product_keys`` holds the distinct stored products;
+    ``customer_id``, ``invoice`` and ``product`` hold the stored values (a customer id that is
+    missing or empty is already left out; one that normalises to missing, such as ``nan``,
+    is left out by :attr:`customer`), ``is_return`` is exact. Only for logs scanned in place: a
+    loaded log is normalised once when it is loaded.
+    """
+
+    customer: str
+    invoice: str
+    product: str
+    invoice_is_text: bool
+
+
+def _keyed_lines(
+    con: duckdb.DuckDBPyConnection,
+    m: ColumnMapping,
+    ty: Callable[[str | None], str],
+    fmt: str | None,
+    amount: str,
+    qty: str,
+    price: str,
+    bad_num: str,
+) -> RawKeys:
+    """Create the view ``tx_lines`` (see :class:`RawKeys`) and return its normalisations."""
+    assert m.customer and m.timestamp
+    cust_text = _is_text(ty(m.customer))
+    inv_text = bool(m.invoice) and _is_text(ty(m.invoice))
+    cust = _q(m.customer)
+    inv = _q(m.invoice) if m.invoice else "NULL::VARCHAR"
+    prod = _q(m.product) if m.product else "NULL::VARCHAR"
+    # a float id that is NaN or infinite is missing, as _id_expr reads it
+    present = "customer_id IS NOT NULL" + (
+        " AND customer_id <> ''"
+        if cust_text
+        else " AND isfinite(customer_id::DOUBLE)"
+        if _is_float(ty(m.customer))
+        else ""
+    )
+    if inv_text:
+        # the cancellation rule reads the trimmed invoice: only a value starting with a space
+        # pays for the trim
+        cancel = (
+            f"CASE WHEN prefix(invoice, ' ') THEN {_cancellation('trim(invoice)')} "
+            f"ELSE {_cancellation('invoice')} END"
+        )
+    else:
+        cancel = "false"  # a number never starts with 'C'
+    if m.product:
+        con.execute(
+            f"CREATE OR REPLACE VIEW tx_product_keys AS "
+            f"SELECT DISTINCT {prod} AS product FROM raw WHERE {prod} IS NOT NULL"
+        )
+    usable = f"{present} AND timestamp IS NOT NULL AND NOT ({bad_num})" + (
+        " AND NOT (price IS NOT NULL AND price <= 0)" if m.price else ""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE VIEW tx_lines AS
+        SELECT customer_id, timestamp, abs(amount) AS amount, abs(quantity) AS quantity,
+               invoice, product,
+               COALESCE({cancel} OR quantity < 0 OR amount < 0, false) AS is_return
+        FROM (SELECT {cust} AS customer_id,
+                     {_date_expr(m.timestamp, ty(m.timestamp), fmt)} AS timestamp,
+                     {amount} AS amount, {qty} AS quantity, {price} AS price,
+                     {inv} AS invoice, {prod} AS product
+              FROM raw)
+        WHERE {usable}"""
+    )
+    return RawKeys(
+        customer=_id_expr("customer_id", ty(m.customer)),
+        invoice=(
+            _id_expr("invoice", ty(m.invoice), null_words=False) if m.invoice else "NULL::VARCHAR"
+        ),
+        product=(
+            _id_expr("product", ty(m.product), null_words=False) if m.product else "NULL::VARCHAR"
+        ),
+        invoice_is_text=inv_text,
+    )
 
 
 # where each exclusion's example shows the offending value
