@@ -167,9 +167,17 @@ CLEAN = (
 )
 
 
-@pytest.mark.parametrize("text", [RESPELLED, CLEAN], ids=["respelled", "clean"])
+# every invoice present and none starting below '!': the statistics spare the per-line tests
+PLAIN = CLEAN.replace("c,2024-01-07 10:00,,P5,1,1\n", "c,2024-01-07 10:00,7,P5,1,1\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [(RESPELLED, False), (CLEAN, False), (PLAIN, True)],
+    ids=["respelled", "clean", "plain-invoices"],
+)
 @pytest.mark.parametrize("horizon", [None, 61])
-def test_stored_ids_give_the_normalised_features(tmp_path, text, horizon):
+def test_stored_ids_give_the_normalised_features(tmp_path, text, plain, horizon):
     path = tmp_path / "log.csv"
     path.write_text(text)
     with read_transactions(path) as tx:
@@ -177,6 +185,7 @@ def test_stored_ids_give_the_normalised_features(tmp_path, text, horizon):
         want = compute_features(tx, cutoff=CUTOFF, horizon=horizon)
     with read_transactions(as_parquet_generic(path, tmp_path / "log.parquet")) as tx:
         assert tx.keys is not None  # scanned in place: the stored-id route
+        assert tx.keys.invoice_plain == plain
         got = compute_features(tx, cutoff=CUTOFF, horizon=horizon)
     pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-12)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -396,9 +397,10 @@ def write_features(
         if btyd:
             from toolkit.features._btyd import prefetch
 
-            loaded = prefetch()
-            table = _feature_table(tx, spec, cols)
-            loaded()
+            waits = []
+            table = _feature_table(tx, spec, cols, before=lambda: waits.append(prefetch()))
+            for wait in waits:
+                wait()
             query, info = _with_btyd(con, table, spec)
             # the scored rows are in memory, in order: written as they are, counted there
             con.execute("SET preserve_insertion_order = true")
@@ -433,8 +435,17 @@ def write_features(
     }
 
 
-def _feature_table(tx: Transactions, spec: FeatureSpec, customer_cols: str) -> Any:
+def _feature_table(
+    tx: Transactions,
+    spec: FeatureSpec,
+    customer_cols: str,
+    *,
+    before: Callable[[], object] | None = None,
+) -> Any:
     """The features as an Arrow table, in customer order.
+
+    ``before`` is called once, just before the (first) query runs: work for other threads
+    started then shares the machine with DuckDB, not with the query's preparation.
 
     A log scanned in place runs the query on its stored ids (see :func:`_query`), part by part
     when it is large (:func:`partitions`), and the result is checked: a customer whose id is
@@ -445,11 +456,17 @@ def _feature_table(tx: Transactions, spec: FeatureSpec, customer_cols: str) -> A
     import pyarrow.compute as pc
 
     if tx.keys is None:
-        return tx.con.sql(_query(tx, spec, customer_cols)).to_arrow_table()
+        query = _query(tx, spec, customer_cols)
+        if before is not None:
+            before()
+        return tx.con.sql(query).to_arrow_table()
     parts = []
     respelled = False
-    for where in partitions(tx):
-        part = tx.con.sql(_query(tx, spec, customer_cols, where=where)).to_arrow_table()
+    for i, where in enumerate(partitions(tx)):
+        query = _query(tx, spec, customer_cols, where=where)
+        if i == 0 and before is not None:
+            before()
+        part = tx.con.sql(query).to_arrow_table()
         respelled = respelled or bool(pc.any(part.column(RESPELLED)).as_py())
         parts.append(part.drop_columns([RESPELLED]))
     table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]

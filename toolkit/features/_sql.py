@@ -181,11 +181,14 @@ def feature_sql(
         # missing ('' or spaces) starts below '!': those lines form one order per timestamp,
         # as lines without an invoice do.
         blank = " OR invoice < '!'" if keys.invoice_is_text else ""
+        split = (
+            "" if keys.invoice_plain else f", CASE WHEN invoice IS NULL{blank} THEN timestamp END"
+        )
         orders = f"""SELECT customer_id, min(timestamp) AS ts, sum(amount) AS spend,
                {items} AS items,
                {keys.invoice} IS DISTINCT FROM invoice AS respelled
         FROM p
-        GROUP BY customer_id, invoice, CASE WHEN invoice IS NULL{blank} THEN timestamp END"""
+        GROUP BY customer_id, invoice{split}"""
         respelled = "respelled"
     elif spec.has_invoice:
         # A line without an invoice number is not part of one big "NULL" order: the lines of a

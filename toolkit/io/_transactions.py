@@ -881,7 +881,7 @@ def _build(
         con.execute(f"CREATE OR REPLACE VIEW tx_events AS {events}")
         keys = None
         if not materialise:
-            keys = _keyed_lines(con, m, ty, fmt, amount, qty, price, bad_num)
+            keys = _keyed_lines(con, raw, m, ty, fmt, amount, qty, price, bad_num)
         # the distinct products, from the distinct values of the product column (a file's
         # catalogue is small: this is cheap where the column is stored, as in Parquet)
         if materialise or not m.product:
@@ -936,10 +936,33 @@ class RawKeys:
     invoice: str
     product: str
     invoice_is_text: bool
+    #: every stored invoice is present and starts at or above '!' (Parquet statistics say so):
+    #: no line can lack an invoice once normalised, and no cancellation hides behind a space
+    invoice_plain: bool = False
+
+
+def _parquet_bounds(
+    con: duckdb.DuckDBPyConnection, raw: RawSource, col: str | None
+) -> tuple[bool, str] | None:
+    """Whether a Parquet column has missing values, and its smallest value, from the row-group
+    statistics; None when it is not a Parquet column or a row group has no statistics."""
+    if raw.kind != "parquet" or col is None:
+        return None
+    path = str(raw.path).replace("'", "''")
+    row = con.execute(
+        "SELECT count(*), count(stats_null_count), count(stats_min_value), "
+        "sum(stats_null_count), min(stats_min_value) "
+        f"FROM parquet_metadata('{path}') WHERE path_in_schema = ?",
+        [col],
+    ).fetchone()
+    if row is None or not row[0] or row[1] < row[0] or row[2] < row[0]:
+        return None
+    return bool(row[3]), str(row[4])
 
 
 def _keyed_lines(
     con: duckdb.DuckDBPyConnection,
+    raw: RawSource,
     m: ColumnMapping,
     ty: Callable[[str | None], str],
     fmt: str | None,
@@ -963,7 +986,15 @@ def _keyed_lines(
         if _is_float(ty(m.customer))
         else ""
     )
-    if inv_text:
+    # what the file's statistics rule out needs no test on every line
+    bounds = _parquet_bounds(con, raw, m.customer) if cust_text else None
+    if bounds is not None and not bounds[0] and bounds[1] > "":
+        present = "true"
+    bounds = _parquet_bounds(con, raw, m.invoice) if inv_text else None
+    invoice_plain = bounds is not None and not bounds[0] and bounds[1] >= "!"
+    if invoice_plain:
+        cancel = _cancellation("invoice")
+    elif inv_text:
         # the cancellation rule reads the trimmed invoice: only a value starting with a space
         # pays for the trim
         cancel = (
@@ -1001,6 +1032,7 @@ def _keyed_lines(
             _id_expr("product", ty(m.product), null_words=False) if m.product else "NULL::VARCHAR"
         ),
         invoice_is_text=inv_text,
+        invoice_plain=invoice_plain,
     )
 
 
