@@ -14,6 +14,7 @@ from toolkit.models._base import Batch
 from toolkit.models._data import FeatureSchema
 from toolkit.models._linear import LinearPreprocessor
 from toolkit.models._train import (
+    _validation_split,
     origin_dates,
     target_labels,
     train_from_table,
@@ -131,6 +132,22 @@ def test_origins_by_hand() -> None:
     assert got == [date(2011, 6, 11), date(2011, 5, 12), date(2011, 4, 12), date(2011, 3, 13)]
     # every label window ends by the cutoff, every origin has 60 days of history
     assert origin_dates(date(2011, 2, 1), 30, date(2010, 12, 1)) == []
+
+
+def test_validation_split_is_time_ordered_across_origins() -> None:
+    frame = pd.concat(
+        [features_frame(30, 1, origin="2023-09-01"), features_frame(20, 2, origin="2023-10-01")],
+        ignore_index=True,
+    )
+    val = _validation_split(frame, seed=0)
+    # the newest origin validates, every older row trains, whatever the seed
+    assert val.tolist() == [False] * 30 + [True] * 20
+    assert (_validation_split(frame, seed=5) == val).all()
+    # one origin: a random share of the customers, every row of a customer on one side
+    one = pd.concat([features_frame(200, 1)] * 2, ignore_index=True)
+    val = _validation_split(one, seed=0)
+    assert 0.1 < val.mean() < 0.4
+    assert (val[:200] == val[200:]).all()
 
 
 def test_target_mode_one_hot_and_cross_validation() -> None:
