@@ -150,6 +150,12 @@ def test_validation_split_is_time_ordered_across_origins() -> None:
     assert (val[:200] == val[200:]).all()
 
 
+def test_ols_baseline_learns_from_every_row(trained) -> None:
+    # nothing to tune: the validation rows (the newest origin) are learnt from too; the final
+    # fit has 2 x 700 training rows and the 600 evaluation rows
+    assert trained.scorers["linear"].summary_["n"] == 2000
+
+
 def test_target_mode_one_hot_and_cross_validation() -> None:
     table = customer_table(500)
     res = train_from_table(

@@ -45,6 +45,15 @@ class Batch:
         j = self.schema.encoded_names.index(name)
         return self.X[:, j]
 
+    def concat(self, other: Batch) -> Batch:
+        """This batch's rows followed by ``other``'s (same schema)."""
+        import pandas as pd
+
+        both = Batch(pd.concat([self.df, other.df], ignore_index=True), self.schema)
+        if self._X is not None and other._X is not None:
+            both._X = np.vstack([self._X, other._X])
+        return both
+
     def take(self, rows: np.ndarray) -> Batch:
         sub = Batch(self.df.iloc[rows], self.schema)
         if self._X is not None:
