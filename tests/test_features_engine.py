@@ -239,11 +239,10 @@ def _many_customers(tmp_path: Path, order: str) -> Path:
     return out
 
 
-@pytest.mark.parametrize(("order", "split"), [("customer", "range"), ("date", "hash")])
-def test_parts_give_the_whole_log_features(tmp_path, monkeypatch, order, split):
+def test_parts_give_the_whole_log_features(tmp_path, monkeypatch):
     from toolkit.features._build import partitions
 
-    path = _many_customers(tmp_path, order)
+    path = _many_customers(tmp_path, "customer")
     with read_transactions(path) as tx:
         assert partitions(tx) == [""]
         want = compute_features(tx, cutoff="2023-06-01", horizon=90)
@@ -251,7 +250,6 @@ def test_parts_give_the_whole_log_features(tmp_path, monkeypatch, order, split):
     with read_transactions(path) as tx:
         parts = partitions(tx)
         assert len(parts) > 2
-        assert ("hash(" in parts[0]) == (split == "hash")
         got = compute_features(tx, cutoff="2023-06-01", horizon=90)
         # every customer in exactly one part
         count = "SELECT count(DISTINCT customer_id) FROM tx_lines WHERE "
@@ -259,3 +257,11 @@ def test_parts_give_the_whole_log_features(tmp_path, monkeypatch, order, split):
         everyone = tx.con.execute(count + "true").fetchone()[0]
     assert sum(per_part) == everyone == 300 and len(got) == len(want) > 200
     pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-12)
+
+
+def test_a_log_in_date_order_runs_in_one_pass(tmp_path, monkeypatch):
+    from toolkit.features._build import partitions
+
+    monkeypatch.setattr("toolkit.features._build.PARTITION_ROWS", 1500)
+    with read_transactions(_many_customers(tmp_path, "date")) as tx:
+        assert partitions(tx) == [""]  # every row group holds every id range

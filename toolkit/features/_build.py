@@ -497,10 +497,12 @@ def partitions(tx: Transactions) -> list[str]:
     """Conditions on the stored customer id that split the log into parts of whole customers.
 
     One part (``[""]``, no condition) unless the log is a Parquet file of more than
-    :data:`PARTITION_ROWS` lines. Its row groups' id statistics give the ranges: a file
-    written in customer order (as ``toolkit generate`` and many exports do) is then read part
-    by part, each reading only its own row groups; otherwise the ids are split by hash and every
-    part reads the whole file. Either way a customer is in exactly one part.
+    :data:`PARTITION_ROWS` lines whose row groups hold ascending, separate ranges of ids (a file
+    written in customer order, as ``toolkit generate`` and many exports do): the ranges then come
+    from the row groups' statistics, each part reads only its own row groups, and a customer is
+    in exactly one part. Other files run in one pass, which DuckDB spills to disk beyond its
+    memory limit: parts by hash of the id would each read the whole file, and measured slower
+    (5M customers in date order: 21.6 s in one pass, 28.7 s in 2 parts, about 38 s in 4).
     """
     if tx.raw.kind != "parquet" or tx.mapping.customer is None:
         return [""]
@@ -518,7 +520,7 @@ def partitions(tx: Transactions) -> list[str]:
     n_parts = -(-rows // PARTITION_ROWS)
     bounds = _range_bounds(stats, rows / n_parts) if _is_text_col(tx) else None
     if bounds is None:
-        return [f"hash(customer_id) % {n_parts} = {k}" for k in range(n_parts)]
+        return [""]
     lits = [_lit(b) for b in bounds]
     conds = [f"customer_id < {lits[0]}"]
     conds += [f"customer_id >= {a} AND customer_id < {b}" for a, b in pairwise(lits)]
