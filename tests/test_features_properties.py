@@ -116,7 +116,13 @@ def later(draw, cut: int, base: list[dict[str, object]]) -> list[dict[str, objec
 
 
 def write_log(path: Path, lines: list[dict[str, object]]) -> Path:
+    """The lines as CSV (loaded and normalised line by line), or as typed Parquet for a
+    ``.parquet`` path (scanned in place, grouped by the ids as stored)."""
     df = pd.DataFrame(lines)
+    if path.suffix == ".parquet":
+        df["InvoiceDate"] = pd.to_datetime(df["InvoiceDate"])
+        df.to_parquet(path, index=False)
+        return path
     df["InvoiceDate"] = pd.to_datetime(df["InvoiceDate"]).dt.strftime("%Y-%m-%d %H:%M:%S")
     df.to_csv(path, index=False)
     return path
@@ -266,14 +272,15 @@ def compare_with_reference(got: pd.DataFrame, want: pd.DataFrame, columns: list[
     time_unit=st.sampled_from(["days", "weeks"]),
     horizon=st.sampled_from([None, 1, 30]),
 )
-def test_no_leak_invariants_and_pandas_reference(con, workdir, log, after, time_unit, horizon):
+@pytest.mark.parametrize("ext", [".csv", ".parquet"], ids=["loaded", "in-place"])
+def test_no_leak_invariants_and_pandas_reference(con, workdir, ext, log, after, time_unit, horizon):
     cut, lines = log
     cutoff = cutoff_date(cut)
     unit = 7 if time_unit == "weeks" else 1
     extra = after.draw(later(cut, lines), label="extra")
     kwargs = {"cutoff": cutoff, "horizon": horizon, "time_unit": time_unit}
-    base = features_of(con, write_log(workdir / "base.csv", lines), **kwargs)
-    more = features_of(con, write_log(workdir / "more.csv", lines + extra), **kwargs)
+    base = features_of(con, write_log(workdir / f"base{ext}", lines), **kwargs)
+    more = features_of(con, write_log(workdir / f"more{ext}", lines + extra), **kwargs)
 
     # 1. adding transactions on or after the cutoff changes no feature (labels aside)
     features = list(FEATURE_COLUMNS)

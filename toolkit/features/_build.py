@@ -521,7 +521,7 @@ def partitions(tx: Transactions) -> list[str]:
     bounds = _range_bounds(stats, rows / n_parts) if _is_text_col(tx) else None
     if bounds is None:
         return [""]
-    lits = [_lit(b) for b in bounds]
+    lits = [f"'{_esc_text(b)}'" for b in bounds]
     conds = [f"customer_id < {lits[0]}"]
     conds += [f"customer_id >= {a} AND customer_id < {b}" for a, b in pairwise(lits)]
     conds.append(f"customer_id >= {lits[-1]}")
@@ -552,10 +552,6 @@ def _is_text_col(tx: Transactions) -> bool:
 
     assert tx.mapping.customer is not None
     return _is_text(tx.raw.types[tx.mapping.customer])
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _with_btyd(con: Any, table: Any, spec: FeatureSpec) -> tuple[str, dict[str, Any]]:
