@@ -198,7 +198,11 @@ def test_stored_ids_give_the_normalised_features(
     pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-12)
 
 
-def test_respelled_log_by_hand(tmp_path):
+@pytest.mark.parametrize("sample", [100_000, 0], ids=["sample-sees-it", "flag-catches-it"])
+def test_respelled_log_by_hand(tmp_path, monkeypatch, sample):
+    # respelled invoices found in a sample regroup the orders from the start; when the sample
+    # misses them, the flag on the orders runs the query again
+    monkeypatch.setattr("toolkit.features._build.INVOICE_SAMPLE", sample)
     path = tmp_path / "log.csv"
     path.write_text(RESPELLED)
     with read_transactions(as_parquet_generic(path, tmp_path / "log.parquet")) as tx:

@@ -175,6 +175,7 @@ def _query(
     *,
     exact: bool = False,
     where: str = "",
+    regroup: bool = False,
 ) -> str:
     """The feature query for ``tx`` (engine settings applied), with the customer table's columns,
     in customer order.
@@ -183,7 +184,8 @@ def _query(
     (:class:`toolkit.io._transactions.RawKeys`); ``exact`` normalises every row first instead,
     for the rare log where two stored spellings of an id (``12``, ``12.0``) name one customer
     (:func:`_feature_table` tells). ``where``: a condition on the stored customer id (one part
-    of :func:`partitions`).
+    of :func:`partitions`). ``regroup``: orders grouped again by their normalised invoice
+    (:func:`toolkit.features.feature_sql`).
     """
     _prepare(tx.con)
     keys = None if exact else tx.keys
@@ -196,6 +198,7 @@ def _query(
         **_product_codes(tx, spec, keyed=keys is not None),
         keys=keys,
         rescan=keys is not None and tx.raw.kind == "parquet",
+        regroup=regroup,
     )
     if not customer_cols:
         return f"SELECT * FROM ({base}) f ORDER BY customer_id"
@@ -449,8 +452,10 @@ def _feature_table(
 
     A log scanned in place runs the query on its stored ids (see :func:`_query`), part by part
     when it is large (:func:`partitions`), and the result is checked: a customer whose id is
-    missing once normalised is dropped; two stored spellings of one id or of one invoice send
-    the whole computation to the exact path.
+    missing once normalised is dropped; an invoice written two ways makes the query run again
+    with its orders grouped by normalised invoice (from the start, when a sample of the
+    invoices shows such spellings); two stored spellings of one customer id send the whole
+    computation to the exact path.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -460,31 +465,53 @@ def _feature_table(
         if before is not None:
             before()
         return tx.con.sql(query).to_arrow_table()
-    parts = []
-    respelled = False
-    for i, where in enumerate(partitions(tx)):
-        query = _query(tx, spec, customer_cols, where=where)
-        if i == 0 and before is not None:
-            before()
-        part = tx.con.sql(query).to_arrow_table()
-        respelled = respelled or bool(pc.any(part.column(RESPELLED)).as_py())
-        parts.append(part.drop_columns([RESPELLED]))
+    # a log whose invoices are written another way (536365.0, padded, '' for missing) is
+    # grouped again by normalised invoice from the start; the flag catches the rest
+    regroup = _respelled_invoices(tx)
+    while True:
+        parts = []
+        respelled = False
+        for i, where in enumerate(partitions(tx)):
+            query = _query(tx, spec, customer_cols, where=where, regroup=regroup)
+            if i == 0 and before is not None:
+                before()
+                before = None
+            part = tx.con.sql(query).to_arrow_table()
+            if not regroup:
+                respelled = respelled or bool(pc.any(part.column(RESPELLED)).as_py())
+            parts.append(part.drop_columns([RESPELLED]))
+        if not respelled:
+            break
+        regroup = True
     table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
     del parts
     ids = table.column("customer_id")
     if ids.null_count:
         table = table.filter(pc.is_valid(ids))
         ids = table.column("customer_id")
-    if len(ids) > 1 and not respelled:
-        later, earlier = ids[1:], ids[:-1]
-        if not pc.all(pc.greater(later, earlier)).as_py():
-            # normalised ids out of the stored order: sort, then a repeat is next to itself
-            table = table.take(pc.sort_indices(table, [("customer_id", "ascending")]))
-            ids = table.column("customer_id")
-            respelled = bool(pc.any(pc.equal(ids[1:], ids[:-1])).as_py())
-    if respelled:
-        table = tx.con.sql(_query(tx, spec, customer_cols, exact=True)).to_arrow_table()
+    if len(ids) > 1 and not pc.all(pc.greater(ids[1:], ids[:-1])).as_py():
+        # normalised ids out of the stored order: sort, then a repeat is next to itself
+        table = table.take(pc.sort_indices(table, [("customer_id", "ascending")]))
+        ids = table.column("customer_id")
+        if pc.any(pc.equal(ids[1:], ids[:-1])).as_py():
+            # two stored spellings of one customer: normalise every line
+            table = tx.con.sql(_query(tx, spec, customer_cols, exact=True)).to_arrow_table()
     return table
+
+
+#: rows of the log whose invoices decide whether orders are grouped again from the start
+INVOICE_SAMPLE = 100_000
+
+
+def _respelled_invoices(tx: Transactions) -> bool:
+    """Whether a sample of the stored invoices holds one that normalises to another value."""
+    if tx.keys is None or not tx.has_invoice:
+        return False
+    row = tx.con.execute(
+        f"SELECT bool_or({tx.keys.invoice} IS DISTINCT FROM invoice) "
+        f"FROM (SELECT invoice FROM tx_lines LIMIT {INVOICE_SAMPLE})"
+    ).fetchone()
+    return bool(row and row[0])
 
 
 #: A log scanned in place with more lines than this is computed in parts of about this many
