@@ -301,6 +301,7 @@ def clv(
 
     import numpy as np
 
+    from toolkit._json import jsonable
     from toolkit.io import write_atomic, write_frame
     from toolkit.models.bgnbd import PERIOD_LENGTH
     from toolkit.reports.btyd_plots import p_alive_matrix, plot_p_alive_matrix
@@ -344,7 +345,7 @@ def clv(
         out.mkdir(parents=True, exist_ok=True)
         write_frame(customers, out / "customers.csv")
         with write_atomic(out / "params.json") as tmp:
-            tmp.write_text(json.dumps(_jsonable(params), indent=2) + "\n", encoding="utf-8")
+            tmp.write_text(json.dumps(jsonable(params), indent=2) + "\n", encoding="utf-8")
         x = customers["frequency"].to_numpy(np.float64)
         matrix = p_alive_matrix(
             bg,
@@ -358,18 +359,3 @@ def clv(
         f"a={b['a']:.4g} b={b['b']:.4g}, log-likelihood {b['log_likelihood']:.1f}"
     )
     info(f"wrote {out / 'customers.csv'}, {out / 'params.json'}, {out / 'p_alive_matrix.png'}")
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values: NaN and infinities become null."""
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item"):
-        return _jsonable(value.item())
-    return value
