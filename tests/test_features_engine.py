@@ -277,3 +277,33 @@ def test_a_log_in_date_order_runs_in_one_pass(tmp_path, monkeypatch):
     monkeypatch.setattr("toolkit.features._build.PARTITION_ROWS", 1500)
     with read_transactions(_many_customers(tmp_path, "date")) as tx:
         assert partitions(tx) == [""]  # every row group holds every id range
+
+
+@pytest.mark.parametrize("id_type", ["float", "int"])
+def test_typed_customer_ids_and_a_customer_table_on_the_stored_id_route(tmp_path, id_type):
+    # Online Retail's CustomerID written by pandas is a float column with NaN for missing ids
+    lines = pd.DataFrame(
+        {
+            "customer": [17850.0, 17850.0, 13047.0, None, 12.0],
+            "date": pd.to_datetime(
+                ["2024-01-02", "2024-02-10", "2024-01-05", "2024-01-06", "2024-03-01"]
+            ),
+            "invoice": ["1", "2", "3", "4", "5"],
+            "amount": [10.0, 20.0, 5.0, 7.0, 3.0],
+        }
+    )
+    if id_type == "int":
+        lines = lines.dropna().astype({"customer": "int64"})
+    path = tmp_path / "typed.parquet"
+    lines.to_parquet(path, index=False)
+    csv = tmp_path / "typed.csv"
+    lines.assign(customer=lines["customer"].astype("Int64")).to_csv(csv, index=False)
+    customers = pd.DataFrame({"customer_id": ["17850", "12"], "segment": ["gold", "new"]})
+    with read_transactions(csv) as tx:
+        want = compute_features(tx, cutoff="2024-04-01", customers=customers)
+    with read_transactions(path) as tx:
+        assert tx.keys is not None
+        got = compute_features(tx, cutoff="2024-04-01", customers=customers)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-12)
+    assert got["customer_id"].tolist() == ["12", "13047", "17850"]
+    assert got["segment"].fillna("-").tolist() == ["new", "-", "gold"]
