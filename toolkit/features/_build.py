@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -343,13 +344,8 @@ def features_from_spec(
         df = con.execute(_query(tx, spec, cols)).df()
     else:
         # the checked table, converted by DuckDB as a query result is (same column types)
-        con.register("features_checked", _feature_table(tx, spec, cols))
-        con.execute("SET preserve_insertion_order = true")
-        try:
-            df = con.execute("SELECT * FROM features_checked").df()
-        finally:
-            con.execute("SET preserve_insertion_order = false")
-            con.unregister("features_checked")
+        with _registered(con, _feature_table(tx, spec, cols)) as name:
+            df = con.execute(f"SELECT * FROM {name}").df()
     df = _finish_frame(df, customers)
     if btyd:
         from toolkit.features._btyd import add_btyd_columns
@@ -397,32 +393,21 @@ def write_features(
     info: dict[str, Any] | None = None
     summary = ["count(*)", "avg(repeat_purchase)" if spec.horizon is not None else "NULL"]
     with write_atomic(out) as tmp:
-        if btyd:
-            from toolkit.features._btyd import prefetch
+        if btyd or tx.keys is not None:
+            # the rows are held once in Arrow: scored there (btyd) and checked (see _query)
+            if btyd:
+                from toolkit.features._btyd import prefetch
 
-            waits = []
-            table = _feature_table(tx, spec, cols, before=lambda: waits.append(prefetch()))
-            for wait in waits:
-                wait()
-            query, info = _with_btyd(con, table, spec)
-            # the scored rows are in memory, in order: written as they are, counted there
-            con.execute("SET preserve_insertion_order = true")
-            try:
-                con.execute(f"COPY ({query}) TO '{_esc(tmp)}' {copy_opts}")
-            finally:
-                con.execute("SET preserve_insertion_order = false")
-            rows = con.execute(f"SELECT {', '.join(summary)} FROM features_scored").fetchall()
-            con.unregister("features_scored")
-        elif tx.keys is not None:
-            # the ids are checked before writing (see _query): through Arrow
-            con.register("features_checked", _feature_table(tx, spec, cols))
-            con.execute("SET preserve_insertion_order = true")
-            try:
-                con.execute(f"COPY features_checked TO '{_esc(tmp)}' {copy_opts}")
-            finally:
-                con.execute("SET preserve_insertion_order = false")
-            rows = con.execute(f"SELECT {', '.join(summary)} FROM features_checked").fetchall()
-            con.unregister("features_checked")
+                waits: list[Callable[[], None]] = []
+                table = _feature_table(tx, spec, cols, before=lambda: waits.append(prefetch()))
+                for wait in waits:
+                    wait()
+                table, info = _with_btyd(table, spec)
+            else:
+                table = _feature_table(tx, spec, cols)
+            with _registered(con, table) as name:
+                con.execute(f"COPY {name} TO '{_esc(tmp)}' {copy_opts}")
+                rows = con.execute(f"SELECT {', '.join(summary)} FROM {name}").fetchall()
         else:
             # straight from the query to the file: no copy of the result in memory
             con.execute(f"COPY ({_query(tx, spec, cols)}) TO '{_esc(tmp)}' {copy_opts}")
@@ -581,11 +566,23 @@ def _is_text_col(tx: Transactions) -> bool:
     return _is_text(tx.raw.types[tx.mapping.customer])
 
 
-def _with_btyd(con: Any, table: Any, spec: FeatureSpec) -> tuple[str, dict[str, Any]]:
+@contextmanager
+def _registered(con: Any, table: Any) -> Iterator[str]:
+    """``table`` (Arrow) registered on ``con`` under the yielded name, read in its row order."""
+    name = "features_result"
+    con.register(name, table)
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        yield name
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+        con.unregister(name)
+
+
+def _with_btyd(table: Any, spec: FeatureSpec) -> tuple[Any, dict[str, Any]]:
     """Score BG/NBD on the BTYD columns of the features ``table`` (Arrow), add the scores.
 
-    Returns the query that reads the scored table (registered as ``features_scored``, in
-    customer order) and the fit summary.
+    Returns the scored table (in the same order) and the fit summary.
     """
     import numpy as np
     import pyarrow as pa
@@ -606,8 +603,7 @@ def _with_btyd(con: Any, table: Any, spec: FeatureSpec) -> tuple[str, dict[str, 
     )
     for name, values in cols.items():
         table = table.append_column(name, pa.array(values))
-    con.register("features_scored", table)
-    return "SELECT * FROM features_scored", info
+    return table, info
 
 
 def _default_btyd_days() -> int:
