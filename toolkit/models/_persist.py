@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toolkit._digest import sha256_file
 from toolkit._json import jsonable
 from toolkit._version import __version__
 from toolkit.errors import InputError, UnsafeModelError
@@ -52,14 +53,6 @@ LIBRARIES = ("numpy", "pandas", "scikit-learn", "xgboost", "statsmodels", "shap"
 
 def dumps(obj: Any) -> bytes:
     return json.dumps(jsonable(obj), indent=1, sort_keys=False, allow_nan=False).encode("utf-8")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fingerprint_frame(df: pd.DataFrame) -> str:

@@ -8,7 +8,6 @@ every hash, and refuses any file it does not expect: loading never runs code.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from toolkit._digest import sha256_file
 from toolkit._json import jsonable
 from toolkit._version import __version__
 from toolkit.errors import InputError, UnsafeModelError
@@ -31,14 +31,6 @@ FORMAT_VERSION = 1
 MANIFEST = "segmenter.json"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def save_segmenter(seg: Segmenter, directory: Path) -> Path:
     """Write ``seg`` into ``directory`` (created if needed); returns the directory."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -49,7 +41,7 @@ def save_segmenter(seg: Segmenter, directory: Path) -> Path:
         path = directory / f"{name}.npy"
         with write_atomic(path) as tmp, open(tmp, "wb") as fh:
             np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
-        files[path.name] = _sha256(path)
+        files[path.name] = sha256_file(path)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -113,7 +105,7 @@ def load_segmenter(cls: type[Segmenter], directory: Path) -> Segmenter:
         path = directory / name
         if Path(name).name != name or not name.endswith(".npy") or not path.is_file():
             raise UnsafeModelError(f"segmenter file {name!r} is missing or not a .npy file")
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             raise UnsafeModelError(
                 f"segmenter file {str(path)!r} does not match its SHA-256 in {MANIFEST}: "
                 "it was changed after saving"
