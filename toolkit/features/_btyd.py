@@ -128,8 +128,8 @@ def _in_chunks(func: Callable[..., np.ndarray], *cols: np.ndarray) -> np.ndarray
 
 
 def prefetch() -> Callable[[], None]:
-    """Start importing the model code (pandas, scipy.optimize, the BG/NBD module) in the
-    background.
+    """Start importing the model code (pyarrow, pandas, scipy.optimize, the BG/NBD module) in
+    the background.
 
     The imports take about half a second; started before the feature query, they run while
     DuckDB works (it releases the GIL). Returns a function that waits for them.
@@ -137,8 +137,9 @@ def prefetch() -> Callable[[], None]:
     import threading
 
     def load() -> None:
-        # pyarrow turns the columns into numpy arrays through pandas
+        # the feature query's result comes back as Arrow, which turns into numpy through pandas
         import pandas  # noqa: F401
+        import pyarrow.compute  # noqa: F401
         import scipy.optimize  # noqa: F401
 
         import toolkit.models.bgnbd  # noqa: F401

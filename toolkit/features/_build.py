@@ -442,9 +442,7 @@ def _feature_table(
     invoices shows such spellings); two stored spellings of one customer id send the whole
     computation to the exact path.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+    # pyarrow is imported after the first query (``before`` may import it beside the query)
     if tx.keys is None:
         query = _query(tx, spec, customer_cols)
         if before is not None:
@@ -462,12 +460,16 @@ def _feature_table(
                 before()
                 before = None
             part = tx.con.sql(query).to_arrow_table()
+            import pyarrow.compute as pc
+
             if not regroup:
                 respelled = respelled or bool(pc.any(part.column(RESPELLED)).as_py())
             parts.append(part.drop_columns([RESPELLED]))
         if not respelled:
             break
         regroup = True
+    import pyarrow as pa
+
     table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
     del parts
     ids = table.column("customer_id")
