@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/toolkit demo --out demo-output
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 tests --doctest-modules toolkit
 
 lint: $(STAMP)
 	$(BIN)/ruff check toolkit tests bench
