@@ -10,11 +10,13 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import sys
 from typing import Annotated
 
 import typer
 
 from toolkit import commands
+from toolkit._process import end_process
 from toolkit._version import __version__
 from toolkit.commands.common import app
 
@@ -50,10 +52,23 @@ _load_commands()
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point: runs the command, then ends the process with its exit code.
+
+    The process ends at once, without the interpreter's teardown (:func:`end_process`). To run a
+    command inside a Python process, call ``app(args, standalone_mode=False)`` instead.
+    """
     # OpenMP threads that spin while waiting make XGBoost many times slower on a busy machine
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    app()
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:  # sys.exit("message"): Python prints it and exits with 1
+            print(exc.code, file=sys.stderr)
+            code = 1
+    end_process(code)
 
 
 if __name__ == "__main__":

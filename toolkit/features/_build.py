@@ -10,6 +10,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit._process import spill_directory
 from toolkit.errors import InputError
 from toolkit.features._sql import RESPELLED, FeatureSpec, feature_sql
 from toolkit.io import output_format, write_atomic
@@ -217,8 +218,6 @@ def _prepare(con: Any) -> None:
     instead of growing its memory (DuckDB's own default is 80% of the machine's RAM and its spill
     directory ``.tmp`` in the working directory).
     """
-    import tempfile
-
     limit = os.environ.get("TOOLKIT_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
     try:
         con.execute(f"SET memory_limit = '{_esc_text(limit)}'")
@@ -226,8 +225,7 @@ def _prepare(con: Any) -> None:
         raise InputError(
             f"TOOLKIT_MEMORY_LIMIT must be a size such as 4GB or 800MB, got {limit!r}"
         ) from exc
-    spill = Path(tempfile.gettempdir()) / f"toolkit-duckdb-{os.getpid()}"
-    con.execute(f"SET temp_directory = '{_esc(spill)}'")
+    con.execute(f"SET temp_directory = '{_esc(spill_directory())}'")
     # DuckDB 2.0's partitioned execution splits a large aggregation into id ranges, and each
     # range scans every row again (the ranges are filters above the scan, not pushed into it):
     # twice slower on 100M+ lines than the plain plan, whose spilling the parts of

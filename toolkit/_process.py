@@ -1,0 +1,37 @@
+"""What belongs to the toolkit process as a whole: its private spill directory and its end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import NoReturn
+
+
+def spill_directory() -> Path:
+    """DuckDB's spill directory for this process: private, under the system temporary directory.
+
+    DuckDB creates it only when a query outgrows its memory limit and removes it when its
+    database closes.
+    """
+    return Path(tempfile.gettempdir()) / f"toolkit-duckdb-{os.getpid()}"
+
+
+def end_process(code: int) -> NoReturn:
+    """End the process with ``code`` now, without the interpreter's teardown.
+
+    A ``toolkit`` command is a short-lived process: once it has returned, its outputs are
+    written and moved into place and its DuckDB connections are closed, so what the interpreter
+    still does on the way out (tearing down scipy, pandas, pyarrow and every other module) only
+    costs time: 0.1-0.2 s a run, measured. Standard output and error are flushed first and a
+    spill directory left behind is removed; ``os._exit`` then skips the rest.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (toolkit ... | head) or stream
+            pass
+    shutil.rmtree(spill_directory(), ignore_errors=True)
+    os._exit(code)
