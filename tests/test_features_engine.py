@@ -238,6 +238,43 @@ def test_write_features_takes_the_same_route(tmp_path):
         )
 
 
+def test_product_bitmap_across_its_words_counts_as_the_lists_do(tmp_path, monkeypatch):
+    # 400 products: the bitmap spans four 127-bit words
+    path = _many_customers(tmp_path, "date")
+    with read_transactions(path) as tx:
+        n_codes = tx.con.execute("SELECT count(DISTINCT product) FROM tx_lines").fetchone()[0]
+        bitmap = compute_features(tx, cutoff="2023-06-01", horizon=90)
+    monkeypatch.setattr("toolkit.features._sql.PRODUCT_BITMAP_MAX", 2)
+    with read_transactions(path) as tx:
+        lists = compute_features(tx, cutoff="2023-06-01", horizon=90)
+    assert n_codes > 3 * 127
+    assert bitmap["n_products"].max() > 1
+    pd.testing.assert_frame_equal(bitmap, lists, check_dtype=False, rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_a_large_log_in_date_order_fits_a_small_memory_limit(tmp_path, monkeypatch):
+    """Every aggregate state of the feature query can spill: 4.7M lines in date order under a
+    100MB limit (per-customer product bitmaps held as bitstrings ran out of memory here, as
+    117M lines did under the default 2.5GB, one run in five)."""
+    from toolkit.datasets import generate_transactions
+
+    log = tmp_path / "log.parquet"
+    generate_transactions(200_000, seed=1, out=log, customers_out=tmp_path / "c.parquet")
+    by_date = tmp_path / "by_date.parquet"
+    duckdb.execute(
+        f"COPY (SELECT * FROM '{log}' ORDER BY invoice_date) TO '{by_date}' (FORMAT parquet)"
+    )
+    monkeypatch.setenv("TOOLKIT_MEMORY_LIMIT", "100MB")
+    with read_transactions(by_date) as tx:
+        small = compute_features(tx, cutoff="2023-10-01", horizon=90)
+    monkeypatch.delenv("TOOLKIT_MEMORY_LIMIT")
+    with read_transactions(by_date) as tx:
+        want = compute_features(tx, cutoff="2023-10-01", horizon=90)
+    assert len(small) > 150_000
+    pd.testing.assert_frame_equal(small, want, check_dtype=False, rtol=1e-9)
+
+
 # -- parts: a large Parquet log is computed by ranges (or hashes) of customer ids ----------------
 
 
