@@ -178,6 +178,7 @@ def _query(
     exact: bool = False,
     where: str = "",
     regroup: bool = False,
+    codes: dict[str, Any] | None = None,
 ) -> str:
     """The feature query for ``tx`` (engine settings applied), with the customer table's columns,
     in customer order.
@@ -187,7 +188,8 @@ def _query(
     for the rare log where two stored spellings of an id (``12``, ``12.0``) name one customer
     (:func:`_feature_table` tells). ``where``: a condition on the stored customer id (one part
     of :func:`partitions`). ``regroup``: orders grouped again by their normalised invoice
-    (:func:`toolkit.features.feature_sql`).
+    (:func:`toolkit.features.feature_sql`). ``codes``: :func:`_product_codes` already made for
+    this route (they take a pass over the file's products: once for all the parts).
     """
     _prepare(tx.con)
     keys = None if exact else tx.keys
@@ -197,7 +199,7 @@ def _query(
     base = feature_sql(
         spec,
         events,
-        **_product_codes(tx, spec, keyed=keys is not None),
+        **(codes if codes is not None else _product_codes(tx, spec, keyed=keys is not None)),
         keys=keys,
         rescan=keys is not None and tx.raw.kind == "parquet",
         regroup=regroup,
@@ -449,11 +451,12 @@ def _feature_table(
     # a log whose invoices are written another way (536365.0, padded, '' for missing) is
     # grouped again by normalised invoice from the start; the flag catches the rest
     regroup = _respelled_invoices(tx)
+    codes = _product_codes(tx, spec, keyed=True)
     while True:
         parts = []
         respelled = False
         for i, where in enumerate(partitions(tx)):
-            query = _query(tx, spec, customer_cols, where=where, regroup=regroup)
+            query = _query(tx, spec, customer_cols, where=where, regroup=regroup, codes=codes)
             if i == 0 and before is not None:
                 before()
                 before = None
