@@ -8,7 +8,8 @@ process, (a) ``toolkit features`` with the full feature set and (b) a pandas gro
 the BTYD core (frequency, recency, T, lifetime spend) from the same Parquet file, interleaved,
 ``--repeat`` times each (default 3). Prints the median seconds, peak RSS and the ratio of the
 medians (and of each pair). ``--by-date`` also times toolkit on a date-ordered copy of the log,
-whose row groups do not split by customer (the hash-partitioned route above 30M lines).
+whose row groups do not split by customer (one pass, spilling beyond the memory limit, where a
+customer-ordered log above 30M lines runs in parts).
 ``toolkit features`` runs under DuckDB's memory limit ``TOOLKIT_MEMORY_LIMIT`` (default 2.5GB:
 it spills beyond it). The pandas baseline is skipped above 1M customers unless --pandas-all (it
 needs far more memory than the machine has to spare at 116M rows).
@@ -60,7 +61,7 @@ def main() -> None:
     ap.add_argument(
         "--by-date",
         action="store_true",
-        help="also time toolkit on a date-ordered copy of each log (the hash-partitioned route)",
+        help="also time toolkit on a date-ordered copy of each log (the one-pass route)",
     )
     args = ap.parse_args()
     toolkit = shutil.which("toolkit") or str(Path(sys.executable).parent / "toolkit")
@@ -136,7 +137,7 @@ def _median(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _by_date(data: Path) -> Path:
-    """The same log in date order (as most exports are): the hash-partitioned route."""
+    """The same log in date order (as most exports are): the one-pass route."""
     out = data.with_name(data.stem + "_bydate.parquet")
     if not out.exists():
         import duckdb
