@@ -292,7 +292,27 @@ BAD_INPUTS = {
         "m.json",
         _text('[{"CustomerID": 1,'),
         [],
+        r"m\.json: the JSON is not complete",
+    ),
+    "malformed json object": (
+        "m.json",
+        _text('{"CustomerID": 1, "InvoiceDate": }'),
+        [],
         r"m\.json: cannot be read as JSON",
+    ),
+    # DuckDB reads the records before the cut of an array cut short: customers would go missing
+    "json array cut after a record": (
+        "t.json",
+        _text('[{"CustomerID": 1, "InvoiceDate": "2011-01-02", "Amount": 3},\n'),
+        [],
+        r"t\.json: the JSON is not complete: it starts with '\[' but ends with ','",
+    ),
+    "json scalar": ("s.json", _text("42\n"), [], r"s\.json: expected a JSON array of records"),
+    "json array of non-records": (
+        "n.json",
+        _text('[{"CustomerID": 1, "InvoiceDate": "2011-01-02", "Amount": 3}, 5]'),
+        [],
+        r"n\.json: expected JSON records \(objects with named fields",
     ),
     "unterminated quote": (
         "q.csv",

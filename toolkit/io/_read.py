@@ -432,6 +432,12 @@ def open_raw(
         columns = [str(r[0]) for r in described]
         types = {str(r[0]): str(r[1]) for r in described}
         if kind in ("json", "ndjson"):
+            if columns == ["json"] and types["json"] == "JSON" and _has_rows(con, src_view):
+                # DuckDB's answer when the values are not all objects with named fields
+                raise InputError(
+                    f"{p}: expected JSON records (objects with named fields, in an array or "
+                    "one per line); some values are not objects"
+                )
             columns, types = _unnest_records(con, view, columns, types)
         if names and kind in ("parquet", "json", "ndjson") and len(names) != len(columns):
             raise InputError(f"--names gives {len(names)} names but {p} has {len(columns)} columns")
@@ -608,8 +614,11 @@ def _open_json(
     con: duckdb.DuckDBPyConnection, p: Path, kind: str, gzipped: bool, view: str
 ) -> None:
     fmt = "newline_delimited" if kind == "ndjson" else "auto"
-    if not _head_bytes(p, gzipped, 4096).strip():
+    head = _head_bytes(p, gzipped, 4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head:
         raise InputError(f"{p}: the file is empty")
+    if kind == "json":
+        _check_json_ends(p, gzipped, head)
     base = view.removesuffix("_src")
     con.execute(
         f"CREATE OR REPLACE VIEW {base}_json AS SELECT * FROM read_json({_sql_str(str(p))}, "
@@ -617,6 +626,50 @@ def _open_json(
         f"compression={_sql_str('gzip' if gzipped else 'none')})"
     )
     con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {base}_json")
+
+
+def _has_rows(con: duckdb.DuckDBPyConnection, view: str) -> bool:
+    return bool(con.execute(f"SELECT 1 FROM {view} LIMIT 1").fetchall())
+
+
+def _check_json_ends(p: Path, gzipped: bool, head: bytes) -> None:
+    """A JSON file must hold an array or objects, and end as it began.
+
+    DuckDB's reader accepts an array whose closing ``]`` is missing (a file cut short by a full
+    disk or an interrupted export) and reads the records before the cut: the customers after it
+    would be silently missing. A bare number or string is not a table either.
+    """
+    first = head[:1]
+    if first not in (b"[", b"{"):
+        found = head[:20].decode("utf-8", "replace")
+        raise InputError(
+            f"{p}: expected a JSON array of records (or one record per line), "
+            f"found {found!r} at the start"
+        )
+    last = _tail_bytes(p, gzipped).rstrip(b" \t\r\n")[-1:]
+    closing = b"]" if first == b"[" else b"}"
+    if last != closing:
+        raise InputError(
+            f"{p}: the JSON is not complete: it starts with {first.decode()!r} but ends with "
+            f"{last.decode('utf-8', 'replace')!r}, not {closing.decode()!r} "
+            "(the file may have been cut short)"
+        )
+
+
+def _tail_bytes(path: Path, gzipped: bool, n: int = 4096) -> bytes:
+    """The last ``n`` bytes of the (decompressed) file."""
+    try:
+        if not gzipped:
+            with open(path, "rb") as fh:
+                fh.seek(max(0, path.stat().st_size - n))
+                return fh.read()
+        tail = b""
+        with gzip.open(path, "rb") as gz:  # no index into a gzip stream: read it through
+            while chunk := gz.read(1 << 20):
+                tail = (tail + chunk)[-n:]
+        return tail
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError(f"{path}: cannot be read ({exc})") from None
 
 
 def _unnest_records(
