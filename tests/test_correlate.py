@@ -230,6 +230,8 @@ def test_skipped_columns_are_reported(hand: pd.DataFrame) -> None:
         country=pd.array(["UK"] * 6, dtype="string"),
         const=7,
         sparse=[1.0, 2.0, np.nan, np.nan, np.nan, np.nan],
+        empty=np.nan,
+        blank=pd.array([None] * 6, dtype="string"),
     )
     res = correlate(df)
     assert res.columns == ["x", "y", "z"]
@@ -241,6 +243,8 @@ def test_skipped_columns_are_reported(hand: pd.DataFrame) -> None:
         "country": "non-numeric",
         "const": "constant",
         "sparse": "too few values",
+        "empty": "all missing",
+        "blank": "all missing",
     }
     summary = res.summary()
     assert {s["column"]: s["reason"] for s in summary["skipped"]} == res.skipped
@@ -452,3 +456,25 @@ def test_mall_customers(shared_data, cli, tmp_path) -> None:
     result = cli("correlate", shared_data / "Mall_Customers.csv", "--out", tmp_path / "mall")
     assert result.exit_code == 0, result.output
     assert "Age ~ Spending Score (1-100)" in result.stdout.splitlines()[1]
+
+
+def test_cli_outputs_land_together_or_not_at_all(cli, tmp_path, hand: pd.DataFrame) -> None:
+    data = tmp_path / "f.csv"
+    hand.to_csv(data, index=False)
+    out = tmp_path / "corr"
+    (out / "heatmap.png").mkdir(parents=True)  # in the way of one of the three
+    (out / "summary.json").write_text('{"old": 1}')
+    result = cli("correlate", data, "--out", out)
+    assert result.exit_code == 2, result.output
+    assert "a directory is in the way" in result.stderr
+    # no new correlations.csv beside the old summary
+    assert sorted(p.name for p in out.iterdir()) == ["heatmap.png", "summary.json"]
+    assert (out / "summary.json").read_text() == '{"old": 1}'
+
+
+def test_cli_notes_a_table_that_is_not_one_row_per_customer(cli, tmp_path, hand) -> None:
+    data = tmp_path / "log.csv"
+    hand.assign(customer_id=list("aabbcc")).to_csv(data, index=False)
+    result = cli("correlate", data, "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    assert "note: the ids in 'customer_id' repeat (6 rows, 3 distinct)" in result.stderr

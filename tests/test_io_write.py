@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from toolkit.errors import InputError
-from toolkit.io import output_format, write_atomic, write_frame
+from toolkit.io import output_format, staged_outputs, write_atomic, write_frame
 
 
 def _temp_files(d: Path) -> list[Path]:
@@ -122,3 +122,47 @@ def test_output_format_follows_the_extension(name, tmp_path):
         write_frame(FRAME, tmp_path / name)
     assert output_format(tmp_path / "F.CSV") == ".csv"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_staged_outputs_move_together_on_success(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("old a")
+    (out / "keep.txt").write_text("not ours")
+    with staged_outputs(out) as stage:
+        (stage / "a.txt").write_text("new a")
+        (stage / "plots").mkdir()
+        (stage / "plots" / "b.png").write_text("new b")
+        assert not (out / "plots").exists()  # nothing lands before the block ends
+    assert (out / "a.txt").read_text() == "new a"
+    assert (out / "plots" / "b.png").read_text() == "new b"
+    assert (out / "keep.txt").read_text() == "not ours"
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "keep.txt", "plots"]
+
+
+def test_staged_outputs_leave_everything_as_it_was_on_failure(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("old a")
+    with pytest.raises(RuntimeError), staged_outputs(out) as stage:
+        (stage / "a.txt").write_text("new a")
+        (stage / "b.txt").write_text("new b")
+        raise RuntimeError("the last output failed")
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt"]
+    assert (out / "a.txt").read_text() == "old a"
+
+
+def test_staged_outputs_remove_the_directory_they_created_on_failure(tmp_path):
+    out = tmp_path / "new" / "out"
+    with pytest.raises(RuntimeError), staged_outputs(out) as stage:
+        (stage / "a.txt").write_text("new a")
+        raise RuntimeError("failed")
+    assert not out.exists()
+
+
+def test_staged_outputs_refuse_a_file_as_the_directory(tmp_path):
+    out = tmp_path / "out"
+    out.write_text("a file")
+    with pytest.raises(InputError, match="is a file; give a directory"), staged_outputs(out):
+        pass
+    assert out.read_text() == "a file"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +19,9 @@ from toolkit.commands.common import (
     progress,
 )
 from toolkit.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: how many pairs the command prints
 N_PRINTED = 5
@@ -65,7 +68,7 @@ def correlate(
 ) -> None:
     """Correlate every pair of numeric columns: r, p-value, Benjamini-Hochberg q-value, heatmap."""
     from toolkit.features._correlate import correlate as compute
-    from toolkit.io import read_table, write_atomic, write_frame
+    from toolkit.io import read_table, staged_outputs, write_frame
     from toolkit.reports.heatmap import write_heatmap
 
     if out.exists() and not out.is_dir():
@@ -83,14 +86,17 @@ def correlate(
                 raise InputError(
                     f"--columns: {unknown!r} not in {features}; its columns: {list(df.columns)}"
                 )
+        _note_repeated_ids(features, df, id_col)
         update(f"{method.value} on {len(df):,} rows")
         result = compute(df, method=method.value, columns=chosen, id_column=id_col)
         update("writing")
-        out.mkdir(parents=True, exist_ok=True)
-        write_frame(result.pairs, out / "correlations.csv")
-        write_heatmap(result, out / "heatmap.png")
-        with write_atomic(out / "summary.json") as tmp:
-            tmp.write_text(json.dumps(result.summary(), indent=2, allow_nan=False) + "\n")
+        # the three outputs land together, or none of them
+        with staged_outputs(out) as stage:
+            write_frame(result.pairs, stage / "correlations.csv")
+            write_heatmap(result, stage / "heatmap.png")
+            (stage / "summary.json").write_text(
+                json.dumps(result.summary(), indent=2, allow_nan=False) + "\n"
+            )
 
     summary = result.summary()
     info(
@@ -111,4 +117,22 @@ def correlate(
             f"{f'{row.var_1} ~ {row.var_2}':<{width}}  {row.r:>7.3f}  {row.q_value:>9.2g}  "
             f"{row.n:>9,}",
             markup=False,
+        )
+
+
+def _note_repeated_ids(path: Path, df: pd.DataFrame, id_col: str | None) -> None:
+    """Correlations of features are over customers: say so when the rows are not one per
+    customer (a transaction log given by mistake: its ids repeat)."""
+    from toolkit.io import find_id_column
+
+    col = id_col or find_id_column([str(c) for c in df.columns])
+    if col is None or col not in df.columns:
+        return
+    ids = df[col].dropna()
+    distinct = ids.nunique()
+    if distinct < len(ids):
+        info(
+            f"note: the ids in {col!r} repeat ({len(ids):,} rows, {distinct:,} distinct): "
+            f"{path} is not one row per customer (a transaction log?); toolkit features makes "
+            "one; these correlations are over rows"
         )

@@ -180,6 +180,8 @@ def _select_columns(
         s = df[col]
         if col in ids and not (explicit and _is_usable_dtype(s)):
             skipped[col] = "id"
+        elif s.isna().all():
+            skipped[col] = "all missing"
         elif not _is_usable_dtype(s):
             is_text = pd.api.types.is_string_dtype(s) or s.dtype == object
             # a text column with a different value on every row identifies the row

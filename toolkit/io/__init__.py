@@ -16,7 +16,7 @@ from toolkit.io._transactions import (
     connect,
     read_transactions,
 )
-from toolkit.io._write import output_format, write_atomic, write_frame
+from toolkit.io._write import output_format, staged_outputs, write_atomic, write_frame
 
 __all__ = [
     "ColumnMapping",
@@ -33,6 +33,7 @@ __all__ = [
     "resolve_mapping",
     "sniff_encoding",
     "sniff_separator",
+    "staged_outputs",
     "write_atomic",
     "write_frame",
 ]

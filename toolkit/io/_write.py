@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,6 +56,57 @@ def write_atomic(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def staged_outputs(directory: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a private directory to write a command's several outputs into; when the block
+    succeeds they are moved into ``directory`` together, else removed.
+
+    Each move is atomic, so a reader never sees a half-written file, and a failed run leaves
+    what ``directory`` held untouched: no mix of new and old outputs (a new ``correlations.csv``
+    beside an old ``summary.json``). A directory this call created is removed again when the
+    block fails.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()) / "out"
+    >>> with staged_outputs(d) as stage:
+    ...     _ = (stage / "a.txt").write_text("a")
+    ...     _ = (stage / "b.txt").write_text("b")
+    >>> sorted(p.name for p in d.iterdir())
+    ['a.txt', 'b.txt']
+    """
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"--out {str(target)!r} is a file; give a directory for the outputs")
+    created = not target.exists()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".toolkit-", suffix=".tmp", dir=target))
+    except OSError as exc:
+        raise InputError(f"cannot write into {str(target)!r}: {exc.strerror or exc}") from None
+    done = False
+    try:
+        yield stage
+        moves = [
+            (f, target / f.relative_to(stage)) for f in sorted(stage.rglob("*")) if f.is_file()
+        ]
+        blocked = [str(final) for _, final in moves if final.is_dir()]
+        if blocked:  # checked before the first move: all of them land, or none
+            raise InputError(
+                f"cannot write {', '.join(map(repr, blocked))}: a directory is in the way"
+            )
+        for item, final in moves:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(item, final)
+        done = True
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created and not done:
+            with contextlib.suppress(OSError):
+                target.rmdir()  # only if nothing else was put there meanwhile
 
 
 def _create_temp(target: Path) -> tuple[Path, int]:
