@@ -269,3 +269,132 @@ def test_btyd_columns_default_on_and_optional(cli, tmp_path):
     assert not {"p_alive", "expected_purchases", "expected_value"} & set(without.columns)
     assert with_btyd["p_alive"].between(0, 1).all()
     assert (with_btyd["expected_purchases"] >= 0).all()
+
+
+# --- what a run says about its input, and inputs it refuses ------------------------------------
+
+
+def test_rows_left_out_are_counted_and_reading_notes_shown(cli, tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "customer_id,date,amount\n"
+        "a,13/01/2024,10\n"  # day/month: read with that format, said so
+        "a,20/03/2024,5\n"
+        "b,2024-03-01,3\n"  # another format: cannot be parsed
+        "b,01/03/2024,oops\n"  # not a number
+        ",02/03/2024,4\n"  # no customer
+    )
+    result = cli("features", log, "--out", tmp_path / "f.csv", "--no-btyd")
+    assert result.exit_code == 0, result.output
+    assert "note: dates in 'date' read with format '%d/%m/%Y'" in result.stderr
+    assert (
+        f"left out 3 rows of {log}: 1 without a customer id; 1 whose date is missing or cannot "
+        "be parsed; 1 whose amount, quantity or price is missing or not a number "
+        f"(toolkit validate {log} shows examples)"
+    ) in result.stderr
+
+
+def test_a_clean_log_says_nothing_was_left_out(cli, tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id,date,amount\na,2024-01-01,3\na,2024-02-01,4\n")
+    result = cli("features", log, "--out", tmp_path / "f.csv", "--no-btyd")
+    assert result.exit_code == 0, result.output
+    assert "left out" not in result.stderr
+    # TINY has a line without a customer: said so
+    result = cli("features", TINY, "--out", tmp_path / "f.csv", "--no-btyd")
+    assert f"left out 1 row of {TINY}: 1 without a customer id" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--cutoff", "2024-07-01", "--horizon", "10000000"],
+        ["--cutoff", "9999-12-30", "--horizon", "5"],
+        ["--horizon", "99999999999999999999"],
+    ],
+    ids=["horizon-past-9999", "cutoff-near-9999", "horizon-beyond-integers"],
+)
+def test_windows_past_the_calendar_exit_2(cli, tmp_path, args):
+    out = tmp_path / "f.csv"
+    result = cli("features", TINY, "--out", out, *args)
+    assert result.exit_code == 2, result.output
+    assert "run past the calendar (years 1 to 9999)" in result.stderr
+    assert not out.exists()
+
+
+def test_a_cutoff_long_after_the_data_is_pointed_out(cli, tmp_path):
+    result = cli("features", TINY, "--out", tmp_path / "f.csv", "--cutoff", "2030-01-01")
+    assert result.exit_code == 0, result.output
+    # the last purchase is on 2024-12-01
+    assert "--cutoff 2030-01-01 is 1857 days after the last purchase (2024-12-01)" in result.stderr
+
+
+def test_a_one_day_history_gives_features_without_btyd_scores(cli, tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id,date,amount\na,2024-01-01,3\nb,2024-01-01,4\na,2024-01-01,5\n")
+    out = tmp_path / "f.csv"
+    result = cli("features", log, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "BG/NBD scores (p_alive, expected_purchases, expected_value) not added" in result.stderr
+    df = pd.read_csv(out)
+    assert df["frequency"].tolist() == [0, 0] and "p_alive" not in df.columns
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "message"),
+    [
+        (
+            "who,when,spent\na,2024-01-01,10\nb,2024-01-05,20\n",
+            [],
+            "has neither a date column nor a customer id column",
+        ),
+        (
+            "who,when,spent\na,2024-01-01,10\nb,2024-01-05,20\n",
+            ["--amount-col", "spent"],
+            "a date column (--date-col)",
+        ),
+        ("CustomerID;Age\n1;20\n2;30\n", ["--sep", ","], "read as a single column"),
+        ("CustomerID,Age\n1,20\n2,30\n", ["--customer-col", "Nope"], "'Nope' is not a column"),
+        ("CustomerID,Age\n1,20\n2,30\n", ["--date-format", "%Y"], "--date-format applies only"),
+        ("CustomerID,Age\n1,20\n2,30\n", ["--time-unit", "weeks"], "--time-unit applies only"),
+    ],
+    ids=[
+        "no-id-no-date",
+        "log-column-named",
+        "wrong-separator",
+        "missing-id-column",
+        "date-format",
+        "time-unit",
+    ],
+)
+def test_what_is_not_a_customer_table_is_not_passed_through(cli, tmp_path, text, args, message):
+    data = tmp_path / "data.csv"
+    data.write_text(text)
+    out = tmp_path / "f.csv"
+    result = cli("features", data, "--out", out, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("ext", [".csv", ".parquet", ".json"])
+def test_a_customers_table_matching_nobody_exits_2_and_keeps_the_output(cli, tmp_path, ext):
+    table = tmp_path / "customers.csv"
+    table.write_text("CustomerID,age\nX1,30\nX2,41\n")
+    out = tmp_path / f"f{ext}"
+    out.write_bytes(b"the user's previous result")
+    for btyd in ("--btyd", "--no-btyd"):  # through Arrow, and straight from the query
+        result = cli("features", TINY, "--customers-table", table, "--out", out, btyd)
+        assert result.exit_code == 2, result.output
+        assert "none of its customer ids is a customer of the log" in result.stderr
+        assert out.read_bytes() == b"the user's previous result"
+        assert leftovers(tmp_path) == []
+
+
+def test_a_customers_table_matching_some_says_how_many(cli, tmp_path):
+    table = tmp_path / "customers.csv"
+    table.write_text("CustomerID,age\nA,30\nX2,41\n")
+    result = cli("features", TINY, "--customers-table", table, "--out", tmp_path / "f.csv")
+    assert result.exit_code == 0, result.output
+    # A, B, C and D bought before the default cutoff
+    assert f"note: {table} describes 1 of the 4 customers" in result.stderr

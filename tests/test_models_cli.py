@@ -194,7 +194,7 @@ def test_report_refuses_to_write_into_the_model_directory(tmp_path: Path) -> Non
     save_model_dir(trained_result(), m, report=None)
     res = run("report", m, "--out", m / "again.html")
     assert res.exit_code == 2
-    assert "inside the model directory" in res.output
+    assert "is inside the saved model" in res.output
 
 
 @pytest.mark.slow

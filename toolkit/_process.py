@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
+from types import FrameType
 from typing import NoReturn
 
 
@@ -35,3 +37,31 @@ def end_process(code: int) -> NoReturn:
             pass
     shutil.rmtree(spill_directory(), ignore_errors=True)
     os._exit(code)
+
+
+#: exit code of a command ended by SIGTERM (128 + the signal's number, as a shell reports it)
+TERMINATED = 128 + signal.SIGTERM
+_terminated = False
+
+
+def terminated() -> bool:
+    """Whether this process has received SIGTERM (see :func:`exit_on_sigterm`)."""
+    return _terminated
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, ``timeout``, a job scheduler) end the command as Ctrl-C does.
+
+    Python's default for SIGTERM is to die at once: the ``finally`` blocks that remove a half
+    written output's temporary file never run. Raised as ``SystemExit`` instead, the signal
+    unwinds the command, which cleans up on its way out. A DuckDB query running then is
+    interrupted, as by Ctrl-C: DuckDB raises its own "interrupted" error instead, which the
+    command's error handling reports with this exit code (it asks :func:`terminated`).
+    """
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        global _terminated
+        _terminated = True
+        raise SystemExit(TERMINATED)
+
+    signal.signal(signal.SIGTERM, handler)

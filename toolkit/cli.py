@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from toolkit import commands
-from toolkit._process import end_process
+from toolkit._process import end_process, exit_on_sigterm
 from toolkit._version import __version__
 from toolkit.commands.common import app
 
@@ -59,6 +59,7 @@ def main() -> None:
     """
     # OpenMP threads that spin while waiting make XGBoost many times slower on a busy machine
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    exit_on_sigterm()
     try:
         app()
         code = 0

@@ -11,6 +11,7 @@ import typer
 from toolkit.commands.common import (
     InputFile,
     ReadOptions,
+    announce_reading,
     app,
     handle_errors,
     info,
@@ -129,9 +130,7 @@ def _summary_from_transactions(
 
     tx = read_transactions(path, **read.read_kwargs())
     try:
-        for role, col in tx.report.columns.items():
-            if tx.report.detected.get(role) == "detected":
-                info(f"using column {col!r} as {role}")
+        announce_reading(tx)
         feats = compute_features(tx, cutoff=cutoff, time_unit=time_unit)
     finally:
         tx.close()

@@ -58,6 +58,8 @@ def handle_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _refuse_output_onto_input(kwargs)
+            _refuse_output_into_saved_model(kwargs, replaces_model=func.__name__ == "train")
             return func(*args, **kwargs)
         except typer.Exit:
             raise
@@ -68,9 +70,16 @@ def handle_errors(func: F) -> F:
             err_console.print(f"error: {exc}", markup=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted", markup=False)
-            raise typer.Exit(130) from None
+            _interrupted()
+        except SystemExit:
+            from toolkit._process import terminated
+
+            if terminated():  # SIGTERM outside a query
+                _interrupted()
+            raise
         except Exception as exc:
+            if _is_interrupted_query(exc):
+                _interrupted()
             if os.environ.get("TOOLKIT_DEBUG"):
                 raise
             err_console.print(
@@ -81,6 +90,117 @@ def handle_errors(func: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _interrupted() -> NoReturn:
+    """Ctrl-C (exit 130) or SIGTERM (exit 143): one line, and the command's cleanup has run."""
+    from toolkit._process import TERMINATED, terminated
+
+    if terminated():
+        err_console.print("terminated", markup=False)
+        raise typer.Exit(TERMINATED)
+    err_console.print("interrupted", markup=False)
+    raise typer.Exit(130)
+
+
+def _is_interrupted_query(exc: Exception) -> bool:
+    """DuckDB's error for a query cut short by a signal (Ctrl-C, SIGTERM): the signal's own
+    exception does not come out of the query."""
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None and isinstance(exc, getattr(duckdb, "InterruptException", ())):
+        return True
+    return type(exc) is RuntimeError and str(exc) == "Query interrupted"
+
+
+def _refuse_output_onto_input(params: dict[str, Any]) -> None:
+    """An ``--out`` that is one of the command's input files (under any spelling or link) would
+    replace the user's data with the result: refuse it before any work is done."""
+    out = params.get("out")
+    if not isinstance(out, Path) or not out.exists():
+        return
+    for name, value in params.items():
+        if name == "out" or not isinstance(value, Path) or not value.is_file():
+            continue
+        try:
+            same = os.path.samefile(out, value)
+        except OSError:
+            continue
+        if same:
+            # the positional inputs are DATA, FEATURES; the options --customers-table and such
+            what = "--" + name.replace("_", "-") if "_" in name else name.upper()
+            raise InputError(
+                f"--out {str(out)!r} is the input {what} ({str(value)!r}): writing there would "
+                "replace it; choose another output path"
+            )
+
+
+def announce_reading(tx: Any) -> None:
+    """Say how a transaction log was read: the columns found by name, the reading notes
+    (encoding, date format, ambiguous dates, ragged lines) and the rows left out.
+
+    Rows left out are counted where that is cheap (a log loaded into memory); ``toolkit
+    validate`` counts them for any log, with examples.
+    """
+    from toolkit.io._transactions import PROBLEMS
+
+    for role, col in tx.report.columns.items():
+        if tx.report.detected.get(role) == "detected":
+            info(f"using column {col!r} as {role}")
+    for note in tx.notes:
+        info(f"note: {note}")
+    excluded = tx.excluded_rows()
+    if excluded:
+        total = sum(excluded.values())
+        # "rows without a customer id" -> "3 without a customer id"
+        parts = "; ".join(
+            f"{n:,} {PROBLEMS[code][0].removeprefix('rows ')}" for code, n in excluded.items()
+        )
+        info(
+            f"left out {total:,} {'row' if total == 1 else 'rows'} of {tx.source}: {parts} "
+            f"(toolkit validate {tx.source} shows examples)"
+        )
+
+
+def _refuse_output_into_saved_model(params: dict[str, Any], *, replaces_model: bool) -> None:
+    """An ``--out`` inside a saved model (a model directory, a segmenter) would add or replace
+    files its manifest vouches for, and the model would be refused from then on. ``train`` may
+    replace a model directory as a whole (``replaces_model``)."""
+    out = params.get("out")
+    if not isinstance(out, Path):
+        return
+    target = out.resolve()
+    for folder in [target, *target.parents]:
+        if not folder.is_dir() or not _is_saved_model(folder):
+            continue
+        if replaces_model and folder == target:
+            return
+        raise InputError(
+            f"--out {str(out)!r} is inside the saved model {str(folder)!r}, whose files its "
+            "manifest checks: writing there would make the model unusable; choose a path "
+            "outside it"
+        )
+
+
+def _is_saved_model(folder: Path) -> bool:
+    """A model directory of ``toolkit train`` or a segmenter of ``toolkit segment``."""
+    # the names are the persistence modules' own; imported only when a candidate is there
+    # (they import numpy: too slow for every command's start)
+    if (folder / "segmenter.json").is_file():
+        from toolkit.segments._persist import MANIFEST as SEGMENTER
+
+        if (folder / SEGMENTER).is_file():
+            return True
+    if not (folder / "manifest.json").is_file():
+        return False
+    import json
+
+    from toolkit.models._persist import FORMAT, MANIFEST
+
+    try:
+        text = (folder / MANIFEST).read_text(encoding="utf-8")
+        return bool(json.loads(text).get("format") == FORMAT)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 @contextmanager
@@ -131,6 +251,14 @@ class ReadOptions:
     def read_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`toolkit.io.read_transactions` / ``read_table``."""
         names = [n.strip() for n in self.names.split(",")] if self.names else None
+        if names:
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated or "" in names:
+                raise InputError(
+                    f"--names must give each column a different, non-empty name, got "
+                    f"{self.names!r}"
+                    + (f" ({', '.join(map(repr, repeated))} repeated)" if repeated else "")
+                )
         return {
             "mapping": self.mapping(),
             "date_format": self.date_format,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from toolkit.commands.common import (
     InputFile,
     ReadOptions,
+    announce_reading,
     app,
     handle_errors,
     info,
@@ -18,6 +19,9 @@ from toolkit.commands.common import (
     with_read_options,
 )
 from toolkit.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class TimeUnit(StrEnum):
@@ -95,26 +99,29 @@ def features(
                 ("--cutoff", cutoff),
                 ("--horizon", horizon),
                 ("--customers-table", customers_table),
+                ("--date-format", read.date_format),
+                ("--time-unit", None if time_unit == TimeUnit.days else time_unit),
             )
             if value is not None
         ]
         if given:
             raise InputError(
                 f"{data} is a customer table (one row per customer, no date column): "
-                f"{', '.join(given)} only apply to a transaction log"
+                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to a "
+                "transaction log (name its date column with --date-col)"
             )
         table = read_table(data, sep=read.sep, names=kwargs["names"])
+        _check_passthrough(data, table, read.customer_col)
         write_frame(table, out)
-        info(f"{data} is a customer table (no date column): wrote {len(table):,} rows to {out}")
+        rows = f"{len(table):,} {'row' if len(table) == 1 else 'rows'}"
+        info(f"{data} is a customer table (no date column): wrote {rows} to {out}")
         return
     customers = read_table(customers_table) if customers_table else None
     with progress("features") as update:
         update("reading")
         tx = read_transactions(data, **kwargs)
         try:
-            for role, col in tx.report.columns.items():
-                if tx.report.detected.get(role) == "detected":
-                    info(f"using column {col!r} as {role}")
+            announce_reading(tx)
             spec, notes = resolve_spec(tx, cutoff, horizon, time_unit.value)
             for note in notes:
                 info(note)
@@ -126,12 +133,39 @@ def features(
     if summary["repeat_rate"] is not None:
         msg += f"; {summary['repeat_rate']:.1%} bought again in the {horizon} days after the cutoff"
     info(msg)
+    matched = summary.get("in_customer_table")
+    if matched is not None and matched < summary["customers"]:
+        info(
+            f"note: {customers_table} describes {matched:,} of the {summary['customers']:,} "
+            "customers; the others' columns from it are empty"
+        )
     if summary.get("btyd"):
         fit = summary["btyd"]
         p = fit["bgnbd"]
-        info(
-            "BG/NBD fitted on the history before the cutoff: "
-            + ", ".join(f"{k}={v:.4g}" for k, v in p.items())
-        )
+        if p is not None:
+            info(
+                "BG/NBD fitted on the history before the cutoff: "
+                + ", ".join(f"{k}={v:.4g}" for k, v in p.items())
+            )
         for warning in fit["warnings"]:
             info(f"note: {warning}")
+
+
+def _check_passthrough(data: Path, table: pd.DataFrame, customer_col: str | None) -> None:
+    """A customer table passed through must look like one: an id column and more than one
+    column (one column usually means the wrong separator)."""
+    from toolkit.io import find_id_column
+
+    columns = list(table.columns)
+    if len(columns) == 1:
+        raise InputError(
+            f"{data}: read as a single column {columns[0]!r}; if its fields are separated by "
+            "something else, give --sep"
+        )
+    if (customer_col or find_id_column(columns)) is None:
+        raise InputError(
+            f"{data} has neither a date column nor a customer id column (columns: "
+            f"{', '.join(map(repr, columns))}): for a transaction log give --date-col and "
+            "--customer-col; a customer table needs an id column (CustomerID, customer_id, ID, "
+            "...) or --customer-col"
+        )

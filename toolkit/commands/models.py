@@ -12,6 +12,7 @@ import typer
 from toolkit.commands.common import (
     InputFile,
     ReadOptions,
+    announce_reading,
     app,
     handle_errors,
     info,
@@ -173,9 +174,7 @@ def train(
             update("reading")
             tx = read_transactions(data, **kwargs)
             try:
-                for role, col in tx.report.columns.items():
-                    if tx.report.detected.get(role) == "detected":
-                        info(f"using column {col!r} as {role}")
+                announce_reading(tx)
                 result = train_from_transactions(
                     tx,
                     cutoff=cutoff,
@@ -438,12 +437,7 @@ def report(
     from toolkit.reports.comparison import render
 
     fmt = output_format(out, (".html", ".md", ".json"))
-    verify_directory(model_dir)
-    if out.resolve().is_relative_to(model_dir.resolve()):
-        raise InputError(
-            f"--out {str(out)!r} is inside the model directory, whose files the manifest "
-            "protects; write the report elsewhere"
-        )
+    verify_directory(model_dir)  # (an --out inside it is refused for every command)
     path = model_dir / "report.json"
     if not path.exists():
         raise InputError(f"{model_dir} has no report.json (trained without a report)")

@@ -38,7 +38,8 @@ def btyd_scores(
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Fit BG/NBD (+ Gamma-Gamma on repeat customers) and score every customer.
 
-    Returns the three columns and a summary of the fits (parameters and any warnings). With more
+    Returns the three columns and a summary of the fits (parameters and any warnings); no columns
+    (and ``info["bgnbd"]`` None) when every history is a single day, with nothing to fit. With more
     than ``FIT_SAMPLE`` customers the models are fitted on a seeded sample of that size; every
     customer is scored.
     ``expected_value`` = expected purchases in the horizon x expected spend per purchase (the
@@ -75,6 +76,15 @@ def btyd_scores(
             frequency[fit], monetary[fit]
         )
 
+    if not (T[fit] > 0).any():
+        # every history is one day long (T = 0): nothing to fit a purchase rate on
+        info["bgnbd"] = info["gamma_gamma"] = None
+        info["warnings"].append(
+            "BG/NBD scores (p_alive, expected_purchases, expected_value) not added: every "
+            "customer's history before the cutoff is a single day (T = 0), so there is no "
+            "purchase rate to fit"
+        )
+        return {}, info
     with warnings.catch_warnings(record=True) as caught, ThreadPoolExecutor(1) as pool:
         warnings.simplefilter("always")
         # the two fits are independent: the spend model's runs beside the BG/NBD one

@@ -102,17 +102,32 @@ def resolve_spec(
     first, last = data_range(tx)
     notes = []
     cut = parse_cutoff(cutoff)
-    if cut is None:
-        cut = last + timedelta(days=1)
-        notes.append(f"cutoff: {cut} (the day after the last purchase)")
+    try:
+        if cut is None:
+            cut = last + timedelta(days=1)
+            notes.append(f"cutoff: {cut} (the day after the last purchase)")
+        # the feature windows look back up to 180 days, the label window forward `horizon` days
+        cut - timedelta(days=366)
+        end = cut + timedelta(days=horizon or 1)
+        after_last = last + timedelta(days=1)
+    except OverflowError:
+        given = f"--cutoff {cut}" + (f" with --horizon {horizon}" if horizon else "")
+        raise InputError(
+            f"{given}: the windows around the cutoff run past the calendar (years 1 to 9999)"
+        ) from None
     if cut <= first:
         raise InputError(
             f"--cutoff {cut} is on or before the first purchase ({first}) in {tx.source}: "
             "no customer has a purchase before it"
         )
-    if horizon is not None and cut + timedelta(days=horizon) > last + timedelta(days=1):
+    if cut > after_last:
         notes.append(
-            f"warning: the label window [{cut}, {cut + timedelta(days=horizon)}) runs past the "
+            f"note: --cutoff {cut} is {(cut - after_last).days + 1} days after the last purchase "
+            f"({last}); every customer's recency counts those days too"
+        )
+    if horizon is not None and end > after_last:
+        notes.append(
+            f"warning: the label window [{cut}, {end}) runs past the "
             f"end of the data ({last}); customers may look like churners because the data stops"
         )
     spec = FeatureSpec(
@@ -392,6 +407,11 @@ def write_features(
     con = tx.con
     info: dict[str, Any] | None = None
     summary = ["count(*)", "avg(repeat_purchase)" if spec.horizon is not None else "NULL"]
+    if cols:
+        # how many of the customers the customer table describes
+        summary.append(
+            "count(*) FILTER (WHERE customer_id IN (SELECT customer_id FROM customer_table))"
+        )
     with write_atomic(out) as tmp:
         if btyd or tx.keys is not None:
             # the rows are held once in Arrow: scored there (btyd) and checked (see _query)
@@ -411,13 +431,22 @@ def write_features(
         else:
             # straight from the query to the file: no copy of the result in memory
             con.execute(f"COPY ({_query(tx, spec, cols)}) TO '{_esc(tmp)}' {copy_opts}")
-            reader = {".parquet": "read_parquet", ".csv": "read_csv", ".json": "read_json"}[fmt]
-            rows = con.execute(
-                f"SELECT {', '.join(summary)} FROM {reader}('{_esc(tmp)}')"
-            ).fetchall()
-    row = rows[0]
+            reader = {
+                ".parquet": f"read_parquet('{_esc(tmp)}')",
+                # ids such as 0001 stay text
+                ".csv": f"read_csv('{_esc(tmp)}', types={{'customer_id': 'VARCHAR'}})",
+                ".json": f"read_json('{_esc(tmp)}', columns={{'customer_id': 'VARCHAR'}})",
+            }[fmt]
+            rows = con.execute(f"SELECT {', '.join(summary)} FROM {reader}").fetchall()
+        row = rows[0]
+        if cols and row[0] and not row[2]:
+            raise InputError(
+                "--customers-table: none of its customer ids is a customer of the log "
+                f"({int(row[0]):,} customers); do the ids match (e.g. 12345 and C12345)?"
+            )
     return {
         "customers": int(row[0]),
+        "in_customer_table": int(row[2]) if cols else None,
         "repeat_rate": None if row[1] is None else float(row[1]),
         "btyd": info,
     }
@@ -623,6 +652,10 @@ def _esc_text(text: str) -> str:
     return text.replace("'", "''")
 
 
+#: column roles of a transaction log only: naming any of them means the file is a log
+TRANSACTION_ROLES = ("timestamp", "amount", "quantity", "price", "invoice", "product")
+
+
 def is_customer_table(
     path: str | os.PathLike[str],
     *,
@@ -633,7 +666,9 @@ def is_customer_table(
 ) -> bool:
     """True when ``path`` holds one row per customer (no date column) rather than transactions.
 
-    A date column given with ``--date-col`` always means transactions; so does a file without a
+    A date column given with ``--date-col`` (or any column only a log has: amount, quantity,
+    price, invoice, product) always means transactions, and so does a ``--customer-col`` the
+    file does not have (reading it as a log then says so); so does a file without a
     date column whose customer id repeats (a log whose date column has an unusual name: reading
     it as transactions then says which option to give, instead of passing the log through).
     """
@@ -642,7 +677,8 @@ def is_customer_table(
     from toolkit.io._read import open_raw
 
     mapping = mapping or ColumnMapping()
-    if mapping.timestamp:
+    if any(getattr(mapping, role) for role in TRANSACTION_ROLES):
+        # a column only a log has was named: read it as one (which names what is missing)
         return False
     con = connect()
     try:
@@ -651,6 +687,8 @@ def is_customer_table(
             normed = {normalise(c) for c in raw.columns}
             if normed & set(SPELLINGS["timestamp"]):
                 return False
+            if mapping.customer is not None and mapping.customer not in raw.columns:
+                return False  # read as a log, which says the column is not there
             idcol = mapping.customer or find_id_column(list(raw.columns))
             if idcol not in raw.columns:
                 return True

@@ -559,6 +559,23 @@ class Transactions:
             return
         check_usable(self.validate(full=False))
 
+    def excluded_rows(self) -> dict[str, int] | None:
+        """How many rows were left out, by problem code (``missing_id``, ``bad_date``, ...).
+
+        Cheap for a log loaded into memory (text, JSON, Excel); ``None`` for a file scanned in
+        place (Parquet), where the count would take a pass over the whole file, as long as the
+        feature query itself: :meth:`validate` gives it there.
+        """
+        if not self.raw.materialised:
+            return None
+        excluded = [code for code, (_, treatment) in PROBLEMS.items() if treatment == "excluded"]
+        rows = self.con.execute(
+            "SELECT status, count(*) FROM tx_status "
+            f"WHERE status IN ({', '.join(map(_lit, excluded))}) GROUP BY status"
+        ).fetchall()
+        counts = {str(code): int(n) for code, n in rows}
+        return {code: counts[code] for code in excluded if counts.get(code)}
+
     def validate(self, *, full: bool = True) -> ValidationReport:
         """Count every problem at once, with up to five example rows each.
 
@@ -794,7 +811,7 @@ def _build(
     m = resolved
     assert m.customer and m.timestamp
     if date_format:
-        _check_date_format(date_format)
+        _check_date_format(date_format, con)
         fmt: str | None = date_format
     elif _is_temporal(ty(m.timestamp)):
         fmt = None
@@ -1080,8 +1097,15 @@ def check_usable(report: ValidationReport) -> None:
 _STRFTIME = re.compile(r"%[a-zA-Z]")
 
 
-def _check_date_format(fmt: str) -> None:
+def _check_date_format(fmt: str, con: duckdb.DuckDBPyConnection) -> None:
     if not _STRFTIME.search(fmt):
         raise InputError(
             f"--date-format must be a strftime format such as '%Y-%m-%d' or '%Y%m%d', got {fmt!r}"
         )
+    try:  # a directive DuckDB does not know (%Q) fails here, not as the file's fault later
+        con.execute("SELECT try_strptime('', ?)", [fmt]).fetchall()
+    except Exception as exc:
+        reason = str(exc).split("Error: ", 1)[-1]
+        raise InputError(
+            f"--date-format {fmt!r} is not a format DuckDB can read: {reason}"
+        ) from None
