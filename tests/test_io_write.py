@@ -140,6 +140,40 @@ def test_staged_outputs_move_together_on_success(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["a.txt", "keep.txt", "plots"]
 
 
+def test_staged_outputs_replace_a_directory_as_a_whole(tmp_path):
+    # a saved segmenter must not keep a file of the one it replaces (its manifest would not
+    # list it)
+    out = tmp_path / "out"
+    (out / "segmenter").mkdir(parents=True)
+    (out / "segmenter" / "centroids.npy").write_text("old")
+    (out / "segmenter" / "segmenter.json").write_text("old")
+    with staged_outputs(out) as stage:
+        (stage / "segmenter").mkdir()
+        (stage / "segmenter" / "segmenter.json").write_text("new")
+    assert sorted(p.name for p in (out / "segmenter").iterdir()) == ["segmenter.json"]
+    assert (out / "segmenter" / "segmenter.json").read_text() == "new"
+    assert sorted(p.name for p in out.iterdir()) == ["segmenter"]
+
+
+@pytest.mark.parametrize("blocker", ["file", "directory"])
+def test_staged_outputs_check_every_target_before_moving_any(tmp_path, blocker):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("old a")
+    if blocker == "file":
+        (out / "plots").write_text("a file where a directory goes")
+    else:
+        (out / "plots").mkdir()
+    with pytest.raises(InputError, match="is in the way"), staged_outputs(out) as stage:
+        (stage / "a.txt").write_text("new a")
+        if blocker == "file":
+            (stage / "plots").mkdir()
+        else:
+            (stage / "plots").write_text("a file where a directory is")
+    assert (out / "a.txt").read_text() == "old a"
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "plots"]
+
+
 def test_staged_outputs_leave_everything_as_it_was_on_failure(tmp_path):
     out = tmp_path / "out"
     out.mkdir()

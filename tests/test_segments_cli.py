@@ -236,3 +236,56 @@ def test_transaction_log_becomes_features_first(cli, tmp_path) -> None:
     assert len(seg) == 40 and seg["segment"].nunique() == 3
     rfm_words = ("loyal", "lapsing", "at-risk", "new customers", "spenders", "one-timers", "steady")
     assert all(any(w in n for w in rfm_words) for n in seg["segment_name"].unique())
+
+
+def test_dbscan_finding_only_noise_is_an_input_error_or_skipped(cli, tmp_path) -> None:
+    data = tmp_path / "three.csv"
+    data.write_text("id,a,b\n1,1,2\n2,3,4\n3,5,1\n")
+    _fails(
+        cli("segment", data, "--out", tmp_path / "o", "--method", "dbscan"),
+        "dbscan found no segment in 3 rows: every row is noise",
+    )
+    # among all the methods, it drops out of the comparison and the others go on
+    r = cli("segment", data, "--out", tmp_path / "all", "--method", "all", "--k", "2")
+    output = _ok(r)
+    assert "DBSCAN: skipped (dbscan found no segment" in output
+    assert (tmp_path / "all" / "kmeans" / "segments.csv").exists()
+    assert not (tmp_path / "all" / "dbscan").exists()
+
+
+def test_infinite_values_name_the_column(cli, tiny: Path, tmp_path) -> None:
+    df = pd.read_csv(tiny, dtype={"CustomerID": str})
+    df.loc[4, "visits"] = np.inf
+    data = tmp_path / "inf.csv"
+    df.to_csv(data, index=False)
+    _fails(
+        cli("segment", data, "--out", tmp_path / "o"),
+        "column 'visits' has 1 infinite value(s) (first in row 5)",
+    )
+
+
+def test_library_warnings_are_summed_up_once(cli, tmp_path) -> None:
+    data = tmp_path / "same.csv"
+    data.write_text("id,a,b\n" + "".join(f"{i},1,2\n" for i in range(30)))
+    output = _ok(cli("segment", data, "--out", tmp_path / "o"))
+    notes = [ln for ln in output.splitlines() if "Number of distinct clusters" in ln]
+    assert len(notes) == 1 and "more like it" in notes[0], output
+    assert "Warning" not in output  # no file:line warning text
+
+
+def test_a_failed_run_leaves_the_previous_outputs_whole(cli, tiny: Path, tmp_path) -> None:
+    out = tmp_path / "out"
+    _ok(cli("segment", tiny, "--out", out, "--k", "3"))
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    _fails(cli("segment", tiny, "--out", out, "--columns", "visits,nope"), "'nope' not found")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_a_new_segmenter_replaces_the_old_one_whole(cli, tiny: Path, tmp_path) -> None:
+    out = tmp_path / "out"
+    _ok(cli("segment", tiny, "--out", out, "--k", "3", "--columns", "visits,basket"))
+    _ok(cli("segment", tiny, "--out", out, "--method", "gmm", "--k", "3"))
+    # the k-means centroids are gone: the segmenter's files are the new manifest's
+    assert not (out / "segmenter" / "centroids.npy").exists()
+    _ok(cli("segment", tiny, "--out", tmp_path / "again", "--assign", out / "segmenter"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -171,6 +174,7 @@ def segment(
     read: ReadOptions,
 ) -> None:
     """Cluster customers, choose k (or eps) from evidence, profile and name the segments."""
+    from toolkit.io import staged_outputs
     from toolkit.segments._run import assign_table, segment_table
 
     with progress("segment") as update:
@@ -178,7 +182,9 @@ def segment(
         df, id_column = _load_customers(data, read)
         if assign is not None:
             update("assigning")
-            seg, segments, files = assign_table(assign, df, out, id_column=id_column)
+            with staged_outputs(out) as stage:
+                seg, segments, files = assign_table(assign, df, stage, id_column=id_column)
+            files = [out / f.relative_to(stage) for f in files]
             counts = segments["segment_name"].value_counts()
             info(f"assigned {len(segments):,} customers to {seg.n_segments_} saved segments:")
             for name, n in counts.items():
@@ -197,15 +203,19 @@ def segment(
             "random_state": seed,
         }
         update("clustering")
-        run = segment_table(
-            df,
-            out,
-            method=method.value,
-            id_column=id_column,
-            embed=embed.value,
-            plots=plots,
-            **params,
-        )
+        # every output lands at the end, together (a failed run leaves an older one whole);
+        # scikit-learn's warnings (a k-means that finds fewer distinct points than k) are
+        # summed up once each instead of printed per fit with file and line
+        with staged_outputs(out) as stage, _library_warnings():
+            run = segment_table(
+                df,
+                stage,
+                method=method.value,
+                id_column=id_column,
+                embed=embed.value,
+                plots=plots,
+                **params,
+            )
     _report(run, out)
 
 
@@ -240,6 +250,8 @@ def _report(run: Any, out: Path) -> None:
         info(f"  why: {mt['reason']}")
         if mt.get("sampled"):
             info(f"  sampled: {mt['sampling']}")
+    for m, why in run.skipped.items():
+        info(f"{_METHOD_TITLE[m]}: skipped ({why})")
     if len(run.segmenters) > 1:
         info(f"chosen: {run.reason}")
     seg = run.segmenter
@@ -250,3 +262,23 @@ def _report(run: Any, out: Path) -> None:
         n = int(sizes.get(s, 0))
         out_console.print(f"  {s:>3}  {name}  {n:,} ({n / total:.1%})", markup=False)
     info(f"wrote segments.csv, profiles.csv, metrics.json, plots and segmenter/ to {out}")
+
+
+@contextmanager
+def _library_warnings() -> Iterator[None]:
+    """Collect the warnings of the libraries under a run; print each distinct one once."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    import re
+
+    # one line per kind of warning: the same text but for its numbers is the same kind
+    kinds: dict[str, tuple[str, int]] = {}
+    for w in caught:
+        lines = str(w.message).strip().splitlines()
+        if lines:
+            key = re.sub(r"\d+", "#", lines[0])
+            first, n = kinds.get(key, (lines[0], 0))
+            kinds[key] = (first, n + 1)
+    for text, n in kinds.values():
+        info(f"note: {text}" + (f" (and {n - 1} more like it)" if n > 1 else ""))

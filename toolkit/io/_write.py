@@ -63,10 +63,11 @@ def staged_outputs(directory: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a private directory to write a command's several outputs into; when the block
     succeeds they are moved into ``directory`` together, else removed.
 
-    Each move is atomic, so a reader never sees a half-written file, and a failed run leaves
-    what ``directory`` held untouched: no mix of new and old outputs (a new ``correlations.csv``
-    beside an old ``summary.json``). A directory this call created is removed again when the
-    block fails.
+    A failed run leaves what ``directory`` held untouched: no mix of new and old outputs (a new
+    ``correlations.csv`` beside an old ``summary.json``). Each file is moved atomically, so a
+    reader never sees a half-written one; a directory among the outputs (a saved segmenter)
+    replaces the old one as a whole, so no file of the old one is left in it. Anything else in
+    ``directory`` stays. A directory this call created is removed again when the block fails.
 
     Examples
     --------
@@ -90,16 +91,19 @@ def staged_outputs(directory: str | os.PathLike[str]) -> Iterator[Path]:
     done = False
     try:
         yield stage
-        moves = [
-            (f, target / f.relative_to(stage)) for f in sorted(stage.rglob("*")) if f.is_file()
+        moves = [(item, target / item.name) for item in sorted(stage.iterdir())]
+        # checked before the first move: all of them land, or none
+        blocked = [
+            f"{str(final)!r} ({'a directory' if final.is_dir() else 'a file'} is in the way)"
+            for item, final in moves
+            if final.exists() and item.is_dir() != final.is_dir()
         ]
-        blocked = [str(final) for _, final in moves if final.is_dir()]
-        if blocked:  # checked before the first move: all of them land, or none
-            raise InputError(
-                f"cannot write {', '.join(map(repr, blocked))}: a directory is in the way"
-            )
+        if blocked:
+            raise InputError(f"cannot write {', '.join(blocked)}")
         for item, final in moves:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            if item.is_dir() and final.exists():
+                # the old directory goes aside into the stage (removed with it), the new in
+                os.replace(final, stage / f".old-{item.name}")
             os.replace(item, final)
         done = True
     finally:

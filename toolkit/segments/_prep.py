@@ -313,6 +313,13 @@ def fit_preprocessor(
     log_columns: list[str] = []
     for col in numeric:
         values = _numeric_values(df[col], col)
+        infinite = np.isinf(values)
+        if infinite.any():
+            raise InputError(
+                f"column {col!r} has {int(infinite.sum()):,} infinite value(s) (first in row "
+                f"{int(np.argmax(infinite)) + 1}); segments need finite numbers: fix or drop them, "
+                "or leave the column out with --columns"
+            )
         ok = values[~np.isnan(values)]
         if ok.size == 0:
             raise InputError(f"column {col!r} has no values (every row is missing)")

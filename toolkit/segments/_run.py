@@ -43,6 +43,8 @@ class SegmentationRun:
     metrics: dict[str, Any]
     comparison: pd.DataFrame | None
     files: list[Path] = field(default_factory=list)
+    #: with method="all": the methods that found no segmentation, and why
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def segmenter(self) -> Segmenter:
@@ -195,14 +197,24 @@ def segment_table(
     id_col = id_column or (id_columns(df)[0] if ids[0] == "customer_id" else None)
     segs: dict[str, Segmenter] = {}
     encoded: dict[str, np.ndarray] = {}
+    skipped: dict[str, str] = {}
     for m in methods:
-        seg = Segmenter(method=m, **params).fit(df)
+        try:
+            seg = Segmenter(method=m, **params).fit(df)
+        except InputError as exc:
+            # one method finding nothing (DBSCAN: all noise) leaves the others to compare
+            if len(methods) == 1 or (not segs and len(skipped) == len(methods) - 1):
+                raise
+            skipped[m] = str(exc)
+            continue
         segs[m] = seg
         encoded[m] = seg.encode(df)
+    compare = len(methods) > 1
+    methods = list(segs)
     data_summary = _data_summary(next(iter(segs.values())), len(df), ids[0], id_col)
     files: list[Path] = []
     comparison = None
-    if len(methods) == 1:
+    if not compare:
         best, reason = methods[0], f"{methods[0]}: the method asked for"
     else:
         best, reason = choose_best(segs)
@@ -241,7 +253,7 @@ def segment_table(
     files += write_method_outputs(
         segs[best], df, encoded[best], ids, out, doc, embed=embed, plots=plots
     )
-    return SegmentationRun(segs, best, reason, doc, comparison, files)
+    return SegmentationRun(segs, best, reason, doc, comparison, files, skipped)
 
 
 def assign_table(

@@ -353,6 +353,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
             rest = np.setdiff1d(np.arange(n), eval_rows)
             raw[rest] = model.assign(Xm[rest])
         model, raw = _prune_empty_components(model, raw)
+        if not (raw >= 0).any():
+            raise InputError(
+                f"{p['method']} found no segment in {n:,} rows: every row is noise (too few "
+                "rows, or no dense group); try another --method such as kmeans"
+            )
         seg_of_raw = _relabel_by_size(raw)
         labels = np.where(raw >= 0, seg_of_raw[np.maximum(raw, 0)], -1)
 
