@@ -81,8 +81,26 @@ def test_without_spend_leaves_clv_empty(cli, tmp_path: Path):
         ("ID,frequency,recency,T\n1,1,1,5\n", ["--cutoff", "2020-01-01"], "--cutoff applies"),
         ("ID,frequency,recency,T\n1,1,1,5\n", ["--horizon", "0"], "--horizon must be > 0"),
         ("ID,x,t_x,T,zbar\n1,1,1,5,-3\n2,2,3,5,10\n", [], "column 'zbar'|monetary value"),
+        # a century is the longest: the CLV sum has a term a month (1e9 weeks never ended)
+        ("ID,frequency,recency,T\n1,1,1,5\n", ["--horizon", "inf"], "--horizon must be at most"),
+        ("ID,frequency,recency,T\n1,1,1,5\n", ["--horizon", "1e9"], "--horizon must be at most"),
+        (
+            "ID,frequency,recency,T\n1,1,1,5\n",
+            ["--discount-rate", "inf"],
+            "--discount-rate must be a finite",
+        ),
     ],
-    ids=["missing-column", "recency>T", "text", "cutoff", "horizon", "negative-spend"],
+    ids=[
+        "missing-column",
+        "recency>T",
+        "text",
+        "cutoff",
+        "horizon",
+        "negative-spend",
+        "infinite-horizon",
+        "huge-horizon",
+        "infinite-rate",
+    ],
 )
 def test_bad_input_exits_2_naming_the_problem(cli, tmp_path: Path, content, extra, message):
     path = tmp_path / "bad.csv"
@@ -91,7 +109,7 @@ def test_bad_input_exits_2_naming_the_problem(cli, tmp_path: Path, content, extr
     assert result.exit_code == 2, result.output
     assert "error:" in result.output
     assert pytest.importorskip("re").search(message, result.output), result.output
-    if message not in ("--cutoff applies", "--horizon must be > 0"):
+    if not message.startswith(("--cutoff", "--horizon", "--discount-rate")):
         assert "bad.csv" in result.output
     assert not (tmp_path / "o" / "customers.csv").exists()
 

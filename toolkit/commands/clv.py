@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -238,6 +239,10 @@ def run_clv(
     return out[OUTPUT_COLUMNS], params, bg
 
 
+#: the longest --horizon, in months
+MAX_HORIZON_MONTHS = 1200
+
+
 @app.command()
 @with_read_options
 @handle_errors
@@ -301,13 +306,23 @@ def clv(
     import numpy as np
 
     from toolkit._json import jsonable
-    from toolkit.io import write_atomic, write_frame
+    from toolkit.io import staged_outputs, write_frame
     from toolkit.models.bgnbd import PERIOD_LENGTH
     from toolkit.reports.btyd_plots import p_alive_matrix, plot_p_alive_matrix
 
     unit = time_unit.value
     if horizon is not None and not horizon > 0:
         raise InputError(f"--horizon must be > 0 (in {unit}), got {horizon:g}")
+    # CLV sums a discounted term per month of the horizon: past a century it means nothing
+    # and only costs time (1e9 weeks never finished)
+    longest = MAX_HORIZON_MONTHS * PERIOD_LENGTH["monthly"][unit]
+    if horizon is not None and not horizon <= longest:
+        raise InputError(
+            f"--horizon must be at most {longest:g} {unit} ({MAX_HORIZON_MONTHS // 12} years), "
+            f"got {horizon:g}"
+        )
+    if not math.isfinite(discount_rate):
+        raise InputError(f"--discount-rate must be a finite number >= 0, got {discount_rate:g}")
     if horizon is None:
         horizon = 12 * PERIOD_LENGTH["monthly"][unit]
     with progress("clv") as update:
@@ -341,17 +356,19 @@ def clv(
             raise _named(data, cols, exc) from None
         params["source"] = str(data)
         update("writing")
-        out.mkdir(parents=True, exist_ok=True)
-        write_frame(customers, out / "customers.csv")
-        with write_atomic(out / "params.json") as tmp:
-            tmp.write_text(json.dumps(jsonable(params), indent=2) + "\n", encoding="utf-8")
-        x = customers["frequency"].to_numpy(np.float64)
-        matrix = p_alive_matrix(
-            bg,
-            T=float(customers["T"].max()),
-            max_frequency=int(max(np.quantile(x, 0.99), 1)),
-        )
-        plot_p_alive_matrix(matrix, out / "p_alive_matrix.png")
+        # the three outputs land together, or none of them
+        with staged_outputs(out) as stage:
+            write_frame(customers, stage / "customers.csv")
+            (stage / "params.json").write_text(
+                json.dumps(jsonable(params), indent=2) + "\n", encoding="utf-8"
+            )
+            x = customers["frequency"].to_numpy(np.float64)
+            matrix = p_alive_matrix(
+                bg,
+                T=float(customers["T"].max()),
+                max_frequency=int(max(np.quantile(x, 0.99), 1)),
+            )
+            plot_p_alive_matrix(matrix, stage / "p_alive_matrix.png")
     b = params["bgnbd"]
     info(
         f"BG/NBD on {int(b['n_customers']):,} customers: r={b['r']:.4g} alpha={b['alpha']:.4g} "
