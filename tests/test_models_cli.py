@@ -210,3 +210,28 @@ def test_target_mode_end_to_end(table: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     df = pd.read_csv(out)
     assert len(df) == 300 and df["customer_id"].str.endswith("-X").all()
+
+
+@pytest.mark.parametrize(
+    ("change", "args", "message"),
+    [
+        ("id-target", ["--target", "customerID", "--positive", "0000-X"], "is the customer id"),
+        ("repeat-ids", ["--target", "Churn", "--positive", "Yes"], "appears 2 times"),
+        ("constant", ["--target", "Churn", "--positive", "Yes"], "no feature column varies"),
+    ],
+    ids=["target-is-the-id", "ids-repeat", "nothing-varies"],
+)
+def test_target_mode_refuses_tables_it_cannot_learn_from(
+    table: Path, tmp_path: Path, change: str, args: list[str], message: str
+) -> None:
+    df = pd.read_csv(table)
+    if change == "repeat-ids":  # rows of a log, not one per customer
+        df = pd.concat([df, df.head(20)], ignore_index=True)
+    elif change == "constant":
+        df = df.assign(tenure=5, Contract="Two year", MonthlyCharges=20.0)
+    data = tmp_path / "t.csv"
+    df.to_csv(data, index=False)
+    res = run("train", data, "--out", tmp_path / "m", *args)
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert not (tmp_path / "m").exists()

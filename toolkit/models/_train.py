@@ -719,6 +719,18 @@ def _is_number(v: str) -> bool:
         return False
 
 
+def _check_one_row_per_customer(ids: pd.Series, column: str) -> None:
+    """A customer table has each customer once: a repeated id means rows of a log (whose
+    other rows, with the same customer, would leak the target across the folds)."""
+    counts = ids.value_counts()
+    if len(counts) and counts.iloc[0] > 1:
+        raise InputError(
+            f"customer id {str(counts.index[0])!r} in {column!r} appears {int(counts.iloc[0])} "
+            f"times ({int((counts > 1).sum()):,} ids repeat): --target needs one row per "
+            "customer; for a transaction log leave out --target and give --horizon"
+        )
+
+
 def train_from_table(
     table: pd.DataFrame,
     *,
@@ -753,15 +765,29 @@ def train_from_table(
     from sklearn.model_selection import StratifiedKFold
 
     models = _check_models(models)
+    if target in (id_column, "customer_id"):
+        raise InputError(
+            f"--target {target!r} is the customer id column; name the column that says whether "
+            "the customer churned"
+        )
     y = target_labels(table, target, positive)
     frame = table.copy()
     if id_column and id_column in frame.columns and id_column != "customer_id":
         frame = frame.rename(columns={id_column: "customer_id"})
     frame = frame.drop(columns=[target]).reset_index(drop=True)
+    if "customer_id" in frame.columns:
+        _check_one_row_per_customer(frame["customer_id"], id_column or "customer_id")
     if len(frame) < MIN_ROWS:
         raise InputError(f"too few customers to fit models: {len(frame)} (at least {MIN_ROWS})")
     check_classes(y, f"--target {target!r} = {positive!r}", minimum=max(folds * 2, 10))
     schema = FeatureSchema.infer(frame)
+    varying = [c for c in schema.numeric if frame[c].nunique(dropna=True) > 1]
+    varying += [c for c, levels in schema.categorical.items() if len(levels) > 1]
+    if not varying:
+        raise InputError(
+            f"no feature column varies across the {len(frame):,} customers (inputs: "
+            f"{', '.join(schema.features)}): there is nothing to learn the target from"
+        )
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     probs: dict[str, np.ndarray] = {}
     thresholds: dict[str, np.ndarray] = {}
