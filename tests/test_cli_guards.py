@@ -172,3 +172,37 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path, capsys, raised):
     assert exc.value.exit_code == 130
     assert capsys.readouterr().err.strip() == "interrupted"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["segment", "train", "generate"])
+def test_a_negative_seed_is_refused_by_every_command(cli, tmp_path, command):
+    args = {
+        "segment": ["segment", TINY, "--out", tmp_path / "o"],
+        "train": ["train", TINY, "--out", tmp_path / "o"],
+        "generate": ["generate", "--customers", "5", "--out", tmp_path / "g.csv"],
+    }[command]
+    result = cli(*args, "--seed", "-1")
+    assert result.exit_code == 2, result.output
+    assert "--seed must be a non-negative whole number, got -1" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("features", "Not a directory"),
+        ("correlate", "Not a directory"),
+        ("generate", "a file of that name is in the way"),
+    ],
+)
+def test_an_output_under_a_file_exits_2(cli, tmp_path, command, message):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file")
+    args = {
+        "features": ["features", TINY, "--out", blocker / "sub" / "f.csv"],
+        "correlate": ["correlate", TINY, "--out", blocker / "sub"],
+        "generate": ["generate", "--customers", "5", "--out", blocker / "g.csv"],
+    }[command]
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert blocker.read_text() == "a file"

@@ -58,6 +58,7 @@ def handle_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _check_seed(kwargs.get("seed"))
             _refuse_output_onto_input(kwargs)
             _refuse_output_into_saved_model(kwargs, replaces_model=func.__name__ == "train")
             return func(*args, **kwargs)
@@ -77,6 +78,13 @@ def handle_errors(func: F) -> F:
             if terminated():  # SIGTERM outside a query
                 _interrupted()
             raise
+        except OSError as exc:
+            if exc.filename is None or os.environ.get("TOOLKIT_DEBUG"):
+                raise
+            # a path that cannot be made or written (under a file, no permission, disk full):
+            # the user's to fix, not a bug
+            err_console.print(f"error: {_os_error_message(exc)}", markup=False)
+            raise typer.Exit(2) from None
         except Exception as exc:
             if _is_interrupted_query(exc):
                 _interrupted()
@@ -90,6 +98,17 @@ def handle_errors(func: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _os_error_message(exc: OSError) -> str:
+    """``cannot use 'out/x.csv': Not a directory`` from an OSError that names its path."""
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    if isinstance(exc, FileExistsError) and len(paths) == 1:  # mkdir where a file is
+        return f"cannot make the directory {paths[0]!r}: a file of that name is in the way"
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, NotADirectoryError):
+        reason += " (a file is in the way)"
+    return f"cannot use {' -> '.join(map(repr, paths))}: {reason}"
 
 
 def _interrupted() -> NoReturn:
@@ -110,6 +129,13 @@ def _is_interrupted_query(exc: Exception) -> bool:
     if duckdb is not None and isinstance(exc, getattr(duckdb, "InterruptException", ())):
         return True
     return type(exc) is RuntimeError and str(exc) == "Query interrupted"
+
+
+def _check_seed(seed: object) -> None:
+    """Every command's --seed seeds numpy and scikit-learn, which want a number >= 0 (and
+    would fail deep inside with their own wording)."""
+    if isinstance(seed, int) and seed < 0:
+        raise InputError(f"--seed must be a non-negative whole number, got {seed}")
 
 
 def _refuse_output_onto_input(params: dict[str, Any]) -> None:
@@ -332,7 +358,9 @@ InputFile = Annotated[
         exists=True, dir_okay=False, readable=True, help="Input data file (CSV/Parquet/JSON/xlsx)."
     ),
 ]
-SeedOption = Annotated[int, typer.Option("--seed", help="Random seed; the same seed, same result.")]
+SeedOption = Annotated[
+    int, typer.Option("--seed", help="Random seed; the same seed, same result.")
+]
 
 
 def parse_option_list(value: str | None, option: str, allowed: set[str] | None = None) -> list[str]:

@@ -116,7 +116,9 @@ def train(
             help="A saved segmenter directory (toolkit segment): names segments in the churn list.",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same models.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed; same seed, same models.")
+    ] = 0,
     *,
     read: ReadOptions,
 ) -> None:
@@ -344,7 +346,9 @@ def explain(
         typer.Option("--customer", help="Customer id for the waterfall (default: highest risk)."),
     ] = None,
     cutoff: CutoffOption = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the row sample for plots.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the row sample for plots.")
+    ] = 0,
     *,
     read: ReadOptions,
 ) -> None:
@@ -352,7 +356,7 @@ def explain(
     _quiet_threads()
     import numpy as np
 
-    from toolkit.io import write_atomic, write_frame
+    from toolkit.io import staged_outputs, write_atomic, write_frame
     from toolkit.models._explain import (
         beeswarm_data,
         plot_beeswarm,
@@ -391,25 +395,28 @@ def explain(
             assert ids is not None
             row = int(np.flatnonzero((ids.iloc[rows] == customer).to_numpy())[0])
         cid = str(expl.data["customer_id"].iloc[row]) if "customer_id" in expl.data else str(row)
-        out.mkdir(parents=True, exist_ok=True)
-        imp = expl.importance()
-        write_frame(imp, out / "importance.csv")
-        title = f"{bundle.champion}: contribution to churn probability"
-        with write_atomic(out / "importance.png") as tmp:
-            plot_importance(imp, tmp, title=f"Feature importance ({bundle.champion}, SHAP)")
-        with write_atomic(out / "beeswarm.png") as tmp:
-            plot_beeswarm(beeswarm_data(expl, seed=seed), tmp, title=title)
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in cid)
-        one = expl.customer(row)
-        write_frame(one.assign(value=one["value"].astype("string")), out / f"customer_{safe}.csv")
-        with write_atomic(out / f"waterfall_{safe}.png") as tmp:
-            plot_waterfall(
-                one,
-                float(expl.base[row]),
-                float(expl.churn[row]),
-                tmp,
-                title=f"customer {cid}: churn probability {expl.churn[row]:.3f}",
+        # the five outputs land together, or none of them
+        with staged_outputs(out) as stage:
+            imp = expl.importance()
+            write_frame(imp, stage / "importance.csv")
+            title = f"{bundle.champion}: contribution to churn probability"
+            with write_atomic(stage / "importance.png") as tmp:
+                plot_importance(imp, tmp, title=f"Feature importance ({bundle.champion}, SHAP)")
+            with write_atomic(stage / "beeswarm.png") as tmp:
+                plot_beeswarm(beeswarm_data(expl, seed=seed), tmp, title=title)
+            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in cid)
+            one = expl.customer(row)
+            write_frame(
+                one.assign(value=one["value"].astype("string")), stage / f"customer_{safe}.csv"
             )
+            with write_atomic(stage / f"waterfall_{safe}.png") as tmp:
+                plot_waterfall(
+                    one,
+                    float(expl.base[row]),
+                    float(expl.churn[row]),
+                    tmp,
+                    title=f"customer {cid}: churn probability {expl.churn[row]:.3f}",
+                )
     info(
         f"explained {bundle.champion} on {len(rows):,} of {n:,} {what}; "
         f"contributions are in churn-probability units ({bundle.settings.get('churn_probability')})"

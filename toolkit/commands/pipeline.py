@@ -170,7 +170,9 @@ def _where(out: Path) -> None:
 
 
 OutDir = Annotated[Path, typer.Option("--out", help="Output directory (created if missing).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same results.")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Random seed; same seed, same results.")
+]
 
 
 @app.command()

@@ -111,7 +111,8 @@ def resolve_spec(
         end = cut + timedelta(days=horizon or 1)
         after_last = last + timedelta(days=1)
     except OverflowError:
-        given = f"--cutoff {cut}" + (f" with --horizon {horizon}" if horizon else "")
+        given = f"--cutoff {cut}" if cut else f"the default cutoff (the day after {last})"
+        given += f" with --horizon {horizon}" if horizon else ""
         raise InputError(
             f"{given}: the windows around the cutoff run past the calendar (years 1 to 9999)"
         ) from None
