@@ -160,3 +160,55 @@ def test_write_model_dir_fingerprints_the_frame_and_writes_the_reports(tmp_path:
     for name in ("report.html", "report.md", "report.json"):
         assert name in bundle.manifest["files"]
     assert load_model_dir(tmp_path / "W").report is not None
+
+
+def _edit_manifest(model_dir: Path, edit) -> None:
+    path = model_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m.update(champion="nope"), "'champion' 'nope' is not one of the models"),
+        (lambda m: m.pop("champion"), "'champion' None is not one of the models"),
+        (lambda m: m.update(models=[]), "'models' must be a non-empty list"),
+        (lambda m: m.update(models="logistic"), "'models' must be a non-empty list"),
+        (lambda m: m.update(settings=[]), "'settings' must be an object"),
+        (lambda m: m.update(horizon="abc"), "'horizon' must be a whole number of days > 0"),
+        (lambda m: m.update(horizon=-5), "'horizon' must be a whole number of days > 0"),
+        (lambda m: m.update(cutoff="notadate"), "'cutoff' must be a date"),
+        (lambda m: m["settings"].update(time_unit="years"), "'time_unit' must be 'days' or"),
+    ],
+    ids=[
+        "unknown-champion",
+        "no-champion",
+        "no-models",
+        "models-not-a-list",
+        "settings-not-an-object",
+        "horizon-text",
+        "horizon-negative",
+        "cutoff",
+        "time-unit",
+    ],
+)
+def test_a_manifest_edited_by_hand_is_refused(model_dir: Path, edit, message: str) -> None:
+    # the files' hashes vouch for the files; the manifest's own fields are checked
+    _edit_manifest(model_dir, edit)
+    with pytest.raises(UnsafeModelError, match="manifest was changed after training") as exc:
+        load_model_dir(model_dir)
+    assert message in str(exc.value)
+
+
+def test_a_model_state_rewritten_and_rehashed_is_refused_not_a_crash(model_dir: Path) -> None:
+    from toolkit._digest import sha256_file
+
+    path = model_dir / "models" / "logistic.json"
+    path.write_text(json.dumps({"learner": 1}))
+    _edit_manifest(
+        model_dir, lambda m: m["files"].update({"models/logistic.json": sha256_file(path)})
+    )
+    with pytest.raises(UnsafeModelError, match="is malformed"):
+        load_model_dir(model_dir)

@@ -299,6 +299,22 @@ class ModelBundle:
         """
         root = Path(directory)
         manifest = verify_directory(root)
+        _check_manifest(manifest, root / MANIFEST)
+        try:
+            return cls._from_verified(root, manifest)
+        except UnsafeModelError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            # a manifest edited by hand and re-hashed files: a refusal, not a crash (XGBoost's
+            # errors are ValueErrors; only their first line is a message)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise UnsafeModelError(
+                f"model directory {str(root)!r} is malformed ({type(exc).__name__}: {first}); "
+                "train the model again"
+            ) from None
+
+    @classmethod
+    def _from_verified(cls, root: Path, manifest: dict[str, Any]) -> ModelBundle:
         schema = FeatureSchema.from_dict(manifest["schema"])
         scorers: dict[str, Scorer] = {}
         for name in manifest["models"]:
@@ -331,6 +347,37 @@ class ModelBundle:
             fingerprint=manifest.get("data_fingerprint", {}),
             manifest=manifest,
         )
+
+
+def _check_manifest(manifest: dict[str, Any], mpath: Path) -> None:
+    """The fields a model directory is used by must have their types: the files' hashes vouch
+    for the files, but the manifest itself is plain JSON anyone can edit."""
+    from datetime import date
+
+    def bad(what: str) -> UnsafeModelError:
+        return UnsafeModelError(f"{mpath}: {what}; the manifest was changed after training")
+
+    models = manifest.get("models")
+    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
+        raise bad(f"'models' must be a non-empty list of model names, found {models!r}")
+    if manifest.get("champion") not in models:
+        raise bad(f"'champion' {manifest.get('champion')!r} is not one of the models {models}")
+    for key in ("schema", "settings", "metrics", "comparison"):
+        if not isinstance(manifest.get(key), dict):
+            raise bad(f"{key!r} must be an object, found {type(manifest.get(key)).__name__}")
+    for where in (manifest, manifest["settings"]):
+        horizon, cutoff, unit = where.get("horizon"), where.get("cutoff"), where.get("time_unit")
+        if horizon is not None and not (
+            isinstance(horizon, int) and not isinstance(horizon, bool) and horizon > 0
+        ):
+            raise bad(f"'horizon' must be a whole number of days > 0, found {horizon!r}")
+        if cutoff is not None:
+            try:
+                date.fromisoformat(str(cutoff))
+            except ValueError:
+                raise bad(f"'cutoff' must be a date, found {cutoff!r}") from None
+        if unit not in (None, "days", "weeks"):
+            raise bad(f"'time_unit' must be 'days' or 'weeks', found {unit!r}")
 
 
 def _read_json(path: Path) -> Any:
