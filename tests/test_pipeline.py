@@ -81,3 +81,22 @@ def test_run_refuses_a_file_as_out(cli, tmp_path, demo_dir):
     assert result.exit_code == 2
     assert "is a file" in result.stderr
     assert target.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--models", "bogus"], "--models must be a comma-separated list of"),
+        (["--models", ","], "--models is empty"),
+        (["--cutoff", "someday"], "--cutoff must be a date"),
+        (["--seed", "-1"], "--seed must be a non-negative whole number"),
+    ],
+    ids=["unknown-model", "no-model", "bad-cutoff", "negative-seed"],
+)
+def test_run_checks_its_options_before_any_step(cli, tmp_path, args, message):
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id,date,amount\na,2024-01-01,3\na,2024-02-01,4\n")
+    result = cli("run", log, "--out", tmp_path / "run", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert not (tmp_path / "run").exists()  # no step has written anything

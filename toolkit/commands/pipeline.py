@@ -170,9 +170,7 @@ def _where(out: Path) -> None:
 
 
 OutDir = Annotated[Path, typer.Option("--out", help="Output directory (created if missing).")]
-SeedOpt = Annotated[
-    int, typer.Option("--seed", help="Random seed; same seed, same results.")
-]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same results.")]
 
 
 @app.command()
@@ -209,8 +207,16 @@ def run(
     read: ReadOptions,
 ) -> None:
     """The whole pipeline on your transaction log: features, segments, CLV, models, churn list."""
+    from toolkit.commands.common import parse_option_list
+    from toolkit.features import parse_cutoff
+    from toolkit.models._train import MODEL_CHOICES
+
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {str(out)!r} is a file; expected a directory")
+    # checked now, not at the train step after five steps have written their outputs
+    parse_cutoff(cutoff)
+    if not parse_option_list(models, "--models", set(MODEL_CHOICES)):
+        raise InputError(f"--models is empty; choose from {list(MODEL_CHOICES)}")
     run_pipeline(
         data,
         out,
