@@ -235,3 +235,16 @@ def test_target_mode_refuses_tables_it_cannot_learn_from(
     assert res.exit_code == 2, res.output
     assert message in res.output
     assert not (tmp_path / "m").exists()
+
+
+def test_a_segmenter_of_other_columns_is_refused_before_training(log: Path, tmp_path: Path):
+    table = tmp_path / "people.csv"
+    table.write_text(
+        "CustomerID,age,income\n" + "".join(f"{i},{20 + i % 40},{i % 7}\n" for i in range(60))
+    )
+    res = run("segment", table, "--out", tmp_path / "S", "--k", "3")
+    assert res.exit_code == 0, res.output
+    res = run("train", log, "--out", tmp_path / "m", "--segmenter", tmp_path / "S" / "segmenter")
+    assert res.exit_code == 2, res.output
+    assert "--segmenter uses columns 'age', 'income', which the features of" in res.output
+    assert not (tmp_path / "m").exists()

@@ -116,9 +116,7 @@ def train(
             help="A saved segmenter directory (toolkit segment): names segments in the churn list.",
         ),
     ] = None,
-    seed: Annotated[
-        int, typer.Option("--seed", help="Random seed; same seed, same models.")
-    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same models.")] = 0,
     *,
     read: ReadOptions,
 ) -> None:
@@ -155,6 +153,8 @@ def train(
             idcol = read.customer_col or find_id_column([str(c) for c in table.columns])
             if idcol:
                 info(f"customer id column: {idcol!r}")
+            if seg is not None:
+                _check_segmenter_columns(seg, [str(c) for c in table.columns], str(data))
             result = train_from_table(
                 table,
                 target=target,
@@ -171,8 +171,11 @@ def train(
                     "table give --target COL --positive VALUE (or name the date column with "
                     "--date-col)"
                 )
+            from toolkit.features import FEATURE_COLUMNS
             from toolkit.io import read_transactions
 
+            if seg is not None:
+                _check_segmenter_columns(seg, list(FEATURE_COLUMNS), f"the features of {data}")
             update("reading")
             tx = read_transactions(data, **kwargs)
             try:
@@ -193,6 +196,18 @@ def train(
         bundle = _save(result, out, data, seg)
     _summary(bundle, result.notes)
     info(f"wrote the model directory {out} (report: {out / 'report.html'})")
+
+
+def _check_segmenter_columns(seg: Any, available: list[str], where: str) -> None:
+    """The churn list names each customer's segment from the columns the segmenter was fitted
+    on: they must be among what predict will have, or every predict would fail later."""
+    missing = [c for c in seg.preprocessor_.columns if c not in available]
+    if missing:
+        raise InputError(
+            f"--segmenter uses column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))}, which {where} do not have (they have: "
+            f"{', '.join(map(repr, available))}); segment the features of this data instead"
+        )
 
 
 def _save(result: Any, out: Path, data: Path, seg: Any) -> ModelBundle:
@@ -346,9 +361,7 @@ def explain(
         typer.Option("--customer", help="Customer id for the waterfall (default: highest risk)."),
     ] = None,
     cutoff: CutoffOption = None,
-    seed: Annotated[
-        int, typer.Option("--seed", help="Seed of the row sample for plots.")
-    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the row sample for plots.")] = 0,
     *,
     read: ReadOptions,
 ) -> None:
