@@ -212,3 +212,13 @@ def test_a_model_state_rewritten_and_rehashed_is_refused_not_a_crash(model_dir: 
     )
     with pytest.raises(UnsafeModelError, match="is malformed"):
         load_model_dir(model_dir)
+
+
+def test_a_model_directory_gets_a_plain_directory_mode(tmp_path: Path) -> None:
+    import os
+
+    save_model_dir(trained_result(), tmp_path / "M", fingerprint={"kind": "test"})
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert (tmp_path / "M").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    assert os.access(tmp_path / "M", os.R_OK)

@@ -454,6 +454,25 @@ def test_load_refuses_tampered_or_unexpected_files(tmp_path) -> None:
         Segmenter.load(tmp_path)
 
 
+def test_load_refuses_a_linked_array_and_a_hand_edited_manifest(tmp_path) -> None:
+    import json
+
+    seg = Segmenter(k=3, n_bootstrap=0).fit(blobs())
+    d = seg.save(tmp_path / "seg")
+    real = tmp_path / "elsewhere.npy"
+    (d / "centroids.npy").rename(real)
+    (d / "centroids.npy").symlink_to(real)  # same bytes, same hash: still a link
+    with pytest.raises(UnsafeModelError, match="is a link; refused"):
+        Segmenter.load(d)
+    (d / "centroids.npy").unlink()
+    real.rename(d / "centroids.npy")
+    manifest = json.loads((d / "segmenter.json").read_text())
+    manifest["n_segments"] = "three"
+    (d / "segmenter.json").write_text(json.dumps(manifest))
+    with pytest.raises(UnsafeModelError, match="is malformed"):
+        Segmenter.load(d)
+
+
 # --- invariants ----------------------------------------------------------------------------------
 
 

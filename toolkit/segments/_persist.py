@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -103,6 +103,8 @@ def load_segmenter(cls: type[Segmenter], directory: Path) -> Segmenter:
     arrays: dict[str, np.ndarray] = {}
     for name, digest in files.items():
         path = directory / name
+        if path.is_symlink():  # as the model directory: a link could point anywhere
+            raise UnsafeModelError(f"segmenter file {str(path)!r} is a link; refused")
         if Path(name).name != name or not name.endswith(".npy") or not path.is_file():
             raise UnsafeModelError(f"segmenter file {name!r} is missing or not a .npy file")
         if sha256_file(path) != digest:
@@ -114,6 +116,21 @@ def load_segmenter(cls: type[Segmenter], directory: Path) -> Segmenter:
             arrays[name[:-4]] = np.load(path, allow_pickle=False)
         except ValueError as exc:
             raise UnsafeModelError(f"cannot load {str(path)!r} without pickle: {exc}") from None
+    try:
+        return _rebuild(cls, manifest, arrays)
+    except UnsafeModelError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # segmenter.json edited by hand: a refusal naming it, not a crash
+        raise UnsafeModelError(
+            f"{str(manifest_path)!r} is malformed ({type(exc).__name__}: {exc}); "
+            "segment the data again"
+        ) from None
+
+
+def _rebuild(
+    cls: type[Segmenter], manifest: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> Segmenter:
     kind = MODEL_KINDS.get(manifest["model_kind"])
     if kind is None:
         raise UnsafeModelError(f"unknown segmenter model kind {manifest['model_kind']!r}")
