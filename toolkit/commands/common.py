@@ -358,9 +358,7 @@ InputFile = Annotated[
         exists=True, dir_okay=False, readable=True, help="Input data file (CSV/Parquet/JSON/xlsx)."
     ),
 ]
-SeedOption = Annotated[
-    int, typer.Option("--seed", help="Random seed; the same seed, same result.")
-]
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed; the same seed, same result.")]
 
 
 def parse_option_list(value: str | None, option: str, allowed: set[str] | None = None) -> list[str]:
