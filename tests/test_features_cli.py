@@ -176,6 +176,24 @@ def test_customers_table_joined(cli, tmp_path, ext):
     assert df["Gender"].tolist()[0::2] == ["m", "f"]
     assert df["Age"].tolist()[0::2] == [45, 31]
     assert df.loc[1, ["Gender", "Age"]].isna().all()
+    if ext == ".parquet":  # the table's categories stay categories in the file
+        assert isinstance(df["Gender"].dtype, pd.CategoricalDtype)
+        assert not isinstance(df["Age"].dtype, pd.CategoricalDtype)
+
+
+@pytest.mark.parametrize("btyd", ["--btyd", "--no-btyd"])
+def test_customers_table_categories_survive_a_log_without_keys(cli, tmp_path, btyd):
+    # a small CSV log is loaded (no stored keys): the path straight from the query
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id,date,amount\na,2024-01-01,3\na,2024-02-01,4\nb,2024-01-09,2\n")
+    table = tmp_path / "customers.csv"
+    table.write_text("customer_id,plan\na,gold\nb,basic\n")
+    out = tmp_path / "f.parquet"
+    result = cli("features", log, "--out", out, "--customers-table", table, btyd)
+    assert result.exit_code == 0, result.output
+    df = pd.read_parquet(out)
+    assert isinstance(df["plan"].dtype, pd.CategoricalDtype)
+    assert df["plan"].astype(str).tolist() == ["gold", "basic"]
 
 
 def test_customers_table_with_duplicate_ids_exits_2(cli, tmp_path):

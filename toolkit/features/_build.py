@@ -413,8 +413,11 @@ def write_features(
         summary.append(
             "count(*) FILTER (WHERE customer_id IN (SELECT customer_id FROM customer_table))"
         )
+    # Parquet keeps the customer table's categories as dictionary columns, which pandas reads
+    # back as categories; DuckDB's writer would store them as plain text
+    categories = _category_columns(customers) if fmt == ".parquet" else []
     with write_atomic(out) as tmp:
-        if btyd or tx.keys is not None:
+        if btyd or tx.keys is not None or categories:
             # the rows are held once in Arrow: scored there (btyd) and checked (see _query)
             if btyd:
                 from toolkit.features._btyd import prefetch
@@ -427,7 +430,10 @@ def write_features(
             else:
                 table = _feature_table(tx, spec, cols)
             with _registered(con, table) as name:
-                con.execute(f"COPY {name} TO '{_esc(tmp)}' {copy_opts}")
+                if categories:
+                    _write_with_categories(table, categories, tmp)
+                else:
+                    con.execute(f"COPY {name} TO '{_esc(tmp)}' {copy_opts}")
                 rows = con.execute(f"SELECT {', '.join(summary)} FROM {name}").fetchall()
         else:
             # straight from the query to the file: no copy of the result in memory
@@ -451,6 +457,34 @@ def write_features(
         "repeat_rate": None if row[1] is None else float(row[1]),
         "btyd": info,
     }
+
+
+def _category_columns(customers: pd.DataFrame | None) -> list[str]:
+    """The categorical columns of a customer table, named as the features table has them."""
+    if customers is None:
+        return []
+    import pandas as pd
+
+    from toolkit.io import find_id_column
+
+    idcol = find_id_column(list(customers.columns))
+    reserved = _reserved()
+    return [
+        f"customer_{col}" if col in reserved else str(col)
+        for col in customers.columns
+        if col != idcol and isinstance(customers[col].dtype, pd.CategoricalDtype)
+    ]
+
+
+def _write_with_categories(table: Any, categories: list[str], path: Path) -> None:
+    """Write ``table`` as Parquet with ``categories`` dictionary-encoded (pandas: category)."""
+    import pyarrow.parquet as pq
+
+    for col in categories:
+        i = table.schema.get_field_index(col)
+        if i >= 0:
+            table = table.set_column(i, col, table.column(col).dictionary_encode())
+    pq.write_table(table, path, compression="snappy")
 
 
 def _feature_table(
