@@ -206,3 +206,9 @@ def test_an_output_under_a_file_exits_2(cli, tmp_path, command, message):
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert blocker.read_text() == "a file"
+
+
+def test_an_empty_column_option_is_refused(cli, tmp_path):
+    result = cli("features", TINY, "--out", tmp_path / "f.csv", "--customer-col", " ")
+    assert result.exit_code == 2, result.output
+    assert "--customer-col must name a column, got ' '" in result.stderr

@@ -289,3 +289,15 @@ def test_a_new_segmenter_replaces_the_old_one_whole(cli, tiny: Path, tmp_path) -
     # the k-means centroids are gone: the segmenter's files are the new manifest's
     assert not (out / "segmenter" / "centroids.npy").exists()
     _ok(cli("segment", tiny, "--out", tmp_path / "again", "--assign", out / "segmenter"))
+
+
+def test_assign_refuses_options_that_would_change_the_fit(cli, tiny: Path, tmp_path) -> None:
+    out = tmp_path / "out"
+    _ok(cli("segment", tiny, "--out", out, "--k", "3"))
+    _fails(
+        cli(
+            "segment", tiny, "--out", tmp_path / "a", "--assign", out, "--k", "4", "--method", "gmm"
+        ),
+        "--assign applies the saved segmenter as it was fitted: --method, --k do not apply",
+    )
+    _ok(cli("segment", tiny, "--out", tmp_path / "a", "--assign", out, "--seed", "1"))

@@ -276,6 +276,11 @@ class ReadOptions:
 
     def read_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`toolkit.io.read_transactions` / ``read_table``."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_col") and value is not None and not value.strip():
+                option = "--" + f.name.replace("_", "-")
+                raise InputError(f"{option} must name a column, got {value!r}")
         names = [n.strip() for n in self.names.split(",")] if self.names else None
         if names:
             repeated = sorted({n for n in names if names.count(n) > 1})

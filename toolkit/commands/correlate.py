@@ -101,7 +101,8 @@ def correlate(
     summary = result.summary()
     info(
         f"{features}: {len(df):,} rows, {len(result.columns)} columns, "
-        f"{summary['n_pairs']} pairs, {summary['n_significant']} with q < {summary['alpha']}"
+        f"{_count(summary['n_pairs'], 'pair')}, {summary['n_significant']} with q < "
+        f"{summary['alpha']}"
     )
     if result.skipped:
         info("skipped: " + ", ".join(f"{c} ({why})" for c, why in result.skipped.items()))
@@ -136,3 +137,8 @@ def _note_repeated_ids(path: Path, df: pd.DataFrame, id_col: str | None) -> None
             f"{path} is not one row per customer (a transaction log?); toolkit features makes "
             "one; these correlations are over rows"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 pair``, ``3 pairs``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

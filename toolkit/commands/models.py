@@ -340,8 +340,11 @@ def predict(
         f"{bundle.settings.get('churn_probability')}"
     )
     info(f"scored {len(frame):,} {what}; wrote {len(churn):,} rows to {out}")
-    if bundle.value_model.get("note"):
-        info(f"value_at_risk = churn_probability x {bundle.value_model['note']}")
+    note = bundle.value_model.get("note")
+    if note and bundle.value_model.get("kind") == "none":
+        info(f"value_at_risk is empty: {note}")
+    elif note:
+        info(f"value_at_risk = churn_probability x {note}")
 
 
 # --- explain ------------------------------------------------------------------------------------

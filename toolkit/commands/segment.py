@@ -181,6 +181,18 @@ def segment(
         update("reading")
         df, id_column = _load_customers(data, read)
         if assign is not None:
+            fitting = {
+                "method": method,
+                "k": k,
+                "columns": columns,
+                "scale": scale,
+                "log_skewed": log_skewed,
+                "k_range": k_range,
+                "impute": impute,
+                "categorical": categorical,
+                "sample_size": sample_size,
+            }
+            _refuse_fitting_options_with_assign(fitting)
             update("assigning")
             with staged_outputs(out) as stage:
                 seg, segments, files = assign_table(assign, df, stage, id_column=id_column)
@@ -282,3 +294,21 @@ def _library_warnings() -> Iterator[None]:
             kinds[key] = (first, n + 1)
     for text, n in kinds.values():
         info(f"note: {text}" + (f" (and {n - 1} more like it)" if n > 1 else ""))
+
+
+def _refuse_fitting_options_with_assign(values: dict[str, Any]) -> None:
+    """--assign applies a saved segmenter as it was fitted: an option that would change the fit
+    (given with a value other than its default) would be silently ignored."""
+    import inspect
+
+    defaults = inspect.signature(segment).parameters
+    given = [
+        "--" + name.replace("_", "-")
+        for name, value in values.items()
+        if value != defaults[name].default
+    ]
+    if given:
+        raise InputError(
+            f"--assign applies the saved segmenter as it was fitted: {', '.join(given)} "
+            f"{'does' if len(given) == 1 else 'do'} not apply (fit a new one without --assign)"
+        )

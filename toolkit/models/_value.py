@@ -73,7 +73,8 @@ def fit_value_model(
         except Exception as exc:  # any failure of the CLV fit falls back to the spend rate
             problems.append(f"the Gamma-Gamma CLV could not be fitted ({exc})")
     else:
-        problems.append(f"the data lacks {[c for c in BTYD if c not in frame.columns]} for CLV")
+        lacking = ", ".join(c for c in BTYD if c not in frame.columns)
+        problems.append(f"the data has no {lacking} column for a CLV")
     if all(c in frame.columns for c in RATE):
         return {
             "kind": "spend_rate",
@@ -83,7 +84,7 @@ def fit_value_model(
         }
     return {
         "kind": "none",
-        "note": "; ".join(problems) + "; no spend columns either, so value_at_risk is empty",
+        "note": "; ".join(problems) + ", and no spend columns for a spend rate either",
     }
 
 
