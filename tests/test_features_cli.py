@@ -416,3 +416,11 @@ def test_a_customers_table_matching_some_says_how_many(cli, tmp_path):
     assert result.exit_code == 0, result.output
     # A, B, C and D bought before the default cutoff
     assert f"note: {table} describes 1 of the 4 customers" in result.stderr
+
+
+def test_a_customer_table_with_ragged_lines_says_so(cli, tmp_path):
+    data = tmp_path / "customers.csv"
+    data.write_text("CustomerID,Genre,Age\n0001,Male,19\n0002,Female,20,extra\n0003,Male,33\n")
+    result = cli("features", data, "--out", tmp_path / "f.csv")
+    assert result.exit_code == 0, result.output
+    assert "note: 1 row(s) have more fields than the header (3)" in result.stderr

@@ -13,6 +13,7 @@ from toolkit.commands.common import (
     InputFile,
     ReadOptions,
     announce_reading,
+    announce_table,
     app,
     handle_errors,
     info,
@@ -97,6 +98,7 @@ def _summary_from_table(path: Path, read: ReadOptions, cols: dict[str, str]) -> 
 
     kwargs = read.read_kwargs()
     table = read_table(path, sep=kwargs["sep"], names=kwargs["names"], id_column=read.customer_col)
+    announce_table(table)
     missing = [role for role in ("frequency", "recency", "T") if role not in cols]
     if missing:
         raise InputError(

@@ -229,6 +229,12 @@ def _is_saved_model(folder: Path) -> bool:
         return False
 
 
+def announce_table(table: Any) -> None:
+    """The reading notes of a customer table (:func:`toolkit.io.read_table`), one line each."""
+    for note in getattr(table, "attrs", {}).get("notes", []):
+        info(f"note: {note}")
+
+
 @contextmanager
 def progress(description: str) -> Iterator[Callable[[str], None]]:
     """A spinner with a status line on a terminal; silent when stderr is not a terminal.

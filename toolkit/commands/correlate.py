@@ -11,6 +11,7 @@ import typer
 
 from toolkit.commands.common import (
     InputFile,
+    announce_table,
     app,
     handle_errors,
     info,
@@ -80,6 +81,7 @@ def correlate(
     with progress("correlating") as update:
         update(f"reading {features}")
         df = read_table(features, id_column=id_col)
+        announce_table(df)
         if chosen is not None:
             unknown = [c for c in chosen if c not in df.columns]
             if unknown:

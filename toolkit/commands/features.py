@@ -12,6 +12,7 @@ from toolkit.commands.common import (
     InputFile,
     ReadOptions,
     announce_reading,
+    announce_table,
     app,
     handle_errors,
     info,
@@ -111,12 +112,15 @@ def features(
                 "transaction log (name its date column with --date-col)"
             )
         table = read_table(data, sep=read.sep, names=kwargs["names"])
+        announce_table(table)
         _check_passthrough(data, table, read.customer_col)
         write_frame(table, out)
         rows = f"{len(table):,} {'row' if len(table) == 1 else 'rows'}"
         info(f"{data} is a customer table (no date column): wrote {rows} to {out}")
         return
     customers = read_table(customers_table) if customers_table else None
+    if customers is not None:
+        announce_table(customers)
     with progress("features") as update:
         update("reading")
         tx = read_transactions(data, **kwargs)

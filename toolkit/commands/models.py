@@ -13,6 +13,7 @@ from toolkit.commands.common import (
     InputFile,
     ReadOptions,
     announce_reading,
+    announce_table,
     app,
     handle_errors,
     info,
@@ -150,6 +151,7 @@ def train(
 
             update("reading")
             table = read_table(data, sep=read.sep, names=kwargs["names"])
+            announce_table(table)
             idcol = read.customer_col or find_id_column([str(c) for c in table.columns])
             if idcol:
                 info(f"customer id column: {idcol!r}")

@@ -15,6 +15,7 @@ from toolkit.commands.common import (
     InputFile,
     ReadOptions,
     SeedOption,
+    announce_table,
     app,
     handle_errors,
     info,
@@ -96,6 +97,7 @@ def _load_customers(data: Path, read: ReadOptions) -> tuple[Any, str | None]:
         )
         return features, "customer_id"
     df = read_table(data, sep=read.sep, names=kwargs["names"], id_column=read.customer_col)
+    announce_table(df)
     return df, read.customer_col
 
 

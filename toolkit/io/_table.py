@@ -39,7 +39,8 @@ def read_table(
 
     Numbers become numeric columns, ISO-like dates datetimes, low-cardinality text categories, other
     text ``string``; the id column (``id_column`` or the one :func:`find_id_column` finds) stays
-    text exactly as written (``0001`` stays ``0001``, ``17850.0`` becomes ``17850``).
+    text exactly as written (``0001`` stays ``0001``, ``17850.0`` becomes ``17850``). The notes of
+    reading the file (encoding, ragged lines) are in ``df.attrs["notes"]``.
 
     Examples
     --------
@@ -58,6 +59,7 @@ def read_table(
     raw = open_raw(con, path, sep=sep, names=names, materialise=True)
     try:
         df = con.execute("SELECT * FROM raw").df()
+        notes = list(raw.notes)
     finally:
         con.close()
         raw.close()
@@ -75,7 +77,10 @@ def read_table(
             out[col] = _id_text(s)
         else:
             out[col] = _type_column(s, len(df))
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    # what reading decided (encoding, lines with more fields than the header): for the user
+    table.attrs["notes"] = notes
+    return table
 
 
 def _id_text(s: pd.Series) -> pd.Series:
