@@ -200,3 +200,53 @@ def test_staged_outputs_refuse_a_file_as_the_directory(tmp_path):
     with pytest.raises(InputError, match="is a file; give a directory"), staged_outputs(out):
         pass
     assert out.read_text() == "a file"
+
+
+def test_staged_outputs_put_the_old_outputs_back_when_a_move_fails(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    (out / "segmenter").mkdir(parents=True)
+    (out / "segmenter" / "segmenter.json").write_text("old segmenter")
+    (out / "a.csv").write_text("old a")
+    (out / "b.csv").write_text("old b")
+    real = os.replace
+    calls = []
+
+    def flaky(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 5:  # a, b moved (old ones set aside), the old segmenter aside: fail
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    with pytest.raises(OSError), staged_outputs(out) as stage:
+        (stage / "a.csv").write_text("new a")
+        (stage / "b.csv").write_text("new b")
+        (stage / "segmenter").mkdir()
+        (stage / "segmenter" / "segmenter.json").write_text("new segmenter")
+        monkeypatch.setattr(os, "replace", flaky)
+    monkeypatch.setattr(os, "replace", real)
+    assert (out / "a.csv").read_text() == "old a"
+    assert (out / "b.csv").read_text() == "old b"
+    assert (out / "segmenter" / "segmenter.json").read_text() == "old segmenter"
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "b.csv", "segmenter"]
+
+
+def test_staged_outputs_remove_every_directory_they_created(tmp_path):
+    out = tmp_path / "new" / "deeper" / "out"
+    with pytest.raises(RuntimeError), staged_outputs(out):
+        raise RuntimeError("failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_never_replaces_a_protected_input(tmp_path):
+    from toolkit.io._write import protect_inputs
+
+    data = tmp_path / "data.csv"
+    data.write_text("the user's data")
+    with protect_inputs([data]):
+        with pytest.raises(InputError, match="would replace the input"), write_atomic(data) as t:
+            t.write_text("result")
+        with pytest.raises(InputError, match="would replace the input"):
+            with staged_outputs(tmp_path) as stage:
+                (stage / "data.csv").write_text("result")
+    assert data.read_text() == "the user's data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]

@@ -211,12 +211,11 @@ class ModelBundle:
                 "choose a new or empty directory"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        from toolkit.io._write import make_temp_dir
+
+        # not mkdtemp: its 0700 would become the model directory's mode
+        tmp = make_temp_dir(target.parent, f".{target.name}.")
         try:
-            # mkdtemp's 0700 would become the model directory's mode: give it a plain mkdir's
-            umask = os.umask(0)
-            os.umask(umask)
-            tmp.chmod(0o777 & ~umask)
             self._write(tmp, extra_files or {})
             if target.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
