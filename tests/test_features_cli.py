@@ -424,3 +424,21 @@ def test_a_customer_table_with_ragged_lines_says_so(cli, tmp_path):
     result = cli("features", data, "--out", tmp_path / "f.csv")
     assert result.exit_code == 0, result.output
     assert "note: 1 row(s) have more fields than the header (3)" in result.stderr
+
+
+def test_customer_col_is_matched_as_the_readers_match_it(cli, tmp_path):
+    data = tmp_path / "customers.csv"
+    data.write_text("CustomerID,Age\n1,20\n2,30\n")
+    result = cli("features", data, "--out", tmp_path / "f.csv", "--customer-col", "customerid")
+    assert result.exit_code == 0, result.output
+    assert "is a customer table" in result.stderr
+
+
+@pytest.mark.parametrize("ext", [".csv", ".parquet", ".json"])
+def test_labels_straight_from_the_query_in_every_format(cli, tmp_path, ext):
+    # a loaded log without BTYD scores is written by DuckDB directly, then summed up from
+    # the file it wrote
+    out = tmp_path / f"f{ext}"
+    result = cli("features", TINY, "--out", out, "--cutoff", CUTOFF, "--horizon", 60, "--no-btyd")
+    assert result.exit_code == 0, result.output
+    assert "33.3% bought again" in result.stderr

@@ -273,11 +273,21 @@ def test_library_warnings_are_summed_up_once(cli, tmp_path) -> None:
     assert "Warning" not in output  # no file:line warning text
 
 
-def test_a_failed_run_leaves_the_previous_outputs_whole(cli, tiny: Path, tmp_path) -> None:
+def test_a_failed_run_leaves_the_previous_outputs_whole(
+    cli, tiny: Path, tmp_path, monkeypatch
+) -> None:
     out = tmp_path / "out"
     _ok(cli("segment", tiny, "--out", out, "--k", "3"))
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    _fails(cli("segment", tiny, "--out", out, "--columns", "visits,nope"), "'nope' not found")
+    # the run fails while writing: segments.csv, profiles.csv and metrics.json are written,
+    # the plots fail
+    import toolkit.segments._plots as plots
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(plots, "write_plots", full_disk)
+    _fails(cli("segment", tiny, "--out", out, "--k", "4"), "No space left on device")
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 

@@ -61,6 +61,8 @@ def exit_on_sigterm() -> None:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         global _terminated
+        if _terminated:  # a second signal (timeout -k, a scheduler) must not cut the cleanup
+            return
         _terminated = True
         raise SystemExit(TERMINATED)
 

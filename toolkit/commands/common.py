@@ -6,6 +6,7 @@ They parse options and call the library; nothing here imports a heavy dependency
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import os
@@ -57,11 +58,15 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from toolkit.io._write import protect_inputs
+
         try:
             _check_seed(kwargs.get("seed"))
             _refuse_output_onto_input(kwargs)
             _refuse_output_into_saved_model(kwargs, replaces_model=func.__name__ == "train")
-            return func(*args, **kwargs)
+            # and no output of the command, whatever its name, replaces an input file
+            with protect_inputs(path for _, path in _input_paths(kwargs)):
+                return func(*args, **kwargs)
         except typer.Exit:
             raise
         except InputError as exc:
@@ -78,18 +83,16 @@ def handle_errors(func: F) -> F:
             if terminated():  # SIGTERM outside a query
                 _interrupted()
             raise
-        except OSError as exc:
-            if exc.filename is None or os.environ.get("TOOLKIT_DEBUG"):
-                raise
-            # a path that cannot be made or written (under a file, no permission, disk full):
-            # the user's to fix, not a bug
-            err_console.print(f"error: {_os_error_message(exc)}", markup=False)
-            raise typer.Exit(2) from None
         except Exception as exc:
             if _is_interrupted_query(exc):
                 _interrupted()
             if os.environ.get("TOOLKIT_DEBUG"):
                 raise
+            if isinstance(exc, OSError) and (exc.filename is not None or exc.errno in _USERS_OS):
+                # a path that cannot be made or written (under a file, no permission), a full
+                # disk: the user's to fix, not a bug
+                err_console.print(f"error: {_os_error_message(exc)}", markup=False)
+                raise typer.Exit(2) from None
             err_console.print(
                 f"internal error: {type(exc).__name__}: {exc} "
                 "(set TOOLKIT_DEBUG=1 for the traceback; please report it)",
@@ -100,9 +103,15 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: OS errors that are the machine's or the user's state, even without a file name
+_USERS_OS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
 def _os_error_message(exc: OSError) -> str:
-    """``cannot use 'out/x.csv': Not a directory`` from an OSError that names its path."""
+    """``cannot use 'out/x.csv': Not a directory`` from an OSError (with its path if known)."""
     paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    if not paths:
+        return f"cannot write the output: {exc.strerror or exc}"
     if isinstance(exc, FileExistsError) and len(paths) == 1:  # mkdir where a file is
         return f"cannot make the directory {paths[0]!r}: a file of that name is in the way"
     reason = exc.strerror or type(exc).__name__
@@ -138,26 +147,56 @@ def _check_seed(seed: object) -> None:
         raise InputError(f"--seed must be a non-negative whole number, got {seed}")
 
 
+#: the commands' positional arguments, as their usage line names them
+_POSITIONAL = {"data": "DATA", "features": "FEATURES", "model_dir": "MODEL_DIR"}
+
+
+def option_name(param: str) -> str:
+    """How the CLI spells a command's parameter: ``DATA`` or ``--customers-table``."""
+    return _POSITIONAL.get(param) or "--" + param.replace("_", "-")
+
+
+def _input_paths(params: dict[str, Any]) -> list[tuple[str, Path]]:
+    """The command's input files among its parameters (its outputs are named ``out``, or
+    ``*_out`` as generate's --customers-out)."""
+    return [
+        (name, value)
+        for name, value in params.items()
+        if isinstance(value, Path)
+        and name != "out"
+        and not name.endswith("_out")
+        and value.is_file()
+    ]
+
+
 def _refuse_output_onto_input(params: dict[str, Any]) -> None:
     """An ``--out`` that is one of the command's input files (under any spelling or link) would
     replace the user's data with the result: refuse it before any work is done."""
     out = params.get("out")
     if not isinstance(out, Path) or not out.exists():
         return
-    for name, value in params.items():
-        if name == "out" or not isinstance(value, Path) or not value.is_file():
-            continue
+    for name, value in _input_paths(params):
         try:
             same = os.path.samefile(out, value)
         except OSError:
             continue
         if same:
-            # the positional inputs are DATA, FEATURES; the options --customers-table and such
-            what = "--" + name.replace("_", "-") if "_" in name else name.upper()
+            what = option_name(name)
             raise InputError(
                 f"--out {str(out)!r} is the input {what} ({str(value)!r}): writing there would "
                 "replace it; choose another output path"
             )
+
+
+def count(n: int, noun: str) -> str:
+    """``1 row``, ``1,204 rows``: a number and its noun, singular or plural.
+
+    Examples
+    --------
+    >>> count(1, "pair"), count(1204, "row")
+    ('1 pair', '1,204 rows')
+    """
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def announce_reading(tx: Any) -> None:
@@ -182,7 +221,7 @@ def announce_reading(tx: Any) -> None:
             f"{n:,} {PROBLEMS[code][0].removeprefix('rows ')}" for code, n in excluded.items()
         )
         info(
-            f"left out {total:,} {'row' if total == 1 else 'rows'} of {tx.source}: {parts} "
+            f"left out {count(total, 'row')} of {tx.source}: {parts} "
             f"(toolkit validate {tx.source} shows examples)"
         )
 
@@ -285,8 +324,7 @@ class ReadOptions:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name.endswith("_col") and value is not None and not value.strip():
-                option = "--" + f.name.replace("_", "-")
-                raise InputError(f"{option} must name a column, got {value!r}")
+                raise InputError(f"{option_name(f.name)} must name a column, got {value!r}")
         names = [n.strip() for n in self.names.split(",")] if self.names else None
         if names:
             repeated = sorted({n for n in names if names.count(n) > 1})

@@ -13,6 +13,7 @@ from toolkit.commands.common import (
     InputFile,
     announce_table,
     app,
+    count,
     handle_errors,
     info,
     out_console,
@@ -103,7 +104,7 @@ def correlate(
     summary = result.summary()
     info(
         f"{features}: {len(df):,} rows, {len(result.columns)} columns, "
-        f"{_count(summary['n_pairs'], 'pair')}, {summary['n_significant']} with q < "
+        f"{count(summary['n_pairs'], 'pair')}, {summary['n_significant']} with q < "
         f"{summary['alpha']}"
     )
     if result.skipped:
@@ -139,8 +140,3 @@ def _note_repeated_ids(path: Path, df: pd.DataFrame, id_col: str | None) -> None
             f"{path} is not one row per customer (a transaction log?); toolkit features makes "
             "one; these correlations are over rows"
         )
-
-
-def _count(n: int, noun: str) -> str:
-    """``1 pair``, ``3 pairs``."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -14,6 +14,7 @@ from toolkit.commands.common import (
     announce_reading,
     announce_table,
     app,
+    count,
     handle_errors,
     info,
     progress,
@@ -115,8 +116,10 @@ def features(
         announce_table(table)
         _check_passthrough(data, table, read.customer_col)
         write_frame(table, out)
-        rows = f"{len(table):,} {'row' if len(table) == 1 else 'rows'}"
-        info(f"{data} is a customer table (no date column): wrote {rows} to {out}")
+        info(
+            f"{data} is a customer table (no date column): wrote {count(len(table), 'row')} "
+            f"to {out}"
+        )
         return
     customers = read_table(customers_table) if customers_table else None
     if customers is not None:

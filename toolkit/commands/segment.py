@@ -289,6 +289,8 @@ def _library_warnings() -> Iterator[None]:
     # one line per kind of warning: the same text but for its numbers is the same kind
     kinds: dict[str, tuple[str, int]] = {}
     for w in caught:
+        if issubclass(w.category, DeprecationWarning | PendingDeprecationWarning | FutureWarning):
+            continue  # for the libraries' developers, hidden from users as Python does
         lines = str(w.message).strip().splitlines()
         if lines:
             key = re.sub(r"\d+", "#", lines[0])

@@ -411,7 +411,8 @@ def write_features(
     if cols:
         # how many of the customers the customer table describes
         summary.append(
-            "count(*) FILTER (WHERE customer_id IN (SELECT customer_id FROM customer_table))"
+            "count(*) FILTER (WHERE CAST(customer_id AS VARCHAR) IN "
+            "(SELECT customer_id FROM customer_table))"
         )
     # Parquet keeps the customer table's categories as dictionary columns, which pandas reads
     # back as categories; DuckDB's writer would store them as plain text
@@ -442,7 +443,8 @@ def write_features(
                 ".parquet": f"read_parquet('{_esc(tmp)}')",
                 # ids such as 0001 stay text
                 ".csv": f"read_csv('{_esc(tmp)}', types={{'customer_id': 'VARCHAR'}})",
-                ".json": f"read_json('{_esc(tmp)}', columns={{'customer_id': 'VARCHAR'}})",
+                # (columns= would read only that column: the labels would be missing)
+                ".json": f"read_json('{_esc(tmp)}')",
             }[fmt]
             rows = con.execute(f"SELECT {', '.join(summary)} FROM {reader}").fetchall()
         row = rows[0]
@@ -708,7 +710,7 @@ def is_customer_table(
     it as transactions then says which option to give, instead of passing the log through).
     """
     from toolkit.io import ColumnMapping, connect, find_id_column
-    from toolkit.io._columns import SPELLINGS, normalise
+    from toolkit.io._columns import SPELLINGS, _match_given, normalise
     from toolkit.io._read import open_raw
 
     mapping = mapping or ColumnMapping()
@@ -722,9 +724,13 @@ def is_customer_table(
             normed = {normalise(c) for c in raw.columns}
             if normed & set(SPELLINGS["timestamp"]):
                 return False
-            if mapping.customer is not None and mapping.customer not in raw.columns:
-                return False  # read as a log, which says the column is not there
-            idcol = mapping.customer or find_id_column(list(raw.columns))
+            given = None
+            if mapping.customer is not None:
+                # matched as the readers match it: exactly, else after normalising (customerid)
+                given = _match_given(mapping.customer, list(raw.columns))
+                if given is None:
+                    return False  # read as a log, which says the column is not there
+            idcol = given or find_id_column(list(raw.columns))
             if idcol not in raw.columns:
                 return True
             quoted = '"' + idcol.replace('"', '""') + '"'

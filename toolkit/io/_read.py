@@ -458,6 +458,8 @@ def open_raw(
         row = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {view} LIMIT 1)").fetchone()
     except duckdb.Error as exc:
         _remove(cleanup)
+        if isinstance(exc, getattr(duckdb, "InterruptException", ())):
+            raise  # Ctrl-C / SIGTERM (DuckDB 1.x), not the file's fault
         raise InputError(f"{p}: cannot be read as {kind.upper()} ({_duck_message(exc)})") from None
     except BaseException:
         _remove(cleanup)

@@ -925,6 +925,8 @@ def _build(
             """
         )
     except duckdb.Error as exc:
+        if isinstance(exc, getattr(duckdb, "InterruptException", ())):
+            raise  # Ctrl-C / SIGTERM (DuckDB 1.x), not the file's fault
         msg = str(exc).splitlines()[0]
         raise InputError(f"{raw.path}: cannot be read ({msg})") from None
     tx = Transactions(con, raw, resolved, detected, notes)

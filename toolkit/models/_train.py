@@ -781,7 +781,8 @@ def train_from_table(
         raise InputError(f"too few customers to fit models: {len(frame)} (at least {MIN_ROWS})")
     check_classes(y, f"--target {target!r} = {positive!r}", minimum=max(folds * 2, 10))
     schema = FeatureSchema.infer(frame)
-    varying = [c for c in schema.numeric if frame[c].nunique(dropna=True) > 1]
+    # (a value or missing varies too: the tree and XGBoost learn from missingness)
+    varying = [c for c in schema.numeric if frame[c].nunique(dropna=False) > 1]
     varying += [c for c, levels in schema.categorical.items() if len(levels) > 1]
     if not varying:
         raise InputError(
