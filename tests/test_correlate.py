@@ -478,3 +478,22 @@ def test_cli_notes_a_table_that_is_not_one_row_per_customer(cli, tmp_path, hand)
     result = cli("correlate", data, "--out", tmp_path / "o")
     assert result.exit_code == 0, result.output
     assert "note: the ids in 'customer_id' repeat (6 rows, 3 distinct)" in result.stderr
+
+
+def test_cli_csv_booleans_are_used_and_infinities_noted(cli, tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=40)
+    df = pd.DataFrame(
+        {"x": x, "y": x * 2 + rng.normal(size=40), "big": rng.normal(size=40) * 1e160}
+    )
+    df["flag"] = np.where(x > 0, "True", "False")  # read as booleans, as Parquet's are
+    df.loc[5, "y"] = np.inf
+    data = tmp_path / "f.csv"
+    df.to_csv(data, index=False)
+    result = cli("correlate", data, "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    assert "note: 'y' has 1 infinite value, counted as missing" in result.stderr
+    assert "RuntimeWarning" not in result.stderr  # the 1e160 sums overflow: no r, no warning
+    table = pd.read_csv(tmp_path / "o" / "correlations.csv")
+    assert "flag" in set(table.var_1) | set(table.var_2)
+    assert table.loc[(table.var_1 == "x") & (table.var_2 == "y"), "n"].item() == 39

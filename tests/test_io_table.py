@@ -79,6 +79,7 @@ def test_typing_rules_in_every_format(fmt, tmp_path):
             "zip": ["01234", "12345", "02134", "99999"],
             "signup": ["2011-01-02", "2011-02-03", "2011-03-04", "2011-04-05"],
             "note": ["alpha", "beta", "gamma", "delta"],
+            "member": ["True", "false", "TRUE", ""],
         }
     )
     p = tmp_path / f"t.{fmt}"
@@ -103,6 +104,9 @@ def test_typing_rules_in_every_format(fmt, tmp_path):
     assert df["zip"].tolist() == ["01234", "12345", "02134", "99999"]  # leading zeros: text
     assert pd.api.types.is_datetime64_any_dtype(df["signup"])
     assert str(df["note"].dtype) == "string"
+    # booleans, as a Parquet file's are (correlate and the models use them as 0/1)
+    assert str(df["member"].dtype) == "boolean"
+    assert df["member"].tolist()[:3] == [True, False, True] and pd.isna(df["member"][3])
 
 
 def test_decimal_commas_and_awkward_numbers(tmp_path):

@@ -373,13 +373,13 @@ def test_profiles_by_hand() -> None:
     ("params", "message"),
     [
         ({"method": "spectral"}, "method must be one of"),
-        ({"k": 1}, "k must be 'auto' or a whole number >= 2"),
-        ({"k": "many"}, "k must be 'auto'"),
+        ({"k": 1}, "k \\(--k\\) must be 'auto' or a whole number >= 2"),
+        ({"k": "many"}, "k \\(--k\\) must be 'auto'"),
         ({"k_range": "5..2"}, "2 <= low <= high"),
-        ({"k_range": "two..ten"}, "k_range must look like 2..10"),
+        ({"k_range": "two..ten"}, "k_range \\(--k-range\\) must look like 2..10"),
         ({"scale": "log"}, "scale must be one of"),
         ({"eps": -1.0}, "eps must be"),
-        ({"sample_size": 3}, "sample_size must be"),
+        ({"sample_size": 3}, "sample_size \\(--sample-size\\) must be"),
     ],
 )
 def test_bad_parameters(params, message) -> None:

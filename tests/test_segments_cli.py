@@ -188,7 +188,7 @@ def test_tiny_table_default_columns_one_hot_tsne(cli, tiny: Path, tmp_path) -> N
         (["--columns", "visits,basket", "--no-impute"], ["'basket' (1 missing)", "--no-impute"]),
         (["--columns", "visits,region", "--categorical", "refuse"], ["'region' is categorical"]),
         (["--k", "1"], ["--k must be 'auto' or a whole number >= 2"]),
-        (["--k-range", "9..3"], ["k_range must satisfy 2 <= low <= high"]),
+        (["--k-range", "9..3"], ["k_range (--k-range) must satisfy 2 <= low <= high"]),
         (["--columns", "CustomerID"], ["'CustomerID' holds customer ids"]),
     ],
     ids=["missing-column", "no-impute", "refuse-categorical", "bad-k", "bad-k-range", "id-column"],

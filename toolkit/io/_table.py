@@ -37,10 +37,11 @@ def read_table(
 ) -> pd.DataFrame:
     """Read a table with one row per customer, with typed columns.
 
-    Numbers become numeric columns, ISO-like dates datetimes, low-cardinality text categories, other
-    text ``string``; the id column (``id_column`` or the one :func:`find_id_column` finds) stays
-    text exactly as written (``0001`` stays ``0001``, ``17850.0`` becomes ``17850``). The notes of
-    reading the file (encoding, ragged lines) are in ``df.attrs["notes"]``.
+    Numbers become numeric columns, true/false booleans, ISO-like dates datetimes, low-cardinality
+    text categories, other text ``string``; the id column (``id_column`` or the one
+    :func:`find_id_column` finds) stays text exactly as written (``0001`` stays ``0001``,
+    ``17850.0`` becomes ``17850``). The notes of reading the file (encoding, ragged lines) are in
+    ``df.attrs["notes"]``.
 
     Examples
     --------
@@ -123,6 +124,10 @@ def _type_column(s: pd.Series, n: int) -> pd.Series:
             if len(finite) == len(full) and whole.all():
                 return full.astype("int64")
             return full
+    lowered = present.str.lower()
+    if lowered.isin(["true", "false"]).all():
+        # as a Parquet file's booleans are: usable as 0/1 by correlate, segment and the models
+        return txt.str.lower().map({"true": True, "false": False}).astype("boolean")
     if present.str.match(r"^\d{4}-\d{2}-\d{2}").all():
         dates = pd.to_datetime(txt, errors="coerce", format="ISO8601")
         if dates.notna().sum() == len(present):

@@ -54,17 +54,17 @@ def parse_k_range(value: Any) -> tuple[int, int]:
             lo, hi = (int(p) for p in parts)
         except ValueError:
             raise InputError(
-                f"k_range must look like 2..10 (two whole numbers), got {value!r}"
+                f"k_range (--k-range) must look like 2..10 (two whole numbers), got {value!r}"
             ) from None
     else:
         try:
             lo, hi = (int(v) for v in value)
         except (TypeError, ValueError):
             raise InputError(
-                f"k_range must be two whole numbers such as (2, 10), got {value!r}"
+                f"k_range (--k-range) must be two whole numbers such as (2, 10), got {value!r}"
             ) from None
     if not 2 <= lo <= hi:
-        raise InputError(f"k_range must satisfy 2 <= low <= high, got {lo}..{hi}")
+        raise InputError(f"k_range (--k-range) must satisfy 2 <= low <= high, got {lo}..{hi}")
     return lo, hi
 
 
@@ -235,13 +235,16 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 if isinstance(k, float | np.floating) and k != int(k):
                     raise ValueError
             except (TypeError, ValueError):
-                raise InputError(f"k must be 'auto' or a whole number >= 2, got {k!r}") from None
+                raise InputError(
+                    f"k (--k) must be 'auto' or a whole number >= 2, got {k!r}"
+                ) from None
             if p["k"] < 2:
-                raise InputError(f"k must be 'auto' or a whole number >= 2, got {k!r}")
+                raise InputError(f"k (--k) must be 'auto' or a whole number >= 2, got {k!r}")
         for name in ("sample_size", "silhouette_size", "linkage_size"):
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value < 10:
-                raise InputError(f"{name} must be a whole number >= 10, got {value!r}")
+                cli = " (--sample-size)" if name == "sample_size" else ""
+                raise InputError(f"{name}{cli} must be a whole number >= 10, got {value!r}")
         if not isinstance(self.n_bootstrap, int | np.integer) or self.n_bootstrap < 0:
             raise InputError(f"n_bootstrap must be a whole number >= 0, got {self.n_bootstrap!r}")
         if self.n_init != "auto" and (
@@ -301,7 +304,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
                 + ("s" if n != 1 else "")
             )
         if p["k"] is not None and p["k"] >= n and p["method"] != "dbscan":
-            raise InputError(f"k must be smaller than the number of customers ({n}), got {p['k']}")
+            raise InputError(
+                f"k (--k) must be smaller than the number of customers ({n}), got {p['k']}"
+            )
         seed = int(self.random_state)
         sampled = n > self.sample_size
         eval_rows = sample_rows(n, int(self.sample_size), seed)
