@@ -471,6 +471,12 @@ def test_load_refuses_a_linked_array_and_a_hand_edited_manifest(tmp_path) -> Non
     (d / "segmenter.json").write_text(json.dumps(manifest))
     with pytest.raises(UnsafeModelError, match="is malformed"):
         Segmenter.load(d)
+    # a scaling that does not fit the columns would scale them wrong, silently
+    manifest["n_segments"] = 3
+    manifest["preprocessor"]["divisor"] = [1.0]
+    (d / "segmenter.json").write_text(json.dumps(manifest))
+    with pytest.raises(UnsafeModelError, match="1 divisors for 2 model columns"):
+        Segmenter.load(d)
 
 
 # --- invariants ----------------------------------------------------------------------------------

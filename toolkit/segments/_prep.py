@@ -236,8 +236,9 @@ class Preprocessor:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
+        """Inverse of :meth:`to_dict`; a dict whose scaling does not fit its columns (edited by
+        hand) is a ValueError."""
+        prep = cls(
             numeric=[str(c) for c in d["numeric"]],
             categorical=[str(c) for c in d["categorical"]],
             impute_values=dict(d["impute_values"]),
@@ -251,6 +252,13 @@ class Preprocessor:
             impute=bool(d.get("impute", True)),
             skipped=[str(c) for c in d.get("skipped", [])],
         )
+        width = len(prep.feature_names)
+        if len(prep.offset) != width or len(prep.divisor) != width:
+            raise ValueError(
+                f"the scaling has {len(prep.offset)} offsets and {len(prep.divisor)} divisors "
+                f"for {width} model columns"
+            )
+        return prep
 
 
 def _numeric_values(s: pd.Series, col: str) -> np.ndarray:
