@@ -239,3 +239,11 @@ def test_generate_names_its_second_output_as_an_option(cli, tmp_path):
     result = cli("generate", "--customers", "5", "--out", out, "--customers-out", out)
     assert result.exit_code == 2, result.output
     assert "input" not in result.stderr
+
+
+def test_the_guard_knows_the_manifests_by_their_modules_names():
+    # common._is_saved_model spells them out, to stay clear of numpy on every start
+    from toolkit.models._persist import MANIFEST as MODEL
+    from toolkit.segments._persist import MANIFEST as SEGMENTER
+
+    assert (MODEL, SEGMENTER) == ("manifest.json", "segmenter.json")

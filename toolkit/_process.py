@@ -67,3 +67,14 @@ def exit_on_sigterm() -> None:
         raise SystemExit(TERMINATED)
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def is_interruption(exc: BaseException) -> bool:
+    """DuckDB's error for a query cut short by a signal (Ctrl-C, SIGTERM): the signal's own
+    exception does not come out of the query. DuckDB 1.x raises ``InterruptException`` (a
+    ``duckdb.Error``, which the readers must not report as the file's fault), 2.0 a
+    ``RuntimeError``."""
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None and isinstance(exc, getattr(duckdb, "InterruptException", ())):
+        return True
+    return type(exc) is RuntimeError and str(exc) == "Query interrupted"

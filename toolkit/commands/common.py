@@ -84,7 +84,9 @@ def handle_errors(func: F) -> F:
                 _interrupted()
             raise
         except Exception as exc:
-            if _is_interrupted_query(exc):
+            from toolkit._process import is_interruption
+
+            if is_interruption(exc):
                 _interrupted()
             if os.environ.get("TOOLKIT_DEBUG"):
                 raise
@@ -129,15 +131,6 @@ def _interrupted() -> NoReturn:
         raise typer.Exit(TERMINATED)
     err_console.print("interrupted", markup=False)
     raise typer.Exit(130)
-
-
-def _is_interrupted_query(exc: Exception) -> bool:
-    """DuckDB's error for a query cut short by a signal (Ctrl-C, SIGTERM): the signal's own
-    exception does not come out of the query."""
-    duckdb = sys.modules.get("duckdb")
-    if duckdb is not None and isinstance(exc, getattr(duckdb, "InterruptException", ())):
-        return True
-    return type(exc) is RuntimeError and str(exc) == "Query interrupted"
 
 
 def _check_seed(seed: object) -> None:
@@ -248,21 +241,19 @@ def _refuse_output_into_saved_model(params: dict[str, Any], *, replaces_model: b
 
 def _is_saved_model(folder: Path) -> bool:
     """A model directory of ``toolkit train`` or a segmenter of ``toolkit segment``."""
-    # the names are the persistence modules' own; imported only when a candidate is there
-    # (they import numpy: too slow for every command's start)
+    # segmenter.json and manifest.json are the MANIFEST names of toolkit.segments._persist and
+    # toolkit.models._persist; those modules import numpy, too slow for every command's start,
+    # so they are imported only when a manifest is there to be read
     if (folder / "segmenter.json").is_file():
-        from toolkit.segments._persist import MANIFEST as SEGMENTER
-
-        if (folder / SEGMENTER).is_file():
-            return True
+        return True
     if not (folder / "manifest.json").is_file():
         return False
     import json
 
-    from toolkit.models._persist import FORMAT, MANIFEST
+    from toolkit.models._persist import FORMAT
 
     try:
-        text = (folder / MANIFEST).read_text(encoding="utf-8")
+        text = (folder / "manifest.json").read_text(encoding="utf-8")
         return bool(json.loads(text).get("format") == FORMAT)
     except (OSError, ValueError, AttributeError):
         return False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -91,13 +90,8 @@ def correlate(
                     f"--columns: {unknown!r} not in {features}; its columns: {list(df.columns)}"
                 )
         _note_repeated_ids(features, df, id_col)
-        _note_infinities(df, chosen)
         update(f"{method.value} on {len(df):,} rows")
-        with warnings.catch_warnings():
-            # values near the float limits overflow in the sums: that pair gets no r (said in
-            # the table), not a numpy warning with a file and line
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = compute(df, method=method.value, columns=chosen, id_column=id_col)
+        result = compute(df, method=method.value, columns=chosen, id_column=id_col)
         update("writing")
         # the three outputs land together, or none of them
         with staged_outputs(out) as stage:
@@ -113,6 +107,8 @@ def correlate(
         f"{count(summary['n_pairs'], 'pair')}, {summary['n_significant']} with q < "
         f"{summary['alpha']}"
     )
+    for col, n in result.infinite.items():
+        info(f"note: {col!r} has {count(n, 'infinite value')}, counted as missing")
     if result.skipped:
         info("skipped: " + ", ".join(f"{c} ({why})" for c, why in result.skipped.items()))
     info(f"wrote {out / 'correlations.csv'}, {out / 'heatmap.png'}, {out / 'summary.json'}")
@@ -146,16 +142,3 @@ def _note_repeated_ids(path: Path, df: pd.DataFrame, id_col: str | None) -> None
             f"{path} is not one row per customer (a transaction log?); toolkit features makes "
             "one; these correlations are over rows"
         )
-
-
-def _note_infinities(df: pd.DataFrame, columns: list[str] | None) -> None:
-    """Infinite values (a ratio over a zero denominator) count as missing: say where."""
-    import numpy as np
-    import pandas as pd
-
-    for col in columns or df.columns:
-        s = df[col]
-        if pd.api.types.is_float_dtype(s):
-            n = int(np.isinf(s.to_numpy(dtype="float64", na_value=np.nan)).sum())
-            if n:
-                info(f"note: {col!r} has {count(n, 'infinite value')}, counted as missing")

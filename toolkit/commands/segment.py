@@ -19,6 +19,7 @@ from toolkit.commands.common import (
     app,
     handle_errors,
     info,
+    option_name,
     out_console,
     progress,
     with_read_options,
@@ -306,11 +307,7 @@ def _refuse_fitting_options_with_assign(values: dict[str, Any]) -> None:
     import inspect
 
     defaults = inspect.signature(segment).parameters
-    given = [
-        "--" + name.replace("_", "-")
-        for name, value in values.items()
-        if value != defaults[name].default
-    ]
+    given = [option_name(name) for name, value in values.items() if value != defaults[name].default]
     if given:
         raise InputError(
             f"--assign applies the saved segmenter as it was fitted: {', '.join(given)} "

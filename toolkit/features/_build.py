@@ -142,10 +142,13 @@ def resolve_spec(
     return spec, notes
 
 
-def _attach_customers(tx: Transactions, customers: pd.DataFrame | None) -> str:
-    """Register a customer table for the join; returns the SELECT list to add."""
+def _attach_customers(tx: Transactions, customers: pd.DataFrame | None) -> tuple[str, list[str]]:
+    """Register a customer table for the join; returns the SELECT list to add and the table's
+    categorical columns (as the features table names them)."""
     if customers is None:
-        return ""
+        return "", []
+    import pandas as pd
+
     from toolkit.io import find_id_column
 
     idcol = find_id_column(list(customers.columns))
@@ -167,7 +170,9 @@ def _attach_customers(tx: Transactions, customers: pd.DataFrame | None) -> str:
         raise InputError(f"--customers-table has {n} duplicate customer ids in {idcol!r}")
     _finish_pending(tx.con)
     tx.con.register("customer_table", extra)
-    return ", " + ", ".join(f'c."{col}"' for col in extra.columns if col != "customer_id")
+    others = [col for col in extra.columns if col != "customer_id"]
+    categories = [col for col in others if isinstance(extra[col].dtype, pd.CategoricalDtype)]
+    return ", " + ", ".join(f'c."{col}"' for col in others), categories
 
 
 def _finish_pending(con: Any) -> None:
@@ -354,7 +359,7 @@ def features_from_spec(
     btyd: bool = False,
 ) -> pd.DataFrame:
     """:func:`compute_features` for an already checked :class:`FeatureSpec`."""
-    cols = _attach_customers(tx, customers)
+    cols, _ = _attach_customers(tx, customers)
     con = tx.con
     if tx.keys is None:
         df = con.execute(_query(tx, spec, cols)).df()
@@ -399,7 +404,7 @@ def write_features(
     as arrays, and the scores are added beside them) and written from there.
     """
     fmt = output_format(out)
-    cols = _attach_customers(tx, customers)
+    cols, categorical = _attach_customers(tx, customers)
     copy_opts = {
         ".parquet": "(FORMAT parquet, COMPRESSION snappy)",
         ".csv": "(FORMAT csv, HEADER true)",
@@ -416,7 +421,7 @@ def write_features(
         )
     # Parquet keeps the customer table's categories as dictionary columns, which pandas reads
     # back as categories; DuckDB's writer would store them as plain text
-    categories = _category_columns(customers) if fmt == ".parquet" else []
+    categories = categorical if fmt == ".parquet" else []
     with write_atomic(out) as tmp:
         if btyd or tx.keys is not None or categories:
             # the rows are held once in Arrow: scored there (btyd) and checked (see _query)
@@ -459,23 +464,6 @@ def write_features(
         "repeat_rate": None if row[1] is None else float(row[1]),
         "btyd": info,
     }
-
-
-def _category_columns(customers: pd.DataFrame | None) -> list[str]:
-    """The categorical columns of a customer table, named as the features table has them."""
-    if customers is None:
-        return []
-    import pandas as pd
-
-    from toolkit.io import find_id_column
-
-    idcol = find_id_column(list(customers.columns))
-    reserved = _reserved()
-    return [
-        f"customer_{col}" if col in reserved else str(col)
-        for col in customers.columns
-        if col != idcol and isinstance(customers[col].dtype, pd.CategoricalDtype)
-    ]
 
 
 def _write_with_categories(table: Any, categories: list[str], path: Path) -> None:

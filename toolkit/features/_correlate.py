@@ -69,6 +69,8 @@ class CorrelationResult:
         Rows of the input table.
     dtypes : dict
         Column -> dtype name of the skipped columns (for the summary).
+    infinite : dict
+        Column -> how many infinite values it had (counted as missing), for the columns with any.
     """
 
     pairs: pd.DataFrame
@@ -78,6 +80,7 @@ class CorrelationResult:
     skipped: dict[str, str]
     n_rows: int
     dtypes: dict[str, str] = field(default_factory=dict)
+    infinite: dict[str, int] = field(default_factory=dict)
 
     def strongest(self, k: int = 10, *, alpha: float | None = None) -> pd.DataFrame:
         """The ``k`` pairs with the largest ``|r|``, only those with ``q < alpha`` if given."""
@@ -108,6 +111,7 @@ class CorrelationResult:
                 {"column": col, "reason": why, "dtype": self.dtypes.get(col, "")}
                 for col, why in self.skipped.items()
             ],
+            "infinite_values": dict(self.infinite),
         }
 
 
@@ -135,17 +139,22 @@ def _is_usable_dtype(s: pd.Series) -> bool:
     )
 
 
-def _as_float(s: pd.Series) -> np.ndarray:
+def _as_float(s: pd.Series, infinite: dict[str, int]) -> np.ndarray:
+    """The column as floats; inf (a ratio over a zero denominator) carries no linear or rank
+    information here and counts as missing (how often goes into ``infinite``)."""
     values = s.to_numpy(dtype="float64", na_value=np.nan, copy=True)
-    # inf (e.g. a ratio over a zero denominator) carries no linear or rank information here
-    values[~np.isfinite(values)] = np.nan
+    inf = np.isinf(values)
+    if inf.any():
+        infinite[str(s.name)] = int(inf.sum())
+        values[inf] = np.nan
     return values
 
 
 def _select_columns(
     df: pd.DataFrame, columns: Sequence[str] | None, id_column: str | None
-) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """The usable columns as float arrays (NaN = missing), and the skipped ones with why."""
+) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, int]]:
+    """The usable columns as float arrays (NaN = missing), the skipped ones with why, and the
+    count of infinite values (made missing) of the columns with any."""
     from toolkit.io import find_id_column
 
     if id_column is not None and id_column not in df.columns:
@@ -175,6 +184,7 @@ def _select_columns(
 
     used: dict[str, np.ndarray] = {}
     skipped: dict[str, str] = {}
+    infinite: dict[str, int] = {}
     n = len(df)
     for col in candidates:
         s = df[col]
@@ -188,7 +198,7 @@ def _select_columns(
             unique_text = is_text and n > 1 and s.notna().all() and s.nunique() == n
             skipped[col] = "id" if unique_text else "non-numeric"
         else:
-            values = _as_float(s)
+            values = _as_float(s, infinite)
             present = values[~np.isnan(values)]
             if len(present) < MIN_VALUES:
                 skipped[col] = "too few values"
@@ -196,7 +206,7 @@ def _select_columns(
                 skipped[col] = "constant"
             else:
                 used[col] = values
-    return used, skipped
+    return used, skipped, infinite
 
 
 # --- the computation ----------------------------------------------------------------------------
@@ -429,7 +439,7 @@ def correlate(
         dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
         raise InputError(f"the table has duplicate column names {dupes}; rename them first")
 
-    arrays, skipped = _select_columns(df, columns, id_column)
+    arrays, skipped, infinite = _select_columns(df, columns, id_column)
     used = list(arrays)
     if len(used) < 2:
         detail = ", ".join(f"{c!r} ({why})" for c, why in skipped.items()) or "none"
@@ -447,7 +457,8 @@ def correlate(
     # the products are thin (p x rows times rows x p): one BLAS thread does them in well under a
     # second at 1M rows, while several threads spin-wait on a busy machine (10x slower measured
     # on 2 shared cores)
-    with threadpool_limits(limits=1, user_api="blas"):
+    # values near the float limits overflow in the sums: that pair gets no r, not a warning
+    with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
         if method == "pearson":
             r, n = _pearson_pairwise(X)
         else:
@@ -483,4 +494,5 @@ def correlate(
         skipped=skipped,
         n_rows=len(df),
         dtypes=dtypes,
+        infinite=infinite,
     )

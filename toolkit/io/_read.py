@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit._process import is_interruption
 from toolkit.errors import InputError
 
 if TYPE_CHECKING:
@@ -458,7 +459,7 @@ def open_raw(
         row = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {view} LIMIT 1)").fetchone()
     except duckdb.Error as exc:
         _remove(cleanup)
-        if isinstance(exc, getattr(duckdb, "InterruptException", ())):
+        if is_interruption(exc):
             raise  # Ctrl-C / SIGTERM (DuckDB 1.x), not the file's fault
         raise InputError(f"{p}: cannot be read as {kind.upper()} ({_duck_message(exc)})") from None
     except BaseException:

@@ -68,6 +68,7 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from toolkit._process import is_interruption
 from toolkit.errors import DataValidationError, InputError
 from toolkit.io._columns import ROLE_OPTION, ColumnMapping, resolve_mapping
 from toolkit.io._read import RawSource, open_raw
@@ -925,7 +926,7 @@ def _build(
             """
         )
     except duckdb.Error as exc:
-        if isinstance(exc, getattr(duckdb, "InterruptException", ())):
+        if is_interruption(exc):
             raise  # Ctrl-C / SIGTERM (DuckDB 1.x), not the file's fault
         msg = str(exc).splitlines()[0]
         raise InputError(f"{raw.path}: cannot be read ({msg})") from None
