@@ -208,7 +208,7 @@ def reference(lines: list[dict[str, object]], cutoff: date, unit: int, horizon: 
     rets = df[is_return & (df["ts"] < c)]
     returned = rets["amount"].abs().groupby(rets["id"]).sum().reindex(out.index, fill_value=0.0)
     spend = out["lifetime_spend"]
-    out["return_rate"] = (returned / spend).where(spend != 0)
+    out["return_rate"] = (returned / spend).where(spend != 0).clip(upper=1.0)
     if horizon is not None:
         after = df[~is_return & (df["ts"] >= c) & (df["ts"] < c + pd.Timedelta(days=horizon))]
         lab = after.groupby("id")["amount"].agg(["size", "sum"]).reindex(out.index)

@@ -64,8 +64,67 @@ def test_predict_writes_the_churn_list(model: Path, log: Path, tmp_path: Path, s
     assert "churn_probability = 1 - P(" in res.output
     df = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
     assert len(df) == 100
-    assert df["risk_rank"].tolist() == list(range(1, 101))
-    assert {"reason_1", "reason_2", "reason_3", "value_at_risk"} <= set(df.columns)
+    assert df["priority_rank"].tolist() == list(range(1, 101))
+    assert df["value_at_risk"].is_monotonic_decreasing  # money at risk first
+    assert "money at risk first" in res.output
+    assert {"reason_1", "reason_2", "reason_3", "value_at_risk", "expected_value"} <= set(
+        df.columns
+    )
+    assert df["reason_1"].notna().all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, order, columns",
+    [
+        (["--sort", "churn_probability"], "churn_probability", None),
+        (
+            ["--no-context"],
+            "value_at_risk",
+            [
+                "customer_id",
+                "priority_rank",
+                "churn_probability",
+                "risk_rank",
+                "risk_decile",
+                "value_at_risk",
+                "reason_1",
+                "reason_2",
+                "reason_3",
+            ],
+        ),
+        (["--columns", "n_orders,expected_next_order"], "value_at_risk", None),
+    ],
+    ids=["sort", "no-context", "columns"],
+)
+def test_predict_order_and_columns(
+    model: Path, log: Path, tmp_path: Path, args: list[str], order: str, columns: list[str] | None
+) -> None:
+    out = tmp_path / "c.csv"
+    res = run("predict", model, log, "--out", out, *args)
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(out)
+    assert df[order].is_monotonic_decreasing
+    if columns is not None:
+        assert list(df.columns) == columns
+    if "--columns" in args:
+        assert {"n_orders", "expected_next_order"} <= set(df.columns)
+        assert "lifetime_spend" not in df.columns
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--columns", "bogus"], "--columns must be"),
+        (["--columns", "n_orders", "--no-context"], "contradict"),
+    ],
+    ids=["unknown", "contradiction"],
+)
+def test_predict_refuses_bad_column_options(
+    model: Path, log: Path, tmp_path: Path, args: list[str], match: str
+) -> None:
+    res = run("predict", model, log, "--out", tmp_path / "c.csv", *args)
+    assert res.exit_code == 2 and match in res.output
 
 
 @pytest.mark.slow

@@ -64,10 +64,15 @@ def test_demo_churn_list_is_consistent(demo_dir):
     features = pd.read_parquet(demo_dir / "features.parquet")
     assert len(churn) == len(features) == churn["customer_id"].nunique()
     assert churn["churn_probability"].between(0, 1).all()
-    assert churn["risk_rank"].tolist() == list(range(1, len(churn) + 1))
-    assert churn["churn_probability"].is_monotonic_decreasing
+    assert churn["priority_rank"].tolist() == list(range(1, len(churn) + 1))
+    assert churn["value_at_risk"].is_monotonic_decreasing  # money at risk first
+    assert sorted(churn["risk_rank"]) == list(range(1, len(churn) + 1))
     assert churn["segment"].notna().all()
-    assert churn["reason_1"].notna().any()
+    assert churn["reason_1"].notna().all()
+    # a big spender judged gone is not worth nothing: the value is what they bring if retained
+    spent = churn["lifetime_spend"] > churn["lifetime_spend"].median()
+    vanished = (churn["churn_probability"] > 0.99) & (churn["value_at_risk"] < 0.01)
+    assert not (spent & vanished).any()
     report = (demo_dir / "report.html").read_text()
     for name in ("xgboost", "tree", "linear", "bgnbd", "days_since_last_purchase"):
         assert name in report

@@ -156,29 +156,44 @@ def run_clv(
     horizon: float,
     discount_rate: float,
     time_unit: str,
-    penalizer: float,
+    penalizer: float | None,
 ) -> tuple[pd.DataFrame, dict[str, Any], Any]:
     """Fit BG/NBD (+ Gamma-Gamma when there is spend) and score every customer.
 
     ``summary`` has customer_id, frequency, recency, T and optionally monetary_value;
     ``horizon`` is in the time unit of the summary. Returns the customers frame, the params dict
     written to params.json, and the fitted BG/NBD model. Fitting warnings are collected into
-    the params (and raised as warnings).
+    the params (and raised as warnings). ``penalizer`` None is the toolkit's standard fit
+    (:func:`toolkit.models.bgnbd.fit_standard`), the one ``toolkit features`` and ``toolkit
+    train`` make at the same cutoff; a number fits both models with that penalty on every
+    customer (0: plain maximum likelihood, as in the published fits).
     """
     import warnings
 
     import numpy as np
 
-    from toolkit.models.bgnbd import PERIOD_LENGTH, BetaGeoModel, GammaGammaModel
+    from toolkit.models.bgnbd import (
+        PERIOD_LENGTH,
+        STANDARD_PENALIZER,
+        BetaGeoModel,
+        GammaGammaModel,
+        fit_flags,
+        fit_standard,
+    )
 
     x = summary["frequency"].to_numpy(np.float64)
     tx = summary["recency"].to_numpy(np.float64)
     T = summary["T"].to_numpy(np.float64)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        bg = BetaGeoModel(penalizer=penalizer).fit(x, tx, T)
+        if penalizer is None:
+            bg = fit_standard(x, tx, T)
+        else:
+            bg = BetaGeoModel(penalizer=penalizer).fit(x, tx, T)
+    flags = fit_flags(bg.params_, bg.standard_errors_, bg.boundary_warnings_)
     for w in caught:
-        info(f"warning: {w.message}")
+        if str(w.message) not in flags:
+            info(f"warning: {w.message}")
 
     out = summary.copy()
     if "monetary_value" not in out.columns:
@@ -195,7 +210,9 @@ def run_clv(
         # the spend of every repeat customer is validated: a bad value is an input error
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            gg = GammaGammaModel(penalizer=penalizer).fit(x, m)
+            gg = GammaGammaModel(
+                penalizer=STANDARD_PENALIZER if penalizer is None else penalizer
+            ).fit(x, m)
         for w in caught:
             info(f"warning: {w.message}")
         gg_params = gg.summary()
@@ -221,7 +238,14 @@ def run_clv(
         info(f"no Gamma-Gamma spend model ({why}): expected_avg_spend and clv are left empty")
 
     params = {
-        "bgnbd": {**bg.summary(), "time_unit": time_unit},
+        "bgnbd": {
+            **bg.summary(),
+            "time_unit": time_unit,
+            "fit": "standard (toolkit.models.bgnbd.fit_standard)"
+            if penalizer is None
+            else f"penalizer {penalizer:g}, every customer",
+            "flags": flags,
+        },
         "gamma_gamma": gg_params,
         "prediction": {
             "horizon": horizon,
@@ -279,13 +303,15 @@ def clv(
         ),
     ] = TimeUnit.days,
     penalizer: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--penalizer",
             min=0.0,
-            help="L2 penalty on the log-parameters of both models (0 = plain maximum likelihood).",
+            help="L2 penalty on the log-parameters of both models (0 = plain maximum "
+            "likelihood, as in the published fits). Default: the toolkit's standard fit "
+            f"({0.001:g}), the same one features and train make at the same cutoff.",
         ),
-    ] = 0.0,
+    ] = None,
     cutoff: Annotated[
         str | None,
         typer.Option(
@@ -376,4 +402,6 @@ def clv(
         f"BG/NBD on {int(b['n_customers']):,} customers: r={b['r']:.4g} alpha={b['alpha']:.4g} "
         f"a={b['a']:.4g} b={b['b']:.4g}, log-likelihood {b['log_likelihood']:.1f}"
     )
+    for flag in b["flags"]:
+        info(f"flag: {flag}")
     info(f"wrote {out / 'customers.csv'}, {out / 'params.json'}, {out / 'p_alive_matrix.png'}")

@@ -154,8 +154,12 @@ def features(
                 "BG/NBD fitted on the history before the cutoff: "
                 + ", ".join(f"{k}={v:.4g}" for k, v in p.items())
             )
+        flagged = set(fit.get("bgnbd_flags") or [])
+        for flag in fit.get("bgnbd_flags") or []:
+            info(f"flag: {flag}")
         for warning in fit["warnings"]:
-            info(f"note: {warning}")
+            if warning not in flagged:
+                info(f"note: {warning}")
 
 
 def _check_passthrough(data: Path, table: pd.DataFrame, customer_col: str | None) -> None:

@@ -34,6 +34,12 @@ class TimeUnit(StrEnum):
     weeks = "weeks"
 
 
+class SortBy(StrEnum):
+    auto = "auto"
+    value_at_risk = "value_at_risk"
+    churn_probability = "churn_probability"
+
+
 ModelDir = Annotated[
     Path,
     typer.Argument(
@@ -117,6 +123,15 @@ def train(
             help="A saved segmenter directory (toolkit segment): names segments in the churn list.",
         ),
     ] = None,
+    value_col: Annotated[
+        str | None,
+        typer.Option(
+            "--value-col",
+            help="Customer table mode: the column giving each customer's value per period "
+            "(e.g. MonthlyCharges), for value_at_risk. Default: a spend-like column found by "
+            "its name.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same models.")] = 0,
     *,
     read: ReadOptions,
@@ -133,6 +148,11 @@ def train(
         raise InputError(
             "--target and --positive go together: give both (e.g. --target Churn "
             "--positive Yes) or neither"
+        )
+    if value_col is not None and target is None:
+        raise InputError(
+            "--value-col applies to a customer table with --target; on a transaction log the "
+            "value comes from the purchases"
         )
     kwargs = read.read_kwargs()
     seg = None
@@ -164,6 +184,7 @@ def train(
                 models=[m for m in chosen if m != "bgnbd"],
                 seed=seed,
                 id_column=idcol,
+                value_column=value_col,
                 progress=update,
             )
         else:
@@ -319,34 +340,79 @@ def predict(
     reasons: Annotated[
         bool, typer.Option("--reasons/--no-reasons", help="Explain each customer (reason_1..3).")
     ] = True,
+    sort: Annotated[
+        SortBy,
+        typer.Option(
+            "--sort",
+            help="The list's order: value_at_risk (money at risk first; the default when "
+            "customers can be valued) or churn_probability.",
+        ),
+    ] = SortBy.auto,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            help="Context columns to add, comma-separated (default: all that apply): "
+            "risk_band, expected_value, last_purchase, recency_days, n_orders, lifetime_spend, "
+            "avg_days_between_orders, expected_next_order.",
+        ),
+    ] = None,
+    context: Annotated[
+        bool,
+        typer.Option(
+            "--context/--no-context", help="Add the context columns (--no-context: the bare list)."
+        ),
+    ] = True,
     *,
     read: ReadOptions,
 ) -> None:
-    """The churn list: churn probability, risk rank and decile, value at risk, top reasons."""
+    """The churn list in priority order: money at risk, churn probability, context, reasons."""
     _quiet_threads()
     from toolkit.io import output_format, write_frame
-    from toolkit.models._churnlist import churn_list
+    from toolkit.io._present import for_people, round_for_people
+    from toolkit.models._churnlist import CONTEXT, DISPLAY, churn_list
 
     output_format(out)
+    chosen = None
+    if columns is not None:
+        if not context:
+            raise InputError("--columns and --no-context contradict each other: give one")
+        chosen = parse_option_list(columns, "--columns", set(CONTEXT))
     with progress("predict") as update:
         update("checking the model directory")
         bundle = _load(model_dir)
         update("computing features")
         frame, what = _scoring_frame(bundle, data, read, cutoff)
         update("scoring")
-        churn = churn_list(bundle, frame, top=top, with_reasons=reasons)
+        churn = churn_list(
+            bundle,
+            frame,
+            top=top,
+            with_reasons=reasons,
+            sort=sort.value,
+            context=context,
+            columns=chosen,
+        )
         update("writing")
-        write_frame(churn, out)
+        write_frame(round_for_people(churn, DISPLAY) if for_people(out) else churn, out)
+    meta = churn.attrs.get("toolkit", {})
     info(
         f"champion {bundle.champion}; churn_probability = "
         f"{bundle.settings.get('churn_probability')}"
     )
-    info(f"scored {len(frame):,} {what}; wrote {len(churn):,} rows to {out}")
-    note = bundle.value_model.get("note")
-    if note and bundle.value_model.get("kind") == "none":
-        info(f"value_at_risk is empty: {note}")
-    elif note:
-        info(f"value_at_risk = churn_probability x {note}")
+    order = (
+        "money at risk first (value_at_risk)"
+        if meta.get("order") == "value_at_risk"
+        else "highest churn probability first"
+    )
+    info(f"scored {len(frame):,} {what}; wrote {len(churn):,} rows to {out}, {order}")
+    vm = bundle.value_model
+    if vm.get("kind") == "none":
+        info(f"value_at_risk is empty: {vm.get('note')}")
+    else:
+        info(f"value_at_risk = churn_probability x expected_value; {vm.get('note')}")
+    for flag in vm.get("bgnbd_flags") or []:
+        info(f"flag (BG/NBD fit of the value model): {flag}")
 
 
 # --- explain ------------------------------------------------------------------------------------
@@ -375,11 +441,14 @@ def explain(
     import numpy as np
 
     from toolkit.io import staged_outputs, write_atomic, write_frame
+    from toolkit.io._present import round_for_people
     from toolkit.models._explain import (
         beeswarm_data,
         plot_beeswarm,
         plot_importance,
         plot_waterfall,
+        waterfall_table,
+        waterfall_text,
     )
     from toolkit.models._explain import (
         explain as explain_rows,
@@ -416,7 +485,17 @@ def explain(
         # the five outputs land together, or none of them
         with staged_outputs(out) as stage:
             imp = expl.importance()
-            write_frame(imp, stage / "importance.csv")
+            write_frame(
+                round_for_people(
+                    imp,
+                    {
+                        "mean_abs_contribution": "contribution",
+                        "mean_contribution": "contribution",
+                        "share": "ratio",
+                    },
+                ),
+                stage / "importance.csv",
+            )
             title = f"{bundle.champion}: contribution to churn probability"
             with write_atomic(stage / "importance.png") as tmp:
                 plot_importance(imp, tmp, title=f"Feature importance ({bundle.champion}, SHAP)")
@@ -424,8 +503,10 @@ def explain(
                 plot_beeswarm(beeswarm_data(expl, seed=seed), tmp, title=title)
             safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in cid)
             one = expl.customer(row)
+            steps = waterfall_table(one, float(expl.base[row]), float(expl.churn[row]))
             write_frame(
-                one.assign(value=one["value"].astype("string")), stage / f"customer_{safe}.csv"
+                round_for_people(steps, {"contribution": "contribution", "running": "probability"}),
+                stage / f"customer_{safe}.csv",
             )
             with write_atomic(stage / f"waterfall_{safe}.png") as tmp:
                 plot_waterfall(
@@ -435,6 +516,8 @@ def explain(
                     tmp,
                     title=f"customer {cid}: churn probability {expl.churn[row]:.3f}",
                 )
+    if customer is not None:
+        typer.echo(waterfall_text(steps, customer=cid, model=bundle.champion))
     info(
         f"explained {bundle.champion} on {len(rows):,} of {n:,} {what}; "
         f"contributions are in churn-probability units ({bundle.settings.get('churn_probability')})"

@@ -19,11 +19,11 @@ if TYPE_CHECKING:
 BTYD_COLUMNS = ("p_alive", "expected_purchases", "expected_value")
 # without a label horizon, expected purchases are for the next 90 days
 DEFAULT_BTYD_DAYS = 90
-# the BG/NBD fit is nudged off its boundaries (a -> 0 on data with little visible dropout, as
-# Online Retail); this keeps the ranking sensible and the fit well inside its limits
+# the Gamma-Gamma fit gets the same light penalty as the standard BG/NBD fit
+# (toolkit.models.bgnbd.fit_standard), which also fixes the sample size below
 BTYD_PENALIZER = 0.001
-# Above this many customers the four (five) population parameters are fitted on a seeded sample
-# of them (their standard errors are already tiny at this size) and every customer is scored.
+# Above this many customers the population parameters are fitted on a seeded sample of them
+# (their standard errors are already tiny at this size) and every customer is scored.
 FIT_SAMPLE = 50_000
 
 
@@ -57,7 +57,7 @@ def btyd_scores(
     import numpy as np
 
     from toolkit.errors import ToolkitError
-    from toolkit.models.bgnbd import BetaGeoModel, GammaGammaModel
+    from toolkit.models.bgnbd import GammaGammaModel, fit_flags, fit_standard
 
     t = horizon_days / (7.0 if time_unit == "weeks" else 1.0)
     info: dict[str, Any] = {"horizon_days": horizon_days, "warnings": []}
@@ -89,12 +89,12 @@ def btyd_scores(
         warnings.simplefilter("always")
         # the two fits are independent: the spend model's runs beside the BG/NBD one
         spend_fit = pool.submit(fit_spend)
-        bg = BetaGeoModel(penalizer=BTYD_PENALIZER, n_starts=2).fit(
-            frequency[fit], recency[fit], T[fit]
-        )
+        # the same fit as every other command's at this cutoff (same sample, same settings)
+        bg = fit_standard(frequency, recency, T)
         p_alive = _in_chunks(bg.p_alive, frequency, recency, T)
         expected = _in_chunks(lambda *h: bg.expected_purchases(t, *h), frequency, recency, T)
         info["bgnbd"] = {k: float(v) for k, v in bg.params_.items()}
+        info["bgnbd_flags"] = fit_flags(bg.params_, bg.standard_errors_, bg.boundary_warnings_)
         spend = np.where(frequency > 0, monetary, np.nan)
         try:
             gg = spend_fit.result()

@@ -26,7 +26,9 @@ day is the calendar date of a purchase):
   before: -1 (stopped) .. +1 (new or accelerating), 0 when both are 0.
 - ``loyalty_index``: the share of calendar months from the month of the first purchase to the
   month of ``C - 1 day`` (both included) in which the customer bought.
-- ``return_rate``: value returned (cancellations, returns) before C / value bought before C.
+- ``return_rate``: value returned (cancellations, returns) before C / value bought before C,
+  at most 1: returns of purchases made before the log starts can exceed what it shows bought
+  (Online Retail has 57x), and 1 reads "returned at least as much as bought".
 - Labels, with a horizon of H days: ``repeat_purchase`` = 1 if the customer bought in
   ``[C, C + H)``, else 0; ``holdout_spend`` = what they spent there.
 """
@@ -349,7 +351,8 @@ SELECT
         (year({last_day}) - year(d.first_purchase)) * 12
         + month({last_day}) - month(d.first_purchase) + 1
     )::DOUBLE AS loyalty_index,
-    COALESCE(l.returned, 0.0) / NULLIF(d.lifetime_spend, 0) AS return_rate{label_cols}{hidden}
+    LEAST(COALESCE(l.returned, 0.0), d.lifetime_spend) / NULLIF(d.lifetime_spend, 0)
+        AS return_rate{label_cols}{hidden}
 FROM d
 JOIN l USING (customer_id)
 """

@@ -180,7 +180,11 @@ def _describers(time_unit: str) -> dict[str, Callable[[float, dict[str, float]],
             f"spending trend {v:+.2f} (last 90 days against the 90 before)"
         ),
         "loyalty_index": lambda v, ctx: f"bought in {v:.0%} of months since first purchase",
-        "return_rate": lambda v, ctx: f"returned {v:.0%} of purchase value",
+        "return_rate": lambda v, ctx: (
+            "returned more than bought in the period (returns of earlier purchases)"
+            if v >= 1
+            else f"returned {v:.0%} of purchase value"
+        ),
     }
 
 
@@ -290,31 +294,69 @@ def reasons(
     time_unit: str = "days",
     categorical: tuple[str, ...] | list[str] = (),
 ) -> list[np.ndarray]:
-    """``n_reasons`` object arrays (one per slot) of texts: the features that raise risk the most.
+    """``n_reasons`` object arrays (one per slot) of texts, for every customer.
 
-    A slot is empty ("") when fewer features raise the risk by at least ``min_effect``.
+    First the features that raise the risk most (by at least ``min_effect``); where fewer than
+    ``n_reasons`` do, the features that lower it most ("14 orders in the last 180 days lowers
+    risk by 0.12"). A customer on whom no feature has that much effect still gets the strongest
+    one as ``reason_1`` ("... (little effect on risk)"), so no row is left without a reason.
+    Later slots are empty ("") when nothing more qualifies.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> e = Explanation(values=np.array([[0.2, -0.1], [0.001, 0.0]]), base=np.zeros(2),
+    ...                 churn=np.zeros(2), features=["n_orders", "tenure_days"],
+    ...                 data=pd.DataFrame({"n_orders": [1, 9], "tenure_days": [400, 30]}),
+    ...                 model="m")
+    >>> first, second = reasons(e, n_reasons=2)
+    >>> first.tolist()
+    ['1 order in total raises risk by 0.20', '9 orders in total (little effect on risk)']
+    >>> second.tolist()
+    ['customer for 400 days lowers risk by 0.10', '']
     """
     values = expl.values
     n, p = values.shape
     k = min(n_reasons, p)
+    # one score orders each row's candidates: raising first (by effect), then lowering (by
+    # |effect|), then the rest (by |effect|); |contribution| <= 1 in probability units
+    size = np.abs(values)
+    score = np.where(
+        values >= min_effect, 4.0 + size, np.where(values <= -min_effect, 2.0 + size, size)
+    )
     if p > k:
-        part = np.argpartition(-values, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(values, part, axis=1), axis=1, kind="stable")
+        part = np.argpartition(-score, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(score, part, axis=1), axis=1, kind="stable")
         top = np.take_along_axis(part, order, axis=1)
     else:
-        top = np.argsort(-values, axis=1, kind="stable")[:, :k]
+        top = np.argsort(-score, axis=1, kind="stable")[:, :k]
     effect = np.take_along_axis(values, top, axis=1)
+    top_score = np.take_along_axis(score, top, axis=1)
     data = expl.data
     context_cols = [c for c in ("gap_mean",) if c in data.columns]
-    effects = np.round(effect, 2)
-    suffix_u, suffix_inv = np.unique(effects, return_inverse=True)
-    suffixes = np.array([f" raises risk by {e:.2f}" for e in suffix_u], dtype=object)
-    suffix = suffixes[np.asarray(suffix_inv).reshape(effects.shape)]
+    # the effect as shown: 2 decimals, never "by 0.00" for an effect that qualified
+    shown = np.maximum(np.round(np.abs(effect), 2), 0.01)
+    kind = np.where(top_score >= 4.0, 0, np.where(top_score >= 2.0, 1, 2))
+    keys = np.round(shown * 100).astype(np.int64) * 3 + kind
+    uniq, inv = np.unique(keys, return_inverse=True)
+    words = (" raises risk by ", " lowers risk by ")
+    suffixes = np.array(
+        [
+            words[int(key % 3)] + f"{(key // 3) / 100:.2f}"
+            if key % 3 < 2
+            else " (little effect on risk)"
+            for key in uniq
+        ],
+        dtype=object,
+    )
+    suffix = suffixes[np.asarray(inv).reshape(keys.shape)]
+    # slot 0 always speaks; later slots only for a qualifying effect
+    usable = (top_score >= 2.0) | (np.arange(k)[None, :] == 0)
     slots: list[np.ndarray] = []
     for s in range(k):
         texts = np.full(n, "", dtype=object)
         for j in np.unique(top[:, s]):
-            rows = np.flatnonzero((top[:, s] == j) & (effect[:, s] >= min_effect))
+            rows = np.flatnonzero((top[:, s] == j) & usable[:, s])
             if rows.size == 0:
                 continue
             feat = expl.features[int(j)]
@@ -335,6 +377,92 @@ def reasons(
     while len(slots) < n_reasons:
         slots.append(np.full(n, "", dtype=object))
     return slots
+
+
+# --- one customer, step by step ----------------------------------------------------------------
+
+
+def waterfall_table(
+    contrib: pd.DataFrame, base: float, final: float, *, top: int = 10
+) -> pd.DataFrame:
+    """One customer's way from the base churn probability to theirs, as rows to read or save.
+
+    The first row is the base rate (the model's expectation), then the ``top`` largest
+    contributions, then the other features together, then the final probability; ``running``
+    is the probability after each step (the last equals ``final``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> c = pd.DataFrame({"feature": ["recency_days", "n_orders"], "value": [120, 2],
+    ...                   "contribution": [0.25, -0.05]})
+    >>> waterfall_table(c, 0.4, 0.6)["running"].round(2).tolist()
+    [0.4, 0.65, 0.6, 0.6]
+    """
+    import pandas as pd
+
+    head = contrib.head(top)
+    rows = [
+        {"step": "base rate", "feature": "", "value": "", "contribution": np.nan, "running": base}
+    ]
+    running = base
+    for r in head.itertuples():
+        running += float(r.contribution)
+        rows.append(
+            {
+                "step": "feature",
+                "feature": str(r.feature),
+                "value": _short(r.value),
+                "contribution": float(r.contribution),
+                "running": running,
+            }
+        )
+    if len(contrib) > top:
+        rest = float(contrib["contribution"].iloc[top:].sum())
+        running += rest
+        rows.append(
+            {
+                "step": "others",
+                "feature": f"{len(contrib) - top} other features",
+                "value": "",
+                "contribution": rest,
+                "running": running,
+            }
+        )
+    rows.append(
+        {
+            "step": "churn probability",
+            "feature": "",
+            "value": "",
+            "contribution": np.nan,
+            "running": final,
+        }
+    )
+    out = pd.DataFrame(rows)
+    out["value"] = out["value"].astype("string")
+    return out
+
+
+def waterfall_text(steps: pd.DataFrame, *, customer: str, model: str) -> str:
+    """The waterfall as terminal text: base rate, each contribution with a bar, final value."""
+    body = steps[steps["step"].isin(["feature", "others"])]
+    labels = [
+        f"{f} = {v}" if v else str(f)
+        for f, v in zip(body["feature"], body["value"].fillna(""), strict=True)
+    ]
+    width = max([len(x) for x in labels] + [20])
+    biggest = max(float(body["contribution"].abs().max()) if len(body) else 0.0, 1e-12)
+    base = float(steps["running"].iloc[0])
+    final = float(steps["running"].iloc[-1])
+    lines = [
+        f"customer {customer}: why {model} gives a churn probability of {final:.4f}",
+        f"  {'base rate (the average customer)':<{width}}  {base:.4f}",
+    ]
+    for label, c, run in zip(labels, body["contribution"], body["running"], strict=True):
+        bar = ("+" if c > 0 else "-") * max(1, round(abs(c) / biggest * 20)) if c else ""
+        lines.append(f"  {label:<{width}}  {c:+.4f}  -> {run:.4f}  {bar}")
+    lines.append(f"  {'churn probability':<{width}}  {final:.4f}")
+    return "\n".join(lines)
 
 
 # --- plots (matplotlib, Agg) ----------------------------------------------------------------------
@@ -370,7 +498,9 @@ def beeswarm_data(
     expl: Explanation, *, top: int = 15, sample: int = 600, seed: int = 0
 ) -> dict[str, Any]:
     """A sample of contributions and scaled feature values per feature (for re-rendering)."""
-    imp = expl.importance().head(top)
+    imp = expl.importance()
+    # features the model does not use (all contributions 0) say nothing
+    imp = imp[imp["mean_abs_contribution"] > 0].head(top)
     rng = np.random.default_rng(seed)
     n = len(expl.churn)
     rows = np.sort(rng.choice(n, size=min(sample, n), replace=False)) if n else np.arange(0)

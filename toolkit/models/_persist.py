@@ -531,6 +531,14 @@ def write_model_dir(
         "report.html": render_html(report).encode("utf-8"),
         "report.md": render_markdown(report).encode("utf-8"),
     }
+    tree = report.get("models", {}).get("tree") or {}
+    if tree.get("rules"):
+        rendered["tree_rules.txt"] = (
+            "Decision tree rules (class 1 = "
+            + str(result.settings.get("label") or "the positive class")
+            + " = 1; see report.html for the leaves with their churn rates)\n\n"
+            + str(tree["rules"])
+        ).encode("utf-8")
     if source is not None:
         path = Path(source)
         fingerprint = {

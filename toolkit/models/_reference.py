@@ -88,7 +88,7 @@ class BGNBDScorer(Scorer):
     def _fit(
         self, train: Batch, y: np.ndarray, val: Batch, y_val: np.ndarray, *, seed: int
     ) -> None:
-        from toolkit.models.bgnbd import BetaGeoModel
+        from toolkit.models.bgnbd import fit_standard
 
         df = train.df
         rows = np.arange(len(df))
@@ -99,10 +99,12 @@ class BGNBDScorer(Scorer):
         x, t, T = (train.column(c)[rows] for c in self.COLUMNS)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = BetaGeoModel(random_state=seed).fit(x, t, T)
+            # the toolkit's standard fit (the seed plays no part: the same data, the same fit)
+            model = fit_standard(x, t, T)
         self.params_ = {k: float(v) for k, v in model.params_.items()}
         self.fit_notes_ = sorted({str(w.message) for w in caught})
         self.log_likelihood_ = float(model.log_likelihood_)
+        self.standard_errors_ = {k: float(v) for k, v in model.standard_errors_.items()}
         self.baseline_ = [float(np.nanmedian(v)) for v in self._players(train)]
 
     def model(self) -> Any:
@@ -178,6 +180,7 @@ class BGNBDScorer(Scorer):
             "bgnbd_params": self.params_,
             "log_likelihood": self.log_likelihood_,
             "fit_notes": self.fit_notes_,
+            "standard_errors": getattr(self, "standard_errors_", {}),
             "baseline": self.baseline_,
         }
 
@@ -185,11 +188,19 @@ class BGNBDScorer(Scorer):
         self.params_ = {k: float(v) for k, v in state["bgnbd_params"].items()}
         self.log_likelihood_ = float(state.get("log_likelihood", float("nan")))
         self.fit_notes_ = list(state.get("fit_notes", []))
+        self.standard_errors_ = {
+            k: float(v) for k, v in (state.get("standard_errors") or {}).items()
+        }
         self.baseline_ = [float(v) for v in state["baseline"]]
 
     def describe(self) -> dict[str, Any]:
+        from toolkit.models.bgnbd import fit_flags
+
         return {
             "params": self.params_,
+            "flags": fit_flags(
+                self.params_, getattr(self, "standard_errors_", {}), self.fit_notes_
+            ),
             "horizon_in_time_units": self.params.get("horizon"),
             "log_likelihood": self.log_likelihood_,
             "notes": self.fit_notes_,

@@ -328,7 +328,17 @@ def _evaluate(
     probs = {name: s.predict_proba(batch) for name, s in scorers.items()}
     thresholds = {name: s.threshold_ for name, s in scorers.items()}
     linear_raw = {"linear": scorers["linear"].raw(batch)} if "linear" in scorers else {}
-    return _judge(y, probs, thresholds, linear_raw, scorers, seed=seed, n_boot=n_boot)
+    # the models predict "label = 1" (bought again); the product is a churn list, so every
+    # metric is stated for the churners: labels, probabilities and thresholds turned round
+    return _judge(
+        1 - y,
+        {k: 1.0 - v for k, v in probs.items()},
+        {k: 1.0 - np.asarray(v, dtype=np.float64) for k, v in thresholds.items()},
+        {k: 1.0 - v for k, v in linear_raw.items()},
+        scorers,
+        seed=seed,
+        n_boot=n_boot,
+    )
 
 
 def _judge(
@@ -384,6 +394,7 @@ def train_models(
     time_unit: str = "days",
     seed: int = 0,
     refit: pd.DataFrame | None | bool = None,
+    value_frame: pd.DataFrame | None = None,
     n_boot: int = 200,
     progress: Progress = _quiet,
 ) -> TrainResult:
@@ -405,6 +416,9 @@ def train_models(
     refit : DataFrame or bool, optional
         Rows for the final models: default ``train`` and ``evaluate`` together; ``False`` keeps
         the models that were evaluated.
+    value_frame : DataFrame, optional
+        The customers at the cutoff the models will score, on which the value model (what a
+        customer is worth if retained) is fitted; default the newest rows of the final fit.
 
     Returns
     -------
@@ -469,18 +483,15 @@ def train_models(
             hints=chosen_hyperparameters(scorers),
             progress=progress,
         )
-        value_frame = rows
+        newest = rows
     else:
-        value_frame = train
-    value_frame = _latest(value_frame)
+        newest = train
     from toolkit.models._value import fit_value_model
 
-    bg = final.get("bgnbd")
     value_model = fit_value_model(
-        value_frame,
+        _latest(newest) if value_frame is None else value_frame,
         horizon_days=horizon,
         time_unit=time_unit,
-        bgnbd_params=getattr(bg, "params_", None),
         seed=seed,
     )
     champion = comparison["champion"]
@@ -489,8 +500,11 @@ def train_models(
         "mode": "transactions" if label == "repeat_purchase" else "labelled frame",
         "horizon": horizon,
         "time_unit": time_unit,
-        "positive_class": f"{label} = 1"
-        + (" (bought again)" if label == "repeat_purchase" else ""),
+        "positive_class": (
+            "churned: did not buy in the horizon (repeat_purchase = 0)"
+            if label == "repeat_purchase"
+            else f"churned: {label} = 0"
+        ),
         "churn_probability": (
             f"1 - P({label} = 1): the probability of not buying in the horizon"
             if label == "repeat_purchase"
@@ -499,7 +513,7 @@ def train_models(
         "churn_is_positive": False,
         "n_train_rows": int(len(train)),
         "n_evaluation_rows": int(len(evaluate)),
-        "evaluation_positive_rate": float(y_ev.mean()),
+        "evaluation_positive_rate": float(1.0 - y_ev.mean()),
     }
     notes = _model_notes(final)
     return TrainResult(
@@ -546,8 +560,13 @@ def _model_notes(scorers: dict[str, Scorer]) -> list[str]:
     if "xgboost" in scorers or "tree" in scorers:
         notes.append("XGBoost and the decision tree take missing values as they are.")
     bg = scorers.get("bgnbd")
-    if bg is not None and getattr(bg, "fit_notes_", None):
-        notes.append("BG/NBD fit: " + " ".join(bg.fit_notes_))  # type: ignore[attr-defined]
+    if bg is not None:
+        flags = bg.describe().get("flags") or []
+        others = [n for n in getattr(bg, "fit_notes_", []) if n not in flags]
+        if flags:
+            notes.append("BG/NBD fit FLAGGED: " + " ".join(flags))
+        if others:
+            notes.append("BG/NBD fit: " + " ".join(others))
     return notes
 
 
@@ -637,6 +656,10 @@ def train_from_transactions(
         evaluate = final_frames[holdout & latest]
         older = final_frames[~holdout]
         out_of_time = False
+    progress("computing features at the cutoff")
+    from toolkit.features import compute_features
+
+    at_cutoff = compute_features(tx, cutoff=cut, time_unit=time_unit)
     result = train_models(
         older,
         evaluate,
@@ -646,9 +669,11 @@ def train_from_transactions(
         time_unit=time_unit,
         seed=seed,
         refit=final_frames,
+        value_frame=at_cutoff,
         n_boot=n_boot,
         progress=progress,
     )
+    result.value_model["fitted_at"] = str(cut)
     origins_final = sorted({str(o.date()) for o in final_frames["origin"]})
     origins_eval = sorted({str(o.date()) for o in older["origin"]})
     result.settings.update(
@@ -668,7 +693,8 @@ def train_from_transactions(
                 "label_window": f"[{eval_origin}, {cut})",
                 "customers": int(len(evaluate)),
                 "trained_on_origins": origins_eval,
-                "positive_rate": float(evaluate["repeat_purchase"].mean()),
+                "positive_rate": float(1.0 - evaluate["repeat_purchase"].mean()),
+                "repeat_rate": float(evaluate["repeat_purchase"].mean()),
             },
         }
     )
@@ -741,13 +767,16 @@ def train_from_table(
     seed: int = 0,
     n_boot: int = 200,
     id_column: str | None = None,
+    value_column: str | None = None,
     progress: Progress = _quiet,
 ) -> TrainResult:
     """Stratified k-fold cross-validation on a customer table with a target column.
 
     The metrics are computed on the out-of-fold probabilities (every row judged by models that
     never saw it); the final models learn from every row. Churn probability = P(target ==
-    positive).
+    positive). ``value_column`` is the spend per customer that values the churn list (default:
+    a spend-like column found by its name, such as MonthlyCharges; see
+    :func:`toolkit.models._value.find_value_column`).
 
     Examples
     --------
@@ -812,9 +841,29 @@ def train_from_table(
     final = fit_scorers(
         frame, y, schema, models=models, seed=seed, hints=chosen_hyperparameters(fold_scorers)
     )
-    from toolkit.models._value import fit_value_model
+    from toolkit.models._value import find_value_column, fit_value_model
 
-    value_model = fit_value_model(frame, horizon_days=None)
+    notes: list[str] = []
+    if value_column is not None:
+        if value_column not in frame.columns or value_column == target:
+            raise InputError(
+                f"value_column {value_column!r} is not a feature column of the table; columns: "
+                f"{[str(c) for c in frame.columns]}"
+            )
+        if value_column not in schema.numeric:
+            raise InputError(
+                f"value_column {value_column!r} must hold numbers (a spend per customer), "
+                f"got {frame[value_column].dtype} values such as "
+                f"{frame[value_column].dropna().astype(str).head(3).tolist()}"
+            )
+    else:
+        value_column = find_value_column(frame)
+        if value_column is not None:
+            notes.append(
+                f"Churn list value: {value_column!r} was taken as each customer's spend per "
+                "period (found by its name; choose another with --value-col)."
+            )
+    value_model = fit_value_model(frame, horizon_days=None, value_column=value_column)
     settings = {
         **_settings_common(label=target, models=models, seed=seed, n_boot=n_boot),
         "mode": "target",
@@ -846,7 +895,7 @@ def train_from_table(
         settings=settings,
         value_model=value_model,
         evaluation=evaluation,
-        notes=_table_notes(schema) + _model_notes(final),
+        notes=_table_notes(schema) + notes + _model_notes(final),
     )
 
 

@@ -151,10 +151,37 @@ class DecisionTreeModel(Scorer):
         self.rules_ = state.get("rules", "")
         self.chosen_ = state.get("chosen", {})
 
+    def leaves(self) -> list[dict[str, Any]]:
+        """Every leaf as a rule a person reads: its conditions, its share of the training
+        customers and its share of positives, largest leaf first (missing values follow the
+        side the tree learned; the full text rules are saved beside the report)."""
+        a = self._arrays()
+        weight = np.asarray(self.tree_["node_sample_weight"], dtype=np.float64)
+        names = list(self.schema.encoded_names)
+        out: list[dict[str, Any]] = []
+        stack: list[tuple[int, list[str]]] = [(0, [])]
+        while stack:
+            node, path = stack.pop()
+            if a["left"][node] < 0:
+                out.append(
+                    {
+                        "rule": " and ".join(path) or "every customer",
+                        "support": float(weight[node] / weight[0]) if weight[0] else 0.0,
+                        "positive_rate": float(a["value"][node]),
+                    }
+                )
+                continue
+            f = names[int(a["feature"][node])]
+            t = float(a["threshold"][node])
+            stack.append((int(a["right"][node]), [*path, f"{f} > {t:.4g}"]))
+            stack.append((int(a["left"][node]), [*path, f"{f} <= {t:.4g}"]))
+        return sorted(out, key=lambda leaf: -leaf["support"])
+
     def describe(self) -> dict[str, Any]:
         return {
             "hyperparameters": {k: self.chosen_.get(k) for k in ("max_depth", "min_samples_leaf")},
             "chosen_by": "validation ROC-AUC over max_depth x min_samples_leaf",
             "n_leaves": int(sum(1 for c in self.tree_["children_left"] if c < 0)),
+            "leaves": self.leaves(),
             "rules": self.rules_,
         }

@@ -13,10 +13,13 @@ Examples
 from __future__ import annotations
 
 from toolkit.models._bgnbd import (
+    STANDARD_PENALIZER,
     BetaGeoModel,
     BoundaryWarning,
     FitConvergenceWarning,
     compress_rows,
+    fit_flags,
+    fit_standard,
     validate_rfm,
 )
 from toolkit.models._gamma_gamma import PERIOD_LENGTH, GammaGammaModel
@@ -27,6 +30,9 @@ __all__ = [
     "FitConvergenceWarning",
     "GammaGammaModel",
     "PERIOD_LENGTH",
+    "STANDARD_PENALIZER",
     "compress_rows",
+    "fit_flags",
+    "fit_standard",
     "validate_rfm",
 ]

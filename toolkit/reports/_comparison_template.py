@@ -27,6 +27,9 @@ img { max-width: 100%; border: 1px solid #e3e3e3; }
 pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.82em; }
 .verdict { background: #eef7ee; border-left: 4px solid #3a8f3a; padding: 0.5em 1em; }
 .notes li, .settings li { margin: 0.2em 0; }
+.flags li { color: #8a3b00; }
+details { margin: 0.6em 0; }
+summary { cursor: pointer; color: #1a3d5c; }
 </style>
 </head>
 <body>
@@ -41,8 +44,11 @@ pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.82em; 
 {% endfor %}</div>
 
 <h2>Comparison</h2>
-<p>Every model, the BG/NBD model and the naive rules on the same evaluation customers. Each cell:
-value and, below it, the 95% bootstrap interval.</p>
+<p>Every model, the BG/NBD model and the naive rules on the same evaluation customers, judged on
+finding the <strong>churners</strong> (positive class: churned). Precision = share of the customers
+predicted to churn who did; recall = share of the churners found; top-decile lift = churn rate among
+the 10% with the highest churn probability over the overall churn rate. Each cell: value and, below
+it, the 95% bootstrap interval.</p>
 <table>
 <thead><tr><th class="name">model</th><th class="name">kind</th>
 {% for m in metric_names %}<th>{{ labels[m] }}</th>{% endfor %}</tr></thead>
@@ -75,50 +81,63 @@ units (base churn probability {{ r.shap.base_churn_probability | fmt }}).</p>
 <figure><img alt="SHAP importance" src="data:image/png;base64,{{ img.shap_bar }}"></figure>
 <figure><img alt="SHAP beeswarm" src="data:image/png;base64,{{ img.shap_beeswarm }}"></figure>
 </div>
+<details><summary>The importance table ({{ r.shap.importance | length }} features the champion uses)</summary>
 <table>
 <thead><tr><th class="name">feature</th><th>mean |contribution|</th><th>share</th></tr></thead>
 <tbody>
 {% for f in r.shap.importance[:15] %}<tr><td class="name">{{ f.feature }}</td><td>{{ f.mean_abs_contribution | fmt(4) }}</td><td>{{ '%.1f%%' % (100 * f.share) }}</td></tr>
 {% endfor %}</tbody>
 </table>
+</details>
 
 {% set lin = r.models.get('linear') %}
 {% if lin and lin.ols %}
 <h2>Linear regression (OLS on the 0/1 label)</h2>
 <p>R² = {{ lin.ols.r2 | fmt(4) }} (adjusted {{ lin.ols.r2_adjusted | fmt(4) }}, n = {{ lin.ols.n }}). {{ lin.ols.note }}</p>
+<details><summary>Coefficients, largest first</summary>
 <table>
 <thead><tr><th class="name">term</th><th>coefficient</th><th>std. error</th><th>p-value</th></tr></thead>
 <tbody>
 {% for c in lin.ols.coefficients %}<tr><td class="name">{{ c.term }}</td><td>{{ c.coef | fmt(4) }}</td><td>{{ c.std_err | fmt(4) }}</td><td>{{ c.p_value | pval }}</td></tr>
 {% endfor %}</tbody>
 </table>
+</details>
 {% endif %}
 
 {% set lg = r.models.get('logistic') %}
 {% if lg %}
 <h2>Logistic regression</h2>
 <p>C = {{ lg.hyperparameters.C }} (the most regularised C within one standard error of the best validation log-loss). {{ lg.preparation }}</p>
+<details><summary>Coefficients, largest first</summary>
 <table>
 <thead><tr><th class="name">term</th><th>coefficient (log-odds per SD)</th></tr></thead>
 <tbody>
 {% for c in lg.coefficients %}<tr><td class="name">{{ c.term }}</td><td>{{ c.coef | fmt(4) }}</td></tr>
 {% endfor %}</tbody>
 </table>
+</details>
 {% endif %}
 
 {% set tr = r.models.get('tree') %}
 {% if tr %}
-<h2>Decision tree rules</h2>
-<p>max_depth {{ tr.hyperparameters.max_depth }}, min_samples_leaf {{ tr.hyperparameters.min_samples_leaf }},
-{{ tr.n_leaves }} leaves, chosen on validation ROC-AUC; class = the leaf's majority class.</p>
-<pre>{{ tr.rules }}</pre>
+<h2>Decision tree: who churns</h2>
+<p>The {{ [tree_leaves, tr.n_leaves] | min }} largest of the tree's {{ tr.n_leaves }} leaves (max_depth {{ tr.hyperparameters.max_depth }},
+min_samples_leaf {{ tr.hyperparameters.min_samples_leaf }}, chosen on validation ROC-AUC), with the churn rate of the
+training customers in each. Every rule, as text, is in <code>tree_rules.txt</code> beside this report.</p>
+<table>
+<thead><tr><th class="name">customers who ...</th><th>share of customers</th><th>churn rate</th></tr></thead>
+<tbody>
+{% for leaf in tr.leaves[:tree_leaves] %}<tr><td class="name">{{ leaf.rule }}</td><td>{{ '%.1f%%' % (100 * leaf.support) }}</td><td>{{ '%.1f%%' % (100 * leaf.churn_rate) }}</td></tr>
+{% endfor %}</tbody>
+</table>
 {% endif %}
 
 {% set xg = r.models.get('xgboost') %}
 {% if xg %}
-<h2>XGBoost</h2>
+<details><summary>XGBoost settings</summary>
 <p>{% for k, v in xg.hyperparameters.items() %}{{ k }} = {{ v | fmt(4) }}{% if not loop.last %}, {% endif %}{% endfor %}.
 {{ xg.chosen_by }}.</p>
+</details>
 {% endif %}
 
 {% set bg = r.models.get('bgnbd') %}
@@ -126,7 +145,9 @@ units (base churn probability {{ r.shap.base_churn_probability | fmt }}).</p>
 <h2>BG/NBD</h2>
 <p>{% for k, v in bg.params.items() %}{{ k }} = {{ '%.4g' % v }}{% if not loop.last %}, {% endif %}{% endfor %}
 (horizon {{ bg.horizon_in_time_units | fmt(1) }} time units; score = P(at least one purchase in the horizon)).</p>
-{% if bg.notes %}<ul>{% for n in bg.notes %}<li>{{ n }}</li>{% endfor %}</ul>{% endif %}
+{% if bg.flags %}<ul class="flags">{% for n in bg.flags %}<li><strong>Flag:</strong> {{ n }}</li>{% endfor %}</ul>{% endif %}
+{% set others = bg.notes | reject('in', bg.flags or []) | list %}
+{% if others %}<ul>{% for n in others %}<li>{{ n }}</li>{% endfor %}</ul>{% endif %}
 {% endif %}
 
 {% if r.value_model %}
@@ -136,7 +157,9 @@ units (base churn probability {{ r.shap.base_churn_probability | fmt }}).</p>
 
 {% if r.notes %}
 <h2>Notes</h2>
+<details open><summary>{{ r.notes | length }} note{{ 's' if r.notes | length > 1 else '' }} on the data and the fits</summary>
 <ul class="notes">{% for n in r.notes %}<li>{{ n }}</li>{% endfor %}</ul>
+</details>
 {% endif %}
 <p class="ci">Generated {{ r.generated }} by toolkit {{ r.toolkit_version }}.</p>
 </body>

@@ -91,9 +91,27 @@ def build_report(result: TrainResult, *, seed: int = 0) -> dict[str, Any]:
         model=result.champion,
     )
     importance = expl.importance()
-    models = {
+    # only the features the champion uses (BG/NBD uses three of them)
+    importance = importance[importance["mean_abs_contribution"] > 0]
+    models: dict[str, dict[str, Any]] = {
         name: {"title": s.title, "role": s.role, **s.describe()} for name, s in scorers.items()
     }
+    if "tree" in models:
+        tree = models["tree"]
+        tree["leaves"] = [
+            {
+                "rule": leaf["rule"],
+                "support": leaf["support"],
+                "churn_rate": leaf["positive_rate"] if churn_pos else 1.0 - leaf["positive_rate"],
+            }
+            for leaf in tree.get("leaves", [])
+        ]
+    for name in ("linear", "logistic"):
+        described = models.get(name) or {}
+        if described.get("ols"):
+            described["ols"]["coefficients"] = _by_size(described["ols"]["coefficients"])
+        if described.get("coefficients"):
+            described["coefficients"] = _by_size(described["coefficients"])
     for name, s in scorers.items():
         models[name]["calibration"] = s.calibration_
         models[name]["threshold"] = s.threshold_
@@ -120,6 +138,20 @@ def build_report(result: TrainResult, *, seed: int = 0) -> dict[str, Any]:
         "features": list(result.schema.features),
     }
     return jsonable(report)
+
+
+def _by_size(coefficients: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Coefficients largest |coefficient| first, the intercept last."""
+
+    def key(c: dict[str, Any]) -> tuple[bool, float]:
+        intercept = str(c.get("term", "")).lower() in ("intercept", "const", "(intercept)")
+        return (intercept, -abs(float(c.get("coef") or 0.0)))
+
+    return sorted(coefficients, key=key)
+
+
+#: leaves of the decision tree shown in the report (all of them are in tree_rules.txt)
+TREE_LEAVES = 12
 
 
 # --- charts -------------------------------------------------------------------------------------
@@ -161,9 +193,9 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
         ax.plot(
             cv[n]["roc"]["fpr"], cv[n]["roc"]["tpr"], label=f"{n} ({auc:.3f})", **_style(n, report)
         )
-    ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls="--")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
+    ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls="--", label="chance")
+    ax.set_xlabel("false positive rate (stayed, predicted to churn)")
+    ax.set_ylabel("true positive rate (churners found)")
     ax.set_title("ROC curves (evaluation data)")
     ax.legend(fontsize=7, loc="lower right")
     out["roc"] = _png(fig)
@@ -172,10 +204,10 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
     for n in names:
         ax.plot(cv[n]["pr"]["recall"], cv[n]["pr"]["precision"], label=n, **_style(n, report))
     base = cv[names[0]]["pr"]["base_rate"]
-    ax.axhline(base, color="#999999", lw=0.8, ls="--")
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_title("Precision-recall curves")
+    ax.axhline(base, color="#999999", lw=0.8, ls="--", label=f"churn rate ({base:.2f})")
+    ax.set_xlabel("recall (share of churners found)")
+    ax.set_ylabel("precision (share of flagged customers who churned)")
+    ax.set_title("Precision-recall curves (churners)")
     ax.legend(fontsize=7)
     out["pr"] = _png(fig)
 
@@ -183,9 +215,9 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
     for n in names:
         c = cv[n]["calibration"]
         ax.plot(c["predicted"], c["observed"], marker="o", ms=3, label=n, **_style(n, report))
-    ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls="--")
-    ax.set_xlabel("predicted probability (decile bins)")
-    ax.set_ylabel("observed share")
+    ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls="--", label="perfect calibration")
+    ax.set_xlabel("predicted churn probability (decile bins)")
+    ax.set_ylabel("observed share who churned")
     ax.set_title("Calibration")
     ax.legend(fontsize=7)
     out["calibration"] = _png(fig)
@@ -195,13 +227,14 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
         g = cv[n]["gain"]
         ax1.plot([0, *g["share"]], [0, *g["gain"]], label=n, **_style(n, report))
         ax2.plot(g["share"], g["lift"], label=n, **_style(n, report))
-    ax1.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls="--")
-    ax1.set_xlabel("share of customers (highest score first)")
-    ax1.set_ylabel("share of positives found")
+    ax1.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls="--", label="random order")
+    ax1.set_xlabel("share of customers (highest churn probability first)")
+    ax1.set_ylabel("share of churners found")
     ax1.set_title("Cumulative gain")
-    ax2.axhline(1, color="#999999", lw=0.8, ls="--")
-    ax2.set_xlabel("share of customers")
-    ax2.set_ylabel("lift")
+    ax1.legend(fontsize=7, loc="lower right")
+    ax2.axhline(1, color="#999999", lw=0.8, ls="--", label="random order")
+    ax2.set_xlabel("share of customers (highest churn probability first)")
+    ax2.set_ylabel("lift (churn rate / overall churn rate)")
     ax2.set_title("Lift")
     ax2.legend(fontsize=7)
     out["gain"] = _png(fig)
@@ -222,15 +255,21 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
                 color="white" if mat[i, j] > mat.max() / 2 else "black",
             )
     ax.set_xticks([0, 1])
-    ax.set_xticklabels(["predicted 0", "predicted 1"])
+    ax.set_xticklabels(["predicted to stay", "predicted to churn"])
     ax.set_yticks([0, 1])
-    ax.set_yticklabels(["actual 0", "actual 1"])
-    ax.set_title(f"{champ} at threshold {cv[champ]['threshold']:.3f}")
+    ax.set_yticklabels(["stayed", "churned"])
+    ax.set_title(f"{champ}: churn probability >= {cv[champ]['threshold']:.3f}")
     out["confusion"] = _png(fig)
 
     imp = report["shap"]["importance"][:20][::-1]
     fig, ax = _fig(6.4, 0.3 * len(imp) + 1.3)
-    ax.barh([r["feature"] for r in imp], [r["mean_abs_contribution"] for r in imp], color="#3b75af")
+    ax.barh(
+        [r["feature"] for r in imp],
+        [r["mean_abs_contribution"] for r in imp],
+        color="#3b75af",
+        label="mean |contribution| over the evaluation customers",
+    )
+    ax.legend(fontsize=7, loc="lower right")
     ax.set_xlabel("mean |contribution to churn probability|")
     ax.set_title(f"SHAP importance ({champ})")
     out["shap_bar"] = _png(fig)
@@ -295,7 +334,9 @@ def _verdict(report: dict[str, Any]) -> list[str]:
 def _setting_lines(report: dict[str, Any]) -> list[str]:
     s = report["settings"]
     lines = [
-        f"Positive class of the metrics: {s.get('positive_class')}.",
+        f"Positive class of the metrics: {s.get('positive_class')}. Precision, recall and lift "
+        "are those of the churners: precision = share of the customers predicted to churn who "
+        "did, recall = share of the churners found.",
         f"Churn probability in the churn list: {s.get('churn_probability')}.",
     ]
     ev = s.get("evaluation") or {}
@@ -311,12 +352,12 @@ def _setting_lines(report: dict[str, Any]) -> list[str]:
             + f": {ev.get('customers')} customers at {ev.get('origin')}, labels from "
             f"{ev.get('label_window')}, judged by models trained on origins "
             f"{', '.join(ev.get('trained_on_origins', []))}; "
-            f"{100 * ev.get('positive_rate', float('nan')):.1f}% bought again."
+            f"{100 * ev.get('positive_rate', float('nan')):.1f}% churned (did not buy again)."
         )
     elif ev:
         lines.append(
             f"Evaluation: {ev.get('method', '')}, {ev.get('customers')} customers, "
-            f"{100 * ev.get('positive_rate', float('nan')):.1f}% positive."
+            f"{100 * ev.get('positive_rate', float('nan')):.1f}% churned."
         )
     lines.append(
         "Intervals: 95% percentile bootstrap over the evaluation customers "
@@ -350,16 +391,17 @@ def render_markdown(report: dict[str, Any]) -> str:
     cm = report["curves"][champ]["confusion"]
     lines += [
         "",
-        f"## Confusion matrix of {champ} at threshold {report['curves'][champ]['threshold']:.3f}",
+        f"## Confusion matrix of {champ} (predicted to churn: churn probability >= "
+        f"{report['curves'][champ]['threshold']:.3f})",
         "",
-        "| | predicted 0 | predicted 1 |",
+        "| | predicted to stay | predicted to churn |",
         "|---|---|---|",
-        f"| actual 0 | {cm['tn']} | {cm['fp']} |",
-        f"| actual 1 | {cm['fn']} | {cm['tp']} |",
+        f"| stayed | {cm['tn']} | {cm['fp']} |",
+        f"| churned | {cm['fn']} | {cm['tp']} |",
         "",
         f"## Cumulative gain of {champ}",
         "",
-        "| top share of customers | share of positives found | lift |",
+        "| top share of customers (highest churn probability) | share of churners found | lift |",
         "|---|---|---|",
     ]
     g = report["curves"][champ]["gain"]
@@ -411,14 +453,18 @@ def render_markdown(report: dict[str, Any]) -> str:
         t = models["tree"]
         lines += [
             "",
-            f"## Decision tree rules (max_depth {t['hyperparameters'].get('max_depth')}, "
-            f"min_samples_leaf {t['hyperparameters'].get('min_samples_leaf')}, "
-            f"{t.get('n_leaves')} leaves; values are the share of positives)",
+            f"## Decision tree: the {min(TREE_LEAVES, t.get('n_leaves', 0))} largest of its "
+            f"{t.get('n_leaves')} leaves (max_depth {t['hyperparameters'].get('max_depth')}, "
+            f"min_samples_leaf {t['hyperparameters'].get('min_samples_leaf')}; every rule in "
+            "tree_rules.txt)",
             "",
-            "```",
-            t.get("rules", "").rstrip(),
-            "```",
+            "| customers who ... | share of customers | churn rate |",
+            "|---|---|---|",
         ]
+        for leaf in t.get("leaves", [])[:TREE_LEAVES]:
+            lines.append(
+                f"| {_md(leaf['rule'])} | {leaf['support']:.1%} | {leaf['churn_rate']:.1%} |"
+            )
     if "xgboost" in models:
         h = models["xgboost"].get("hyperparameters", {})
         lines += ["", "## XGBoost", "", ", ".join(f"{k} = {_fmt(v, 4)}" for k, v in h.items())]
@@ -430,7 +476,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
             "Parameters: " + ", ".join(f"{k} = {v:.4g}" for k, v in b.get("params", {}).items()),
         ]
-        lines += [f"- {_md(n)}" for n in b.get("notes", [])]
+        lines += [f"- **flag**: {_md(n)}" for n in b.get("flags", [])]
+        lines += [f"- {_md(n)}" for n in b.get("notes", []) if n not in b.get("flags", [])]
     vm = report.get("value_model", {})
     if vm:
         lines += ["", "## Value at risk", "", _md(vm.get("note", ""))]
@@ -475,6 +522,7 @@ def render_html(report: dict[str, Any]) -> str:
         metric_names=_metric_names(report),
         labels=METRIC_LABELS,
         img=charts(report),
+        tree_leaves=TREE_LEAVES,
     )
 
 
