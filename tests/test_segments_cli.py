@@ -202,8 +202,17 @@ def test_tiny_table_default_columns_one_hot_tsne(cli, tiny: Path, tmp_path) -> N
         (["--k", "1"], ["--k must be 'auto' or a whole number >= 2"]),
         (["--k-range", "9..3"], ["k_range (--k-range) must satisfy 2 <= low <= high"]),
         (["--columns", "CustomerID"], ["'CustomerID' holds customer ids"]),
+        (["--target", "nope"], ["--target 'nope' is not a column", "'visits'"]),
     ],
-    ids=["missing-column", "no-impute", "refuse-categorical", "bad-k", "bad-k-range", "id-column"],
+    ids=[
+        "missing-column",
+        "no-impute",
+        "refuse-categorical",
+        "bad-k",
+        "bad-k-range",
+        "id-column",
+        "unknown-target",
+    ],
 )
 def test_bad_input_exits_2_naming_the_problem(cli, tiny: Path, tmp_path, args, fragments) -> None:
     _fails(cli("segment", tiny, "--out", tmp_path / "out", *args), *fragments)
@@ -322,6 +331,11 @@ def test_assign_refuses_options_that_would_change_the_fit(cli, tiny: Path, tmp_p
             "segment", tiny, "--out", tmp_path / "a", "--assign", out, "--k", "4", "--method", "gmm"
         ),
         "--assign applies the saved segmenter as it was fitted: --method, --k do not apply",
+    )
+    args = ["--assign", out, "--include-categorical", "--target", "visits"]
+    _fails(
+        cli("segment", tiny, "--out", tmp_path / "a", *args),
+        "--include-categorical, --target do not apply",
     )
     _ok(cli("segment", tiny, "--out", tmp_path / "a", "--assign", out, "--seed", "1"))
 

@@ -264,3 +264,13 @@ def test_churn_puts_at_risk_segments_first_with_a_retention_offer() -> None:
     assert table.loc[0, "action"].startswith("retention offer first (churn risk 80% vs 30%")
     assert table.loc[0, "value_at_risk_total"] == 80.0
     assert (table["basis"] == "heuristic").all()
+
+
+def test_a_signup_age_survives_save_and_load(tmp_path) -> None:
+    df = _with("signup_date", pd.to_datetime(["2024-03-01", "2023-01-01"] * (N // 2)))
+    seg = Segmenter(k=2, n_bootstrap=0).fit(df)
+    assert "signup_date_age_days" in seg.preprocessor_.model_columns
+    assert "signup_date" in seg.preprocessor_.columns  # what a new table must hold
+    again = Segmenter.load(seg.save(tmp_path / "seg"))
+    np.testing.assert_array_equal(again.predict(df), seg.labels_)
+    assert again.actions_ == seg.actions_

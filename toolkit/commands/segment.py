@@ -218,6 +218,7 @@ def segment(
                 "columns": columns,
                 "include_categorical": include_categorical,
                 "target": target,
+                "churn_list": churn_list,
                 "scale": scale,
                 "log_skewed": log_skewed,
                 "k_range": k_range,
@@ -289,7 +290,7 @@ def _report(run: Any, out: Path, churn: bool = False) -> None:
         info("column rules:")
         for col, why in prep.reasons.items():
             info(f"  {col}: {why}")
-    info(f"columns: {', '.join(prep.columns)} (scale {prep.scale})")
+    info(f"columns: {', '.join(prep.model_columns)} (scale {prep.scale})")
     if prep.log_columns:
         info(f"log1p applied to skewed columns: {', '.join(prep.log_columns)}")
     imputed = {c: n for c, n in prep.n_imputed.items() if n}

@@ -228,9 +228,12 @@ def actions_table(
     rows = []
     for _, p in profiles.iterrows():
         seg = int(p["segment"])
-        rule, action, evidence = suggestions.get(
-            seg, ("noise", "review by hand: customers unlike any segment", "DBSCAN noise")
-        )
+        if seg in suggestions:
+            rule, action, evidence = suggestions[seg]
+        elif seg < 0:
+            rule, action, evidence = "noise", "review by hand: customers unlike any segment", ""
+        else:  # a segmenter saved before the playbook existed
+            rule, action, evidence = "none", "no playbook saved with this segmenter", ""
         rows.append(
             {
                 "segment": seg,

@@ -176,15 +176,15 @@ class Preprocessor:
     reasons: dict[str, str] = field(default_factory=dict)
 
     @property
-    def columns(self) -> list[str]:
+    def model_columns(self) -> list[str]:
         """The clustering columns, numeric first then categorical (derived ages by their name)."""
         return self.numeric + self.categorical
 
     @property
-    def source_columns(self) -> list[str]:
-        """The table columns the clustering reads (a derived age reads its date column)."""
+    def columns(self) -> list[str]:
+        """The table columns the segmenter reads (a derived age reads its date column)."""
         seen: dict[str, None] = {}
-        for col in self.columns:
+        for col in self.model_columns:
             seen[self.ages[col][0] if col in self.ages else col] = None
         return list(seen)
 
@@ -206,7 +206,7 @@ class Preprocessor:
     def unscaled(self, df: pd.DataFrame, *, impute: bool | None = None) -> np.ndarray:
         """Imputed, log-transformed and one-hot encoded matrix, before scaling."""
         impute = self.impute if impute is None else impute
-        missing = [c for c in self.source_columns if c not in df.columns]
+        missing = [c for c in self.columns if c not in df.columns]
         if missing:
             raise InputError(
                 f"column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
@@ -214,7 +214,7 @@ class Preprocessor:
                 f"{', '.join(map(repr, map(str, df.columns)))}"
             )
         if not impute:
-            refuse_missing(df, self.source_columns)
+            refuse_missing(df, self.columns)
         n = len(df)
         blocks: list[np.ndarray] = []
         if self.numeric:

@@ -109,7 +109,7 @@ def _data_summary(seg: Segmenter, n_rows: int, id_name: str, id_col: str | None)
     return {
         "rows": n_rows,
         "id_column": id_col if id_name == "customer_id" else None,
-        "columns": prep.columns,
+        "columns": prep.model_columns,
         "features": prep.feature_names,
         "skipped_columns": prep.skipped,
         "imputed": {c: n for c, n in prep.n_imputed.items() if n},
