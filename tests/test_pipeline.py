@@ -15,6 +15,7 @@ EXPECTED = [
     "segments/segments.csv",
     "segments/profiles.csv",
     "segments/metrics.json",
+    "segments/actions.csv",
     "segments/segmenter",
     "clv/customers.csv",
     "clv/params.json",
@@ -76,6 +77,19 @@ def test_demo_churn_list_is_consistent(demo_dir):
     report = (demo_dir / "report.html").read_text()
     for name in ("xgboost", "tree", "linear", "bgnbd", "days_since_last_purchase"):
         assert name in report
+
+
+@pytest.mark.slow
+def test_demo_segments_carry_the_churn_risk(demo_dir):
+    actions = pd.read_csv(demo_dir / "segments" / "actions.csv")
+    churn = pd.read_csv(demo_dir / "churn_list.csv", dtype={"customer_id": str})
+    assert actions["n_scored"].sum() == len(churn)
+    assert actions["value_at_risk_total"].sum() == pytest.approx(churn["value_at_risk"].sum())
+    # at-risk segments first, then by value at risk
+    order = actions.sort_values(["at_risk", "value_at_risk_total"], ascending=[False, False])
+    assert actions["segment"].tolist() == order["segment"].tolist()
+    profiles = pd.read_csv(demo_dir / "segments" / "profiles.csv")
+    assert {"action", "churn_probability_mean", "at_risk"} <= set(profiles.columns)
 
 
 @pytest.mark.slow

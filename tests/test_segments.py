@@ -69,7 +69,7 @@ def test_imputation_median_and_most_frequent_counted() -> None:
             "colour": pd.array(["red", "blue", None, "red"], dtype="string"),
         }
     )
-    prep = fit_preprocessor(df, None, scale="none", log_skewed=False)
+    prep = fit_preprocessor(df, None, scale="none", log_skewed=False, include_categorical=True)
     assert prep.impute_values == {"x": 3.0, "colour": "red"}
     assert prep.n_imputed == {"x": 1, "colour": 1}
     assert prep.feature_names == ["x", "colour=blue", "colour=red"]
@@ -77,7 +77,9 @@ def test_imputation_median_and_most_frequent_counted() -> None:
 
 
 def test_no_impute_refuses_naming_every_column() -> None:
-    df = pd.DataFrame({"x": [1.0, np.nan, 3.0], "y": [np.nan, np.nan, 1.0], "z": [1, 2, 3]})
+    df = pd.DataFrame(
+        {"x": [1.0, np.nan, 3.0, 4.0], "y": [np.nan, np.nan, 1.0, 5.0], "z": [1, 2, 3, 4]}
+    )
     with pytest.raises(InputError, match=r"'x' \(1 missing\), 'y' \(2 missing\)"):
         Segmenter(impute=False).fit(df)
 
@@ -112,7 +114,8 @@ def test_default_columns_skip_ids_labels_dates_and_wide_text() -> None:
     )
     prep = fit_preprocessor(df, None, max_categories=3)
     assert prep.numeric == ["Age"]
-    assert prep.categorical == ["Genre"]
+    # categories describe the segments by default, cluster only when asked
+    assert prep.categorical == [] and prep.describe == ["Genre"]
     assert set(prep.skipped) == {
         "CustomerID",
         "ID",
@@ -121,7 +124,10 @@ def test_default_columns_skip_ids_labels_dates_and_wide_text() -> None:
         "holdout_spend",
         "note",
     }
-    assert fit_preprocessor(df, None, categorical="refuse").categorical == []
+    both = fit_preprocessor(df, None, max_categories=3, include_categorical=True)
+    assert both.categorical == ["Genre"]
+    refused = fit_preprocessor(df, None, categorical="refuse", include_categorical=True)
+    assert refused.categorical == []
 
 
 @pytest.mark.parametrize(
@@ -151,7 +157,7 @@ def test_bad_columns_are_named(columns, kwargs, message) -> None:
 
 def test_unknown_category_at_predict_is_all_zero() -> None:
     df = pd.DataFrame({"c": ["x", "y", "x"], "v": [1.0, 2.0, 3.0]})
-    prep = fit_preprocessor(df, None, scale="none")
+    prep = fit_preprocessor(df, None, scale="none", include_categorical=True)
     new = pd.DataFrame({"c": ["z"], "v": [2.0]})
     np.testing.assert_array_equal(prep.transform(new), [[2.0, 0.0, 0.0]])
 
@@ -190,17 +196,40 @@ def test_generic_names_two_columns_in_column_order() -> None:
     }
 
 
-def test_clashing_names_get_more_columns_then_numbers() -> None:
+def test_clashing_names_get_more_columns_then_a_comparison_never_a_number() -> None:
     z = pd.DataFrame(
-        {"a": [2.0, 2.0, 2.0], "b": [-2.0, -2.0, -2.0], "c": [1.0, -1.0, 1.0]},
+        {"a": [2.0, 2.0, 2.0], "b": [-2.0, -2.0, -2.0], "c": [1.0, -1.0, 1.3], "d": [0, 0, 0.1]},
     )
     names = name_segments(z, {c: [c] for c in z.columns})
     assert names == {
-        0: "high a, low b, high c #1",
+        0: "high a, low b, high c, lower c",
         1: "high a, low b, low c",
-        2: "high a, low b, high c #2",
+        2: "high a, low b, high c, higher c",
     }
-    assert len(set(names.values())) == 3
+
+
+def test_identical_profiles_are_said_to_be_identical() -> None:
+    z = pd.DataFrame({"a": [1.0, 1.0], "b": [0.0, 0.0]})
+    names = name_segments(z, {c: [c] for c in z.columns})
+    assert len(set(names.values())) == 2
+    assert all("#" not in n and "identical profile" in n for n in names.values())
+
+
+@pytest.mark.parametrize(
+    ("shares", "expected"),
+    [
+        ({"Female": [0.9, 0.5, 0.55]}, {0: "mostly Female"}),  # 0.9 >= 0.6 and 1.8x 0.5
+        ({"Female": [0.7, 0.5, 0.55]}, {}),  # 1.4x the overall share: not strong enough
+    ],
+    ids=["over-represented", "mild"],
+)
+def test_describing_categories_enter_names_only_when_strong(shares, expected) -> None:
+    from toolkit.segments._names import describe_terms
+
+    female = pd.Series(shares["Female"])
+    table = pd.DataFrame({"Female": female, "Male": 1 - female})
+    got = describe_terms({"Gender": table}, {"Gender": pd.Series({"Female": 0.5, "Male": 0.5})})
+    assert got == expected
 
 
 @pytest.mark.parametrize(

@@ -171,9 +171,21 @@ def test_tiny_table_end_to_end(cli, tiny: Path, tmp_path) -> None:
     assert m["data"]["id_column"] == "CustomerID"
 
 
+def test_tiny_table_default_columns_describe_with_the_categories(cli, tiny: Path, tmp_path):
+    out = tmp_path / "out"
+    output = _ok(cli("segment", tiny, "--out", out, "--k", "3", "--no-plots"))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["data"]["columns"] == ["visits", "basket"] and m["data"]["describe"] == ["region"]
+    assert m["data"]["column_rules"]["region"].startswith("category: 2 values; describes")
+    assert "region: category: 2 values; describes the segments" in output
+    profiles = pd.read_csv(out / "profiles.csv")
+    assert {"region=north_share", "region=south_share", "action"} <= set(profiles.columns)
+
+
 def test_tiny_table_default_columns_one_hot_tsne(cli, tiny: Path, tmp_path) -> None:
     out = tmp_path / "out"
-    _ok(cli("segment", tiny, "--out", out, "--k", "3", "--embed", "tsne"))
+    args = ["--k", "3", "--embed", "tsne", "--include-categorical"]
+    _ok(cli("segment", tiny, "--out", out, *args))
     m = json.loads((out / "metrics.json").read_text())
     assert m["data"]["columns"] == ["visits", "basket", "region"]
     assert m["data"]["one_hot"] == {"region": ["north", "south"]}
@@ -190,8 +202,17 @@ def test_tiny_table_default_columns_one_hot_tsne(cli, tiny: Path, tmp_path) -> N
         (["--k", "1"], ["--k must be 'auto' or a whole number >= 2"]),
         (["--k-range", "9..3"], ["k_range (--k-range) must satisfy 2 <= low <= high"]),
         (["--columns", "CustomerID"], ["'CustomerID' holds customer ids"]),
+        (["--target", "nope"], ["--target 'nope' is not a column", "'visits'"]),
     ],
-    ids=["missing-column", "no-impute", "refuse-categorical", "bad-k", "bad-k-range", "id-column"],
+    ids=[
+        "missing-column",
+        "no-impute",
+        "refuse-categorical",
+        "bad-k",
+        "bad-k-range",
+        "id-column",
+        "unknown-target",
+    ],
 )
 def test_bad_input_exits_2_naming_the_problem(cli, tiny: Path, tmp_path, args, fragments) -> None:
     _fails(cli("segment", tiny, "--out", tmp_path / "out", *args), *fragments)
@@ -267,7 +288,8 @@ def test_infinite_values_name_the_column(cli, tiny: Path, tmp_path) -> None:
 def test_library_warnings_are_summed_up_once(cli, tmp_path) -> None:
     data = tmp_path / "same.csv"
     data.write_text("id,a,b\n" + "".join(f"{i},1,2\n" for i in range(30)))
-    output = _ok(cli("segment", data, "--out", tmp_path / "o"))
+    # constant columns are left out by default: asked for by name, k-means meets them
+    output = _ok(cli("segment", data, "--out", tmp_path / "o", "--columns", "a,b"))
     notes = [ln for ln in output.splitlines() if "Number of distinct clusters" in ln]
     assert len(notes) == 1 and "more like it" in notes[0], output
     assert "Warning" not in output  # no file:line warning text
@@ -310,4 +332,128 @@ def test_assign_refuses_options_that_would_change_the_fit(cli, tiny: Path, tmp_p
         ),
         "--assign applies the saved segmenter as it was fitted: --method, --k do not apply",
     )
+    args = ["--assign", out, "--include-categorical", "--target", "visits"]
+    _fails(
+        cli("segment", tiny, "--out", tmp_path / "a", *args),
+        "--include-categorical, --target do not apply",
+    )
     _ok(cli("segment", tiny, "--out", tmp_path / "a", "--assign", out, "--seed", "1"))
+
+
+# --- defaults a marketer can use, playbook, products, churn risk ---------------------------------
+
+
+def test_mall_defaults_describe_gender_and_act(cli, shared_data: Path, tmp_path) -> None:
+    out = tmp_path / "defaults"
+    output = _ok(cli("segment", shared_data / "Mall_Customers.csv", "--out", out, "--no-plots"))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["data"]["columns"] == ["Age", "Annual Income (k$)", "Spending Score (1-100)"]
+    assert m["data"]["describe"] == ["Genre"] and "Genre: category" in output
+    assert 4 <= m["k"] <= 6
+    assert "parsimony" in m["methods"]["kmeans"]["reason"] and "parsimony" in output
+    names = " ".join(m["names"].values())
+    for word in ("income", "spending"):
+        assert word in names
+    assert "older" in names or "younger" in names
+    assert all("#" not in n for n in m["names"].values())
+    actions = pd.read_csv(out / "actions.csv")
+    profiles = pd.read_csv(out / "profiles.csv")
+    assert len(actions) == len(profiles) == m["k"]
+    assert actions["action"].notna().all() and (actions["basis"] == "heuristic").all()
+    assert profiles["action"].notna().all() and "Genre=Female_share" in profiles
+    vip = actions[actions["segment_name"] == "high income, high spending"]
+    assert vip["rule"].tolist() == ["high income, high spending"]
+
+
+def _product_log(tmp_path: Path) -> Path:
+    """40 customers: the first 20 buy often and buy candles, the others once, and buy mugs."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for c in range(40):
+        frequent = c < 20
+        n = 6 if frequent else 1
+        days = np.sort(rng.choice(np.arange(0, 300) if frequent else np.arange(0, 60), n, False))
+        for i, d in enumerate(days):
+            day = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(d))
+            code, desc = ("C1", "CANDLE") if frequent else ("M1", "MUG")
+            if i % 2:
+                code, desc = ("X9", "BAG")  # bought by everyone: lift about 1
+            rows.append((f"K{c:02d}", f"INV{c}-{i}", day.strftime("%Y-%m-%d"), code, desc, 2, 4.5))
+        if not frequent:
+            rows.append((f"K{c:02d}", f"INV{c}-b", "2024-03-01", "X9", "BAG", 1, 4.5))
+    path = tmp_path / "log.csv"
+    cols = ["CustomerID", "InvoiceNo", "InvoiceDate", "StockCode", "Description"]
+    pd.DataFrame(rows, columns=[*cols, "Quantity", "UnitPrice"]).to_csv(path, index=False)
+    return path
+
+
+def test_log_with_products_gives_top_products_per_segment(cli, tmp_path) -> None:
+    out = tmp_path / "out"
+    args = ["--columns", "recency_days,frequency,lifetime_spend", "--k", "2", "--no-plots"]
+    output = _ok(cli("segment", _product_log(tmp_path), "--out", out, *args))
+    assert "segment_products.csv" in output
+    seg = pd.read_csv(out / "segments.csv")
+    frequent = seg.loc[seg["customer_id"].str[1:].astype(int) < 20, "segment"].unique()
+    assert len(frequent) == 1
+    products = pd.read_csv(out / "segment_products.csv")
+    top = products[products["rank"] == 1].set_index("segment")
+    assert top.loc[frequent[0], "product"] == "C1"
+    assert top.loc[frequent[0], "description"] == "CANDLE"
+    assert top.loc[frequent[0], "lift"] == pytest.approx(2.0)  # 20 of 20 vs 20 of 40
+    assert top.loc[1 - frequent[0], "product"] == "M1"
+    assert set(products["segment_name"]) == set(seg["segment_name"])
+    actions = pd.read_csv(out / "actions.csv")
+    assert actions["action"].notna().all() and len(actions) == 2
+
+
+def test_churn_list_adds_risk_and_orders_actions(cli, tiny: Path, tmp_path) -> None:
+    ids = [f"{i:03d}" for i in range(30)]
+    churn = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "churn_probability": [0.9 if i >= 20 else 0.1 for i in range(30)],
+            "value_at_risk": [100.0 if i >= 20 else 1.0 for i in range(30)],
+        }
+    )
+    churn_file = tmp_path / "churn.csv"
+    churn.to_csv(churn_file, index=False)
+    out = tmp_path / "out"
+    args = ["--columns", "visits,basket", "--k", "3", "--no-plots", "--churn-list", churn_file]
+    _ok(cli("segment", tiny, "--out", out, *args))
+    actions = pd.read_csv(out / "actions.csv")
+    seg = pd.read_csv(out / "segments.csv", dtype={"customer_id": str})
+    risky = seg.loc[seg["customer_id"].astype(int) >= 20, "segment"].unique().tolist()
+    assert actions["segment"].iloc[0] == risky[0] and bool(actions["at_risk"].iloc[0])
+    assert actions["churn_probability_mean"].iloc[0] == pytest.approx(0.9)
+    assert actions["value_at_risk_total"].iloc[0] == pytest.approx(1000.0)
+    assert actions["action"].iloc[0].startswith("retention offer first")
+    profiles = pd.read_csv(out / "profiles.csv")
+    assert {"churn_probability_mean", "value_at_risk_total", "at_risk"} <= set(profiles.columns)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("customer_id,score\n001,0.5\n", "no 'churn_probability' column"),
+        ("customer_id,churn_probability\n001,1.5\n", "must lie in [0, 1]"),
+        ("customer_id,churn_probability\nzzz,0.5\n", "shares no customer id"),
+    ],
+    ids=["no-probability", "out-of-range", "no-overlap"],
+)
+def test_bad_churn_list_exits_2(cli, tiny: Path, tmp_path, content, fragment) -> None:
+    churn_file = tmp_path / "churn.csv"
+    churn_file.write_text(content)
+    args = ["--no-plots", "--churn-list", churn_file]
+    _fails(cli("segment", tiny, "--out", tmp_path / "out", *args), fragment)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_online_retail_rfm_segments_act_and_buy(cli, shared_data: Path, tmp_path) -> None:
+    out = tmp_path / "retail"
+    _ok(cli("segment", shared_data / "online_retail.csv.gz", "--out", out, "--no-plots"))
+    actions = pd.read_csv(out / "actions.csv")
+    products = pd.read_csv(out / "segment_products.csv")
+    assert actions["action"].notna().all()
+    assert set(products["segment"]) == set(actions["segment"])
+    assert products["description"].notna().all() and (products["lift"] > 1).all()

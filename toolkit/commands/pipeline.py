@@ -131,6 +131,14 @@ def run_pipeline(
     timings["predict"] = _step(
         "predict", predict, model_dir=model_dir, data=data, out=churn_list, cutoff=cutoff, **cols
     )
+    # the segments come before the models (train uses their segmenter), so their churn risk is
+    # added once the churn list exists: profiles.csv and actions.csv, at-risk segments first
+    started = time.perf_counter()
+    from toolkit.segments._run import attach_churn
+
+    attach_churn(out / "segments", churn_list)
+    info("segments: churn risk per segment added to profiles.csv and actions.csv")
+    timings["predict"] += time.perf_counter() - started
     with write_atomic(out / "report.html") as tmp:
         shutil.copyfile(model_dir / "report.html", tmp)
     summary = {

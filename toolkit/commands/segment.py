@@ -73,8 +73,9 @@ def _parse_k(value: str) -> int | str:
     return k
 
 
-def _load_customers(data: Path, read: ReadOptions) -> tuple[Any, str | None]:
-    """The customer table in DATA; a transaction log is turned into features first."""
+def _load_customers(data: Path, read: ReadOptions) -> tuple[Any, str | None, Any]:
+    """The customer table in DATA and, for a transaction log with a product column, what each
+    customer bought (for segment_products.csv); a log is turned into features first."""
     from toolkit.segments._io import read_table
 
     kwargs = read.read_kwargs()
@@ -84,10 +85,12 @@ def _load_customers(data: Path, read: ReadOptions) -> tuple[Any, str | None]:
         is_customer_table = compute_features = None  # type: ignore[assignment]
     if is_customer_table is not None and not is_customer_table(data, **kwargs):
         from toolkit.io import read_transactions
+        from toolkit.segments._products import customer_products
 
         tx = read_transactions(data, **kwargs)
         try:
             features = compute_features(tx)
+            products = customer_products(tx)
         finally:
             close = getattr(tx, "close", None)
             if close is not None:
@@ -96,10 +99,10 @@ def _load_customers(data: Path, read: ReadOptions) -> tuple[Any, str | None]:
             f"{data} is a transaction log: segmenting the features of {len(features):,} "
             "customers computed as of the day after the last purchase"
         )
-        return features, "customer_id"
+        return features, "customer_id", products
     df = read_table(data, sep=read.sep, names=kwargs["names"], id_column=read.customer_col)
     announce_table(df)
-    return df, read.customer_col
+    return df, read.customer_col, None
 
 
 @app.command()
@@ -122,8 +125,33 @@ def segment(
         str | None,
         typer.Option(
             "--columns",
-            help="Comma-separated input columns (default: numeric and low-cardinality "
-            "categorical columns except ids, labels and dates).",
+            help="Comma-separated clustering columns (default: the behavioural numbers; ids, "
+            "outcomes, constants, free text and dates stay out, categories describe).",
+        ),
+    ] = None,
+    include_categorical: Annotated[
+        bool,
+        typer.Option(
+            "--include-categorical",
+            help="Cluster on the categories (text, 0/1 flags, codes) too, one-hot encoded, "
+            "instead of only describing the segments with them.",
+        ),
+    ] = False,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="An outcome column (as train's --target) to keep out of the clustering.",
+        ),
+    ] = None,
+    churn_list: Annotated[
+        Path | None,
+        typer.Option(
+            "--churn-list",
+            exists=True,
+            dir_okay=False,
+            help="A churn list (toolkit predict's CSV: customer_id, churn_probability, "
+            "value_at_risk): each segment's churn risk, at-risk segments first in actions.csv.",
         ),
     ] = None,
     scale: Annotated[Scale, typer.Option("--scale", help="Scaling of the columns.")] = (
@@ -182,12 +210,15 @@ def segment(
 
     with progress("segment") as update:
         update("reading")
-        df, id_column = _load_customers(data, read)
+        df, id_column, products = _load_customers(data, read)
         if assign is not None:
             fitting = {
                 "method": method,
                 "k": k,
                 "columns": columns,
+                "include_categorical": include_categorical,
+                "target": target,
+                "churn_list": churn_list,
                 "scale": scale,
                 "log_skewed": log_skewed,
                 "k_range": k_range,
@@ -216,7 +247,19 @@ def segment(
             "categorical": categorical.value,
             "sample_size": sample_size,
             "random_state": seed,
+            "include_categorical": include_categorical,
+            "target": target,
         }
+        if target is not None and target not in df.columns:
+            raise InputError(
+                f"--target {target!r} is not a column of {data}; columns: "
+                f"{', '.join(map(repr, map(str, df.columns)))}"
+            )
+        churn = None
+        if churn_list is not None:
+            from toolkit.segments._run import read_churn_list
+
+            churn = read_churn_list(churn_list)
         update("clustering")
         # every output lands at the end, together (a failed run leaves an older one whole);
         # scikit-learn's warnings (a k-means that finds fewer distinct points than k) are
@@ -229,19 +272,25 @@ def segment(
                 id_column=id_column,
                 embed=embed.value,
                 plots=plots,
+                products=products,
+                churn=churn,
                 **params,
             )
-    _report(run, out)
+    _report(run, out, churn_list is not None)
 
 
 def _fmt(v: Any, spec: str = ".3f") -> str:
     return "n/a" if v is None else format(v, spec)
 
 
-def _report(run: Any, out: Path) -> None:
+def _report(run: Any, out: Path, churn: bool = False) -> None:
     first = next(iter(run.segmenters.values()))
     prep = first.preprocessor_
-    info(f"columns: {', '.join(prep.columns)} (scale {prep.scale})")
+    if prep.reasons:
+        info("column rules:")
+        for col, why in prep.reasons.items():
+            info(f"  {col}: {why}")
+    info(f"columns: {', '.join(prep.model_columns)} (scale {prep.scale})")
     if prep.log_columns:
         info(f"log1p applied to skewed columns: {', '.join(prep.log_columns)}")
     imputed = {c: n for c, n in prep.n_imputed.items() if n}
@@ -276,7 +325,14 @@ def _report(run: Any, out: Path) -> None:
     for s, name in seg.names_.items():
         n = int(sizes.get(s, 0))
         out_console.print(f"  {s:>3}  {name}  {n:,} ({n / total:.1%})", markup=False)
-    info(f"wrote segments.csv, profiles.csv, metrics.json, plots and segmenter/ to {out}")
+        if s in seg.actions_:
+            out_console.print(f"       action (heuristic): {seg.actions_[s][1]}", markup=False)
+    written = ["segments.csv", "profiles.csv", "actions.csv"]
+    if any(f.name == "segment_products.csv" for f in run.files):
+        written.append("segment_products.csv")
+    if churn:
+        info("churn risk per segment in profiles.csv and actions.csv (at-risk segments first)")
+    info(f"wrote {', '.join(written)}, metrics.json, plots and segmenter/ to {out}")
 
 
 @contextmanager

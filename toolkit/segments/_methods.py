@@ -6,9 +6,13 @@ Rules (also written into ``metrics.json`` as each run's ``reason``):
   (k-means' inertia), silhouette, Calinski-Harabasz and Davies-Bouldin are computed; the knee of
   the sum-of-squares curve is found with ``kneed``. Four criteria vote (elbow knee, highest
   silhouette, highest Calinski-Harabasz, lowest Davies-Bouldin); the k with most votes wins and
-  ties go to the higher silhouette. Hierarchical runs Ward and average linkage; the linkage whose
-  chosen solution has the higher silhouette wins, among solutions whose smallest segment holds at
-  least 1 % of the customers (average linkage likes to split off single outliers).
+  ties go to the higher silhouette. **Parsimony**: the silhouette of every k comes with its noise
+  (the standard deviation of the mean silhouette over 200 bootstrap resamples of the customers'
+  silhouette values); when smaller k have a silhouette within one such deviation of the voted
+  k's, the evidence does not tell them apart and the smallest of them wins. Hierarchical runs
+  Ward and average linkage; the linkage whose chosen solution has the higher silhouette wins,
+  among solutions whose smallest segment holds at least 1 % of the customers (average linkage
+  likes to split off single outliers).
 * **Gaussian mixture**: BIC and AIC for every k and covariance type; the lowest BIC wins.
 * **DBSCAN**: ``min_samples`` = 2 x dimensions; ``eps`` = the knee of the sorted distances to the
   ``min_samples``-th neighbour (k-distance curve). Noise is kept as segment -1.
@@ -39,10 +43,12 @@ METHODS = ("kmeans", "dbscan", "hierarchical", "gmm")
 #: the rule each method's automatic choice follows (also in metrics.json as "rule")
 RULES = {
     "kmeans": "k with the most votes among the elbow knee (kneed), the silhouette peak, the "
-    "Calinski-Harabasz maximum and the Davies-Bouldin minimum; ties go to the higher silhouette",
+    "Calinski-Harabasz maximum and the Davies-Bouldin minimum; ties go to the higher silhouette; "
+    "then the smallest k whose silhouette lies within one bootstrap sd of the voted k's",
     "hierarchical": "per linkage (Ward, average), k by the same vote as k-means (knee of the "
     "within-cluster sum of squares); then the linkage with the higher silhouette among solutions "
-    "whose smallest segment holds at least 1% of the customers",
+    "whose smallest segment holds at least 1% of the customers; the parsimony rule of k-means "
+    "applies per linkage",
     "gmm": "the number of components and covariance type with the lowest BIC",
     "dbscan": "eps at the knee (kneed) of the sorted distances to the min_samples-th neighbour; "
     "min_samples = 2 x number of model columns; noise kept as segment -1",
@@ -50,6 +56,7 @@ RULES = {
 LINKAGES = ("ward", "average")
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 MIN_SHARE = 0.01  # smallest segment a hierarchical solution may have to win the linkage choice
+N_SILHOUETTE_BOOT = 200  # resamples for the noise of a mean silhouette (cheap: no refits)
 
 
 @dataclass
@@ -111,6 +118,7 @@ def indices(
         "davies_bouldin": None,
         "wss": within_ss(X[keep], labels[keep]),
         "silhouette_n": 0,
+        "silhouette_sd": None,
     }
     n_seg = np.unique(labels[keep]).size
     if n_seg < 2 or n_seg >= keep.sum():
@@ -125,9 +133,24 @@ def indices(
         values = silhouette_samples(X[sub], labels[sub])
         out["silhouette"] = float(np.mean(values))
         out["silhouette_n"] = int(sub.size)
+        out["silhouette_sd"] = silhouette_noise(values)
         if keep_samples:
             out["silhouette_rows"], out["silhouette_values"] = sub, values
     return out
+
+
+def silhouette_noise(values: np.ndarray, seed: int = 0) -> float:
+    """Bootstrap standard deviation of a mean silhouette: how much it moves when other customers
+    of the same population had been drawn (resampling the per-customer values, no refits).
+
+    Examples
+    --------
+    >>> round(silhouette_noise(np.zeros(50)), 3)
+    0.0
+    """
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(N_SILHOUETTE_BOOT, len(values)))
+    return float(values[idx].mean(axis=1).std())
 
 
 def within_ss(X: np.ndarray, labels: np.ndarray) -> float:
@@ -182,6 +205,19 @@ def vote_k(table: pd.DataFrame, knee_k: Any) -> tuple[int, str]:
     )
     if knee_k is None:
         reason += " No knee was found in the sum-of-squares curve."
+    if "silhouette_sd" in t and pd.notna(t.loc[t["k"] == best, "silhouette_sd"]).all():
+        noise = float(t.loc[t["k"] == best, "silhouette_sd"].iloc[0])
+        floor = sil[best] - noise
+        flat = sorted(k for k in sil if k < best and sil[k] >= floor)
+        if flat:
+            voted, best = best, flat[0]
+            listed = ", ".join(f"k={k} {sil[k]:.3f}" for k in [*flat, voted])
+            reason = (
+                f"k={best}: parsimony. The vote chose k={voted} (silhouette {sil[voted]:.3f}), but "
+                f"smaller k reach at least its silhouette less one bootstrap sd ({noise:.3f}) "
+                f"({listed}): the evidence does not favour the larger k, so the smallest such k "
+                f"wins. Vote: {reason}"
+            )
     return best, reason
 
 
@@ -249,6 +285,7 @@ def run_kmeans(X: np.ndarray, ctx: Context) -> MethodResult:
                 "k": k,
                 "inertia": float(km.inertia_),
                 "silhouette": ix["silhouette"],
+                "silhouette_sd": ix["silhouette_sd"],
                 "calinski_harabasz": ix["calinski_harabasz"],
                 "davies_bouldin": ix["davies_bouldin"],
             }
@@ -371,6 +408,7 @@ def run_hierarchical(X: np.ndarray, ctx: Context) -> MethodResult:
                     "n_segments": int(np.unique(labels).size),
                     "wss": ix["wss"],
                     "silhouette": ix["silhouette"],
+                    "silhouette_sd": ix["silhouette_sd"],
                     "calinski_harabasz": ix["calinski_harabasz"],
                     "davies_bouldin": ix["davies_bouldin"],
                     "min_share": float(np.bincount(labels).min() / len(labels)),

@@ -11,9 +11,14 @@ anything between "average".
   ``lifetime_spend`` / ``monetary`` ...): marketer names such as "loyal big spenders",
   "at-risk high value", "lapsing one-timers", "new customers".
 
-Names are unique within a run: segments whose names collide get the column that best tells them
-apart (e.g. "loyal regulars (high customer age)"), then a number, always in segment order, so
-the same data and seed give the same names.
+Categories that only describe the segments (gender, region codes, flags) enter a name only when
+one of their values is strongly over-represented in the segment: at least :data:`OVER_SHARE` of
+the segment and :data:`OVER_RATIO` times its share overall ("..., mostly Female").
+
+Names are unique within a run and never numbered: segments whose names collide get the column
+whose words tell them apart (e.g. "loyal regulars (high customer age)"); when no column's words
+do, the column that separates them most is added as a comparison ("higher income" / "lower
+income"). The same data and seed give the same names.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import pandas as pd
 from toolkit.segments._io import norm_name
 
 THRESHOLD = 0.5
+OVER_SHARE = 0.6
+OVER_RATIO = 1.5
 NOISE_NAME = "outliers / noise"
 SINCE_LAST = "time since last purchase (T - recency)"
 
@@ -146,6 +153,13 @@ def _term(z: pd.Series, col: str, feats: list[str], order: int) -> tuple[float, 
     """(distinctiveness, column order, text) of one input column for one segment."""
     if len(feats) == 1 and feats[0] == col:
         v = float(z[col])
+        if readable(col) == "age":
+            # "older" reads better than "high age"
+            return (
+                abs(v),
+                order,
+                "older" if v > THRESHOLD else "younger" if v < -THRESHOLD else "average age",
+            )
         return abs(v), order, f"{_word(v)} {readable(col)}"
     zs = z[feats]
     top, low = zs.idxmax(), zs.idxmin()
@@ -196,12 +210,16 @@ def _rfm_name(z: pd.Series, roles: dict[str, str]) -> str:
 
 
 def name_segments(
-    z: pd.DataFrame, groups: dict[str, list[str]], roles: dict[str, str] | None = None
+    z: pd.DataFrame,
+    groups: dict[str, list[str]],
+    roles: dict[str, str] | None = None,
+    describe_terms: dict[int, str] | None = None,
 ) -> dict[int, str]:
     """Name every segment (rows of ``z``) from its distinctiveness on each feature (columns).
 
     ``groups`` maps each input column to its model features (one for a number, one per category
-    for a one-hot column); ``roles`` (from :func:`rfm_roles`) switches to marketer names.
+    for a one-hot column); ``roles`` (from :func:`rfm_roles`) switches to marketer names;
+    ``describe_terms`` (from :func:`describe_terms`) are appended where a category dominates.
 
     Examples
     --------
@@ -224,6 +242,9 @@ def name_segments(
             top = sorted(ts, key=lambda c: (-ts[c][0], ts[c][1]))[:2]
             base[seg] = _join([ts[c] for c in top])
             used[seg] = top
+    for seg, term in (describe_terms or {}).items():
+        if seg in base:
+            base[seg] = f"{base[seg]}, {term}"
     names = dict(base)
     # clashing names: add the column that best tells the clashing segments apart
     for _ in range(len(groups)):
@@ -255,13 +276,100 @@ def name_segments(
                     names[s] = _join([terms[s][c] for c in used[s]])
         if not progress:
             break
-    seen: Counter[str] = Counter()
-    final: dict[int, str] = {}
-    for seg in sorted(names):
-        seen[names[seg]] += 1
-        dup = sum(1 for s in names if names[s] == names[seg]) > 1
-        final[seg] = f"{names[seg]} #{seen[names[seg]]}" if dup else names[seg]
-    return final
+    return _compare_clashes(names, z, groups, use_rfm)
+
+
+_RANKS = {2: ("lower", "higher"), 3: ("lowest", "middle", "highest")}
+
+
+def _compare_clashes(
+    names: dict[int, str], z: pd.DataFrame, groups: dict[str, list[str]], use_rfm: bool
+) -> dict[int, str]:
+    """Tell apart segments whose words are all the same by comparing them on the column that
+    separates them most ("higher income" / "lower income"), column after column."""
+    numeric = [c for c, feats in groups.items() if feats == [c] and c in z.columns]
+    extra = [c for c in z.columns if c not in {f for fs in groups.values() for f in fs}]
+    candidates = numeric + extra or list(z.columns)
+    done: dict[int, list[str]] = {s: [] for s in names}
+    for _ in range(len(candidates)):
+        counts = Counter(names.values())
+        clashing = sorted({names[s] for s in names if counts[names[s]] > 1})
+        if not clashing:
+            return names
+        for name in clashing:
+            members = [s for s in sorted(names) if names[s] == name]
+            free = [c for c in candidates if c not in done[members[0]]]
+            if not free:
+                continue
+            spread = {c: float(z.loc[members, c].max() - z.loc[members, c].min()) for c in free}
+            col = max(free, key=lambda c: (spread[c], -free.index(c)))
+            if spread[col] <= 0:
+                continue  # no column separates them: identical profiles (below)
+            # words by distinct value: members tied on this column keep clashing, for the next
+            values = z.loc[members, col].round(9)
+            levels = sorted(set(values.tolist()))
+            ranks = _RANKS.get(len(levels))
+            for s in members:
+                i = levels.index(float(values[s]))
+                if ranks is not None:
+                    word = ranks[i]
+                elif i < len(levels) / 2:
+                    word = "lower" if i else "lowest"
+                else:
+                    word = "higher" if i < len(levels) - 1 else "highest"
+                done[s].append(col)
+                term = f"{word} {readable(col)}"
+                if not use_rfm:
+                    names[s] = f"{name}, {term}"
+                elif name.endswith(")"):
+                    names[s] = f"{name[:-1]}, {term})"
+                else:
+                    names[s] = f"{name} ({term})"
+    counts = Counter(names.values())
+    if any(n > 1 for n in counts.values()):
+        # identical profiles on every column (duplicated customers split apart): say so
+        for name in [n for n, c in counts.items() if c > 1]:
+            members = [s for s in sorted(names) if names[s] == name]
+            for i, s in enumerate(members):
+                names[s] = f"{name} (identical profile, part {chr(ord('A') + i)})"
+    return names
+
+
+def describe_terms(
+    shares: dict[str, pd.DataFrame], overall: dict[str, pd.Series]
+) -> dict[int, str]:
+    """The strongest over-represented category value of each segment, as a name term.
+
+    ``shares[col]`` holds each segment's share of every value (rows: segments); ``overall[col]``
+    the shares over everyone. A value counts when it is at least ``OVER_SHARE`` of the segment
+    and ``OVER_RATIO`` times its overall share.
+
+    Examples
+    --------
+    >>> sh = {"Gender": pd.DataFrame({"Female": [0.9, 0.5], "Male": [0.1, 0.5]})}
+    >>> describe_terms(sh, {"Gender": pd.Series({"Female": 0.5, "Male": 0.5})})
+    {0: 'mostly Female'}
+    """
+    best: dict[int, tuple[float, str]] = {}
+    for col, table in shares.items():
+        for seg in table.index:
+            for value in table.columns:
+                share, base = float(table.loc[seg, value]), float(overall[col][value])
+                if not base or share < OVER_SHARE or share / base < OVER_RATIO:
+                    continue
+                ratio = share / base
+                if seg not in best or ratio > best[seg][0]:
+                    best[seg] = (ratio, _category_term(col, str(value)))
+    return {int(seg): term for seg, (_, term) in sorted(best.items())}
+
+
+def _category_term(col: str, value: str) -> str:
+    if value in ("0", "1", "True", "False"):
+        # a 0/1 flag: "mostly complain" / "no complain"
+        return f"mostly {readable(col)}" if value in ("1", "True") else f"no {readable(col)}"
+    if value.lstrip("-").isdigit():
+        return f"mostly {readable(col)} {value}"
+    return f"mostly {value}"
 
 
 def _join(terms: list[tuple[float, int, str]]) -> str:

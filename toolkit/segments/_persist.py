@@ -54,6 +54,7 @@ def save_segmenter(seg: Segmenter, directory: Path) -> Path:
         "feature_names_in": list(getattr(seg, "feature_names_in_", [])) or None,
         "n_segments": seg.n_segments_,
         "names": {str(k): v for k, v in seg.names_.items()},
+        "actions": {str(k): list(v) for k, v in getattr(seg, "actions_", {}).items()},
         "fitted_params": seg.params_,
         "metrics": seg.metrics_,
         "profiles": seg.profiles_.to_dict(orient="list"),
@@ -146,6 +147,9 @@ def _rebuild(
         seg.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
     seg.n_segments_ = int(manifest["n_segments"])
     seg.names_ = {int(k): str(v) for k, v in manifest["names"].items()}
+    seg.actions_ = {
+        int(k): (str(v[0]), str(v[1]), str(v[2])) for k, v in manifest.get("actions", {}).items()
+    }
     seg.params_ = manifest.get("fitted_params", {})
     seg.metrics_ = manifest.get("metrics", {})
     seg.profiles_ = pd.DataFrame(manifest.get("profiles", {}))

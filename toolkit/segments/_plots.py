@@ -44,7 +44,8 @@ def _colors(n: int) -> list[Any]:
 
 
 def _seg_label(seg: Segmenter, s: int) -> str:
-    return f"{s}: {seg.names_.get(s, s)}" if s >= 0 else seg.names_.get(s, "noise")
+    # segments are named by their names, never by their numbers (the names are unique)
+    return str(seg.names_.get(s, "outliers / noise" if s < 0 else s))
 
 
 def plot_selection(seg: Segmenter, path: Path) -> Path | None:
@@ -199,7 +200,10 @@ def embedding(
         rows = sample_rows(len(X), MAX_SCATTER, seed + 3)
         a, b = prep.numeric
         coords = np.column_stack(
-            [pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)[rows] for c in (a, b)]
+            [
+                pd.to_numeric(prep.values(df, c), errors="coerce").to_numpy(dtype=float)[rows]
+                for c in (a, b)
+            ]
         )
         return rows, coords, a, b, "columns"
     if how == "tsne":

@@ -3,7 +3,8 @@
 Steps, in this order, all learned at fit time and stored as plain numbers (see
 :meth:`Preprocessor.to_dict`):
 
-1. choose the columns (ids, label columns and dates never enter by default);
+1. choose the columns (the rules of :mod:`toolkit.segments._columns`: ids, outcomes, constants,
+   free text and dates stay out, flags and codes are categories, categories describe);
 2. impute missing values (median for numbers, most frequent value for categories) or refuse;
 3. ``log1p`` of heavily skewed non-negative numeric columns (sample skewness above
    ``skew_threshold``, 1.0 by default: the usual rule of thumb for "highly skewed");
@@ -21,10 +22,16 @@ import numpy as np
 import pandas as pd
 
 from toolkit.errors import InputError
-from toolkit.segments._io import ID_NAMES, find_id_column, norm_name
+from toolkit.segments._columns import (
+    LABEL_COLUMNS,
+    ColumnPlan,
+    age_days,
+    category_text,
+    id_columns,
+    plan_columns,
+)
 
-#: outcome columns written by ``toolkit features --horizon``: never clustering inputs
-LABEL_COLUMNS = frozenset({"repeat_purchase", "holdout_spend"})
+__all__ = ["LABEL_COLUMNS", "Preprocessor", "fit_preprocessor", "id_columns"]
 SCALES = ("minmax", "standard", "robust", "none")
 
 
@@ -54,92 +61,92 @@ def _is_numeric(s: pd.Series) -> bool:
     return bool(pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
 
 
-def id_columns(df: pd.DataFrame) -> list[str]:
-    """Columns holding customer ids: never clustering features."""
-    found = find_id_column(df)
-    ids = [found] if found is not None else []
-    for col in df.columns:
-        if col not in ids and norm_name(col) in ID_NAMES and df[col].is_unique:
-            ids.append(str(col))
-    return ids
-
-
 def choose_columns(
     df: pd.DataFrame,
     columns: list[str] | None,
     *,
     categorical: str = "onehot",
     max_categories: int = 20,
-) -> tuple[list[str], list[str], list[str]]:
-    """Pick the clustering inputs; returns ``(numeric, categorical, skipped)``.
+    target: str | None = None,
+    include_categorical: bool = False,
+) -> ColumnPlan:
+    """Pick the clustering inputs and the describing categories, each with its reason.
 
     Given ``columns`` are checked (each must exist, none may be an id or a date, categories only
-    with ``categorical="onehot"``). Without them: every numeric column plus (with ``"onehot"``)
-    every text/category column with at most ``max_categories`` distinct values, except ids,
-    the label columns and dates.
+    with ``categorical="onehot"``); the table's other categories still describe the segments.
+    Without them, the rules of :func:`toolkit.segments._columns.plan_columns` decide.
     """
     available = [str(c) for c in df.columns]
-    ids = id_columns(df)
-    numeric: list[str] = []
-    cats: list[str] = []
-    skipped: list[str] = []
-    if columns:
-        missing = [c for c in columns if c not in df.columns]
-        if missing:
-            raise InputError(
-                f"column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
-                f"not found in the data; available columns: {', '.join(map(repr, available))}"
-            )
-        dupes = sorted({c for c in columns if columns.count(c) > 1})
-        if dupes:
-            raise InputError(f"columns must be listed once each, got {dupes!r} more than once")
-        for col in columns:
-            s = df[col]
-            if col in ids:
-                raise InputError(
-                    f"column {col!r} holds customer ids (one distinct value per row) and is "
-                    "never used as a clustering feature; choose other columns"
-                )
-            if _is_datetime(s):
-                raise InputError(
-                    f"column {col!r} holds dates; segmenting on raw dates is not supported: "
-                    "use a derived number such as recency_days or tenure_days"
-                )
-            if _is_numeric(s):
-                numeric.append(col)
-            elif categorical == "refuse":
-                raise InputError(
-                    f"column {col!r} is categorical ({s.dtype}) and categorical='refuse' "
-                    "(--categorical refuse); use categorical='onehot' to one-hot encode it "
-                    "or leave it out"
-                )
-            else:
-                n_levels = s.nunique(dropna=True)
-                if n_levels > max_categories:
-                    raise InputError(
-                        f"column {col!r} is categorical with {n_levels} distinct values; "
-                        f"one-hot encoding allows at most max_categories={max_categories}"
-                    )
-                cats.append(col)
-        return numeric, cats, skipped
-    for col in df.columns:
-        s = df[col]
-        name = str(col)
-        if name in ids or name in LABEL_COLUMNS or _is_datetime(s):
-            skipped.append(name)
-        elif _is_numeric(s):
-            numeric.append(name)
-        elif categorical == "onehot" and 1 <= s.nunique(dropna=True) <= max_categories:
-            cats.append(name)
-        else:
-            skipped.append(name)
-    if not numeric and not cats:
-        raise InputError(
-            "no usable clustering columns: the data has no numeric column besides ids, labels "
-            f"and dates (available columns: {', '.join(map(repr, available))}); "
-            "name the columns with columns=[...] / --columns"
+    if not columns:
+        plan = plan_columns(
+            df,
+            target=target,
+            include_categorical=include_categorical,
+            categorical=categorical,
+            max_categories=max_categories,
         )
-    return numeric, cats, skipped
+        if not plan.numeric and not plan.categorical:
+            listed = "; ".join(f"{c!r}: {r}" for c, r in plan.reasons.items())
+            raise InputError(
+                "no usable clustering columns: every column is an id, an outcome, constant, "
+                f"free text or a date ({listed}); name the columns with columns=[...] / --columns"
+            )
+        return plan
+    ids = id_columns(df)
+    plan = ColumnPlan()
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+            f"not found in the data; available columns: {', '.join(map(repr, available))}"
+        )
+    dupes = sorted({c for c in columns if columns.count(c) > 1})
+    if dupes:
+        raise InputError(f"columns must be listed once each, got {dupes!r} more than once")
+    for col in columns:
+        s = df[col]
+        if col in ids:
+            raise InputError(
+                f"column {col!r} holds customer ids (one distinct value per row) and is "
+                "never used as a clustering feature; choose other columns"
+            )
+        if _is_datetime(s):
+            raise InputError(
+                f"column {col!r} holds dates; segmenting on raw dates is not supported: "
+                "use a derived number such as recency_days or tenure_days"
+            )
+        if _is_numeric(s):
+            plan.numeric.append(col)
+            plan.reasons[col] = "given with --columns (columns=); clustered"
+        elif categorical == "refuse":
+            raise InputError(
+                f"column {col!r} is categorical ({s.dtype}) and categorical='refuse' "
+                "(--categorical refuse); use categorical='onehot' to one-hot encode it "
+                "or leave it out"
+            )
+        else:
+            n_levels = s.nunique(dropna=True)
+            if n_levels > max_categories:
+                raise InputError(
+                    f"column {col!r} is categorical with {n_levels} distinct values; "
+                    f"one-hot encoding allows at most max_categories={max_categories}"
+                )
+            plan.categorical.append(col)
+            plan.reasons[col] = "given with --columns (columns=); clustered (one-hot)"
+    # the table's categories (text, flags, codes) still describe the segments
+    rules = plan_columns(df, target=target, categorical="onehot", max_categories=max_categories)
+    for col in map(str, df.columns):
+        if col in plan.reasons:
+            continue
+        if col in rules.describe or col in rules.categorical:
+            plan.describe.append(col)
+            if col in rules.codes:
+                plan.codes.append(col)
+            plan.reasons[col] = "not in --columns; describes the segments (shares in profiles.csv)"
+        else:
+            plan.skipped.append(col)
+            plan.reasons[col] = "not in --columns; left out"
+    return plan
 
 
 @dataclass
@@ -158,11 +165,37 @@ class Preprocessor:
     divisor: list[float]
     impute: bool = True
     skipped: list[str] = field(default_factory=list)
+    #: categories that describe the segments without clustering them, and their values
+    describe: list[str] = field(default_factory=list)
+    describe_categories: dict[str, list[str]] = field(default_factory=dict)
+    #: derived age column -> [source date column, reference date]
+    ages: dict[str, list[str]] = field(default_factory=dict)
+    #: numeric columns read as categories (0/1 flags, codes)
+    codes: list[str] = field(default_factory=list)
+    #: every column of the fitted table: what the column rules decided, and why
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_columns(self) -> list[str]:
+        """The clustering columns, numeric first then categorical (derived ages by their name)."""
+        return self.numeric + self.categorical
 
     @property
     def columns(self) -> list[str]:
-        """The input columns, numeric first then categorical."""
-        return self.numeric + self.categorical
+        """The table columns the segmenter reads (a derived age reads its date column)."""
+        seen: dict[str, None] = {}
+        for col in self.model_columns:
+            seen[self.ages[col][0] if col in self.ages else col] = None
+        return list(seen)
+
+    def values(self, df: pd.DataFrame, col: str) -> pd.Series:
+        """Column ``col`` of ``df`` as the segmenter reads it (a derived age computed)."""
+        if col in self.ages:
+            source, reference = self.ages[col]
+            return pd.Series(age_days(df[source], reference), index=df.index, name=col)
+        if col in self.codes:
+            return category_text(df[col])
+        return df[col]
 
     @property
     def feature_names(self) -> list[str]:
@@ -187,7 +220,7 @@ class Preprocessor:
         if self.numeric:
             num = np.empty((n, len(self.numeric)), dtype=np.float64)
             for j, col in enumerate(self.numeric):
-                values = _numeric_values(df[col], col)
+                values = _numeric_values(self.values(df, col), col)
                 nan = np.isnan(values)
                 if nan.any():
                     values = np.where(nan, float(self.impute_values[col]), values)
@@ -196,7 +229,7 @@ class Preprocessor:
                 num[:, j] = values
             blocks.append(num)
         for col in self.categorical:
-            s = df[col].astype("string")
+            s = category_text(df[col])
             s = s.fillna(str(self.impute_values[col]))
             cats = self.categories[col]
             codes = pd.Index(cats).get_indexer(s.to_numpy(dtype=object))  # unknown -> -1
@@ -232,6 +265,11 @@ class Preprocessor:
             "divisor": self.divisor,
             "impute": self.impute,
             "skipped": self.skipped,
+            "describe": self.describe,
+            "describe_categories": self.describe_categories,
+            "ages": self.ages,
+            "codes": self.codes,
+            "reasons": self.reasons,
         }
 
     @classmethod
@@ -251,6 +289,13 @@ class Preprocessor:
             divisor=[float(v) for v in d["divisor"]],
             impute=bool(d.get("impute", True)),
             skipped=[str(c) for c in d.get("skipped", [])],
+            describe=[str(c) for c in d.get("describe", [])],
+            describe_categories={
+                str(k): [str(v) for v in vs] for k, vs in d.get("describe_categories", {}).items()
+            },
+            ages={str(k): [str(v[0]), str(v[1])] for k, v in d.get("ages", {}).items()},
+            codes=[str(c) for c in d.get("codes", [])],
+            reasons={str(k): str(v) for k, v in d.get("reasons", {}).items()},
         )
         width = len(prep.feature_names)
         if len(prep.offset) != width or len(prep.divisor) != width:
@@ -298,8 +343,13 @@ def fit_preprocessor(
     categorical: str = "onehot",
     skew_threshold: float = 1.0,
     max_categories: int = 20,
+    target: str | None = None,
+    include_categorical: bool = False,
 ) -> Preprocessor:
     """Learn the preprocessing of ``df``.
+
+    ``target`` names an outcome column to leave out; ``include_categorical`` clusters the
+    categories (one-hot) instead of only describing the segments with them.
 
     Examples
     --------
@@ -309,18 +359,27 @@ def fit_preprocessor(
     >>> p.columns, p.transform(df).ravel().tolist()
     (['x'], [0.0, 0.5, 1.0])
     """
-    numeric, cats, skipped = choose_columns(
-        df, columns, categorical=categorical, max_categories=max_categories
+    plan = choose_columns(
+        df,
+        columns,
+        categorical=categorical,
+        max_categories=max_categories,
+        target=target,
+        include_categorical=include_categorical,
     )
-    used = numeric + cats
+    numeric, cats = plan.numeric, plan.categorical
+    ages = {k: [v[0], v[1]] for k, v in plan.ages.items()}
     if not impute:
-        refuse_missing(df, used)
+        refuse_missing(
+            df, list(dict.fromkeys(ages[c][0] if c in ages else c for c in numeric + cats))
+        )
     impute_values: dict[str, Any] = {}
     n_imputed: dict[str, int] = {}
     skewness: dict[str, float] = {}
     log_columns: list[str] = []
     for col in numeric:
-        values = _numeric_values(df[col], col)
+        source = df[col] if col not in ages else age_days(df[ages[col][0]], ages[col][1])
+        values = _numeric_values(pd.Series(source), col)
         infinite = np.isinf(values)
         if infinite.any():
             raise InputError(
@@ -344,7 +403,7 @@ def fit_preprocessor(
             log_columns.append(col)
     categories: dict[str, list[str]] = {}
     for col in cats:
-        s = df[col].astype("string")
+        s = category_text(df[col])
         counts = s.value_counts(dropna=True)
         if counts.empty:
             raise InputError(f"column {col!r} has no values (every row is missing)")
@@ -364,7 +423,14 @@ def fit_preprocessor(
         offset=[],
         divisor=[],
         impute=impute,
-        skipped=skipped,
+        skipped=plan.skipped,
+        describe=plan.describe,
+        describe_categories={
+            c: sorted(str(v) for v in category_text(df[c]).dropna().unique()) for c in plan.describe
+        },
+        ages=ages,
+        codes=plan.codes,
+        reasons=plan.reasons,
     )
     raw = prep.unscaled(df, impute=True)
     offset, divisor = _scale_params(raw, scale)

@@ -7,18 +7,25 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from toolkit.segments._columns import category_text
+
 if TYPE_CHECKING:
     from toolkit.segments._prep import Preprocessor
 
 
 def profile_table(
-    df: pd.DataFrame, prep: Preprocessor, labels: np.ndarray, names: dict[int, str]
+    df: pd.DataFrame,
+    prep: Preprocessor,
+    labels: np.ndarray,
+    names: dict[int, str],
+    actions: dict[int, str] | None = None,
 ) -> pd.DataFrame:
     """One row per segment (noise last), in the input columns' own units.
 
     Numeric columns give ``<col>_mean``, ``<col>_median`` and ``<col>_ratio`` (segment mean /
-    overall mean; empty when the overall mean is 0); one-hot columns give ``<col>=<value>_share``
-    and ``<col>=<value>_ratio``. Missing values are left out of the means, not imputed.
+    overall mean; empty when the overall mean is 0); categories, clustered (one-hot) or only
+    describing the segments, give ``<col>=<value>_share`` and ``<col>=<value>_ratio`` (share in the
+    segment / share overall). Missing values are left out of the means, not imputed.
 
     Examples
     --------
@@ -41,9 +48,14 @@ def profile_table(
         }
     )
     out["share"] = out["size"] / n if n else 0.0
+    if actions is not None:
+        # the playbook's suggestion (heuristic rules; see toolkit.segments._playbook)
+        out["action"] = [
+            actions.get(s, "review by hand: customers unlike any segment") for s in segs
+        ]
     cols: dict[str, list[float]] = {}
     for col in prep.numeric:
-        values = pd.to_numeric(df[col], errors="coerce").astype("float64")
+        values = pd.to_numeric(prep.values(df, col), errors="coerce").astype("float64")
         grouped = values.groupby(lab)
         mean, median = grouped.mean(), grouped.median()
         overall = float(values.mean())
@@ -52,9 +64,11 @@ def profile_table(
         cols[f"{col}_ratio"] = [
             float(mean.get(s, np.nan)) / overall if overall else np.nan for s in segs
         ]
-    for col in prep.categorical:
-        s_all = df[col].astype("string")
-        for value in prep.categories[col]:
+    described = [(c, prep.categories[c]) for c in prep.categorical]
+    described += [(c, prep.describe_categories.get(c, [])) for c in prep.describe if c in df]
+    for col, values_of in described:
+        s_all = category_text(df[col])
+        for value in values_of:
             hit = (s_all == value).fillna(False).astype("float64")
             share = hit.groupby(lab).mean()
             overall = float(hit.mean())

@@ -13,10 +13,12 @@ import pandas as pd
 
 from toolkit._version import __version__
 from toolkit.errors import InputError
-from toolkit.segments._io import write_frame, write_text
+from toolkit.segments._io import find_id_column, read_table, write_frame, write_text
 from toolkit.segments._methods import METHODS
 from toolkit.segments._persist import jsonable
+from toolkit.segments._playbook import actions_table, churn_by_segment
 from toolkit.segments._prep import as_frame, id_columns
+from toolkit.segments._products import segment_products
 from toolkit.segments._profiles import profile_table
 from toolkit.segments._segmenter import Segmenter
 
@@ -107,7 +109,7 @@ def _data_summary(seg: Segmenter, n_rows: int, id_name: str, id_col: str | None)
     return {
         "rows": n_rows,
         "id_column": id_col if id_name == "customer_id" else None,
-        "columns": prep.columns,
+        "columns": prep.model_columns,
         "features": prep.feature_names,
         "skipped_columns": prep.skipped,
         "imputed": {c: n for c, n in prep.n_imputed.items() if n},
@@ -116,6 +118,9 @@ def _data_summary(seg: Segmenter, n_rows: int, id_name: str, id_col: str | None)
         "skew_threshold": seg.skew_threshold,
         "scale": prep.scale,
         "one_hot": prep.categories,
+        "describe": prep.describe,
+        "derived": {c: {"from": v[0], "days_before": v[1]} for c, v in prep.ages.items()},
+        "column_rules": prep.reasons,
     }
 
 
@@ -134,6 +139,74 @@ def _metrics_doc(
     }
 
 
+def read_churn_list(path: str | Path) -> pd.DataFrame:
+    """A churn list (``toolkit predict``'s CSV, or any table with a customer id column and
+    ``churn_probability``, optionally ``value_at_risk``) as ``customer_id`` (text),
+    ``churn_probability`` and ``value_at_risk``; bad input is an :class:`InputError` naming it."""
+    path = Path(path)
+    table = read_table(path)
+    id_col = "customer_id" if "customer_id" in table.columns else find_id_column(table)
+    if id_col is None:
+        raise InputError(
+            f"--churn-list {str(path)!r}: no customer id column (expected 'customer_id'); "
+            f"columns: {', '.join(map(repr, map(str, table.columns)))}"
+        )
+    if "churn_probability" not in table.columns:
+        raise InputError(
+            f"--churn-list {str(path)!r}: no 'churn_probability' column; columns: "
+            f"{', '.join(map(repr, map(str, table.columns)))}"
+        )
+    out = pd.DataFrame({"customer_id": table[id_col].astype("string")})
+    for col in ("churn_probability", "value_at_risk"):
+        if col not in table.columns:
+            continue
+        values = pd.to_numeric(table[col], errors="coerce")
+        bad = values.isna() & table[col].notna()
+        if bad.any():
+            raise InputError(
+                f"--churn-list {str(path)!r}: column {col!r} must be numeric; found "
+                f"{table[col][bad].iloc[0]!r}"
+            )
+        out[col] = values.astype("float64")
+    p = out["churn_probability"].dropna()
+    if ((p < 0) | (p > 1)).any():
+        raise InputError(
+            f"--churn-list {str(path)!r}: 'churn_probability' must lie in [0, 1]; found "
+            f"{float(p[(p < 0) | (p > 1)].iloc[0])!r}"
+        )
+    return out.drop_duplicates("customer_id")
+
+
+def playbook_outputs(
+    seg: Segmenter,
+    profiles: pd.DataFrame,
+    segments: pd.DataFrame,
+    churn: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(profiles, actions)``: the actions (with each segment's churn risk when a churn list is
+    given, at-risk segments first) and the profiles with the same action and risk columns."""
+    stats = None
+    if churn is not None and segments.columns[0] == "customer_id":
+        stats = churn_by_segment(segments, churn)
+        if stats.attrs["n_matched"] == 0:
+            raise InputError(
+                "the churn list shares no customer id with the segmented data; "
+                "check that both come from the same customers"
+            )
+    actions = actions_table(profiles, getattr(seg, "actions_", {}), stats)
+    # columns of an earlier playbook (profiles.csv read back by attach_churn) are replaced
+    earlier = ["action", "rule", "evidence", "basis", "at_risk", "n_scored"]
+    earlier += [c for c in profiles.columns if c.startswith(("churn_probability", "value_at_risk"))]
+    profiles = profiles.drop(columns=earlier, errors="ignore")
+    extra = [c for c in actions.columns if c not in ("priority", "segment_name", "size", "share")]
+    merged = profiles.merge(actions[extra], on="segment", how="left")
+    # the action right after the share, as before; risk columns after it
+    front = ["segment", "segment_name", "size", "share", "action"]
+    risk = [c for c in extra if c not in ("segment", "action", "rule", "evidence", "basis")]
+    rest = [c for c in merged.columns if c not in front + risk + ["rule", "evidence", "basis"]]
+    return merged[front + risk + rest], actions
+
+
 def write_method_outputs(
     seg: Segmenter,
     df: pd.DataFrame,
@@ -144,18 +217,49 @@ def write_method_outputs(
     *,
     embed: str = "pca",
     plots: bool = True,
+    products: tuple[pd.DataFrame, pd.Series | None] | None = None,
+    churn: pd.DataFrame | None = None,
 ) -> list[Path]:
-    """segments.csv, profiles.csv, metrics.json, plots and segmenter/ for one method."""
+    """segments.csv, profiles.csv, actions.csv, segment_products.csv (with ``products``),
+    metrics.json, plots and segmenter/ for one method."""
     from toolkit.segments._plots import write_plots
 
     out.mkdir(parents=True, exist_ok=True)
-    files = [out / "segments.csv", out / "profiles.csv", out / "metrics.json"]
-    write_frame(segments_frame(seg, seg.labels_, ids), files[0])
-    write_frame(seg.profiles_, files[1])
-    write_text(json.dumps(jsonable(metrics_doc), indent=1, allow_nan=False) + "\n", files[2])
+    files = [
+        out / "segments.csv",
+        out / "profiles.csv",
+        out / "actions.csv",
+        out / "metrics.json",
+    ]
+    segments = segments_frame(seg, seg.labels_, ids)
+    profiles, actions = playbook_outputs(seg, seg.profiles_, segments, churn)
+    write_frame(segments, files[0])
+    write_frame(profiles, files[1])
+    write_frame(actions, files[2])
+    if products is not None and ids[0] == "customer_id":
+        table = segment_products(segments, products[0], products[1])
+        files.append(out / "segment_products.csv")
+        write_frame(table, files[-1])
+    write_text(json.dumps(jsonable(metrics_doc), indent=1, allow_nan=False) + "\n", files[3])
     if plots:
         files += write_plots(seg, df, X, out, embed=embed)
     files.append(seg.save(out / "segmenter"))
+    return files
+
+
+def attach_churn(directory: str | Path, churn_list: str | Path) -> list[Path]:
+    """Add each segment's churn risk to a written segmentation (``toolkit run``: the churn list
+    comes after the segments, whose segmenter the models use): rewrites ``profiles.csv`` and
+    ``actions.csv`` in ``directory``, at-risk segments first."""
+    directory = Path(directory)
+    seg = Segmenter.load(directory / "segmenter")
+    segments = pd.read_csv(directory / "segments.csv", dtype={"customer_id": "string"})
+    profiles = pd.read_csv(directory / "profiles.csv")
+    churn = read_churn_list(churn_list)
+    profiles, actions = playbook_outputs(seg, profiles, segments, churn)
+    files = [directory / "profiles.csv", directory / "actions.csv"]
+    write_frame(profiles, files[0])
+    write_frame(actions, files[1])
     return files
 
 
@@ -167,9 +271,15 @@ def segment_table(
     id_column: str | None = None,
     embed: str = "pca",
     plots: bool = True,
+    products: tuple[pd.DataFrame, pd.Series | None] | None = None,
+    churn: pd.DataFrame | None = None,
     **params: Any,
 ) -> SegmentationRun:
     """Segment a customer table and write every output into ``out``.
+
+    ``products`` (from :func:`toolkit.segments._products.customer_products`) adds
+    ``segment_products.csv``; ``churn`` (from :func:`read_churn_list`) adds each segment's churn
+    risk to ``profiles.csv`` and ``actions.csv``.
 
     ``method="all"`` fits the four methods, writes each into ``out/<method>/``, the comparison
     table ``out/comparison.csv``, and the chosen one (highest silhouette, see
@@ -184,7 +294,7 @@ def segment_table(
     >>> with tempfile.TemporaryDirectory() as d:
     ...     run = segment_table(df, d, k=2, n_bootstrap=0, plots=False)
     ...     sorted(p.name for p in pathlib.Path(d).iterdir())
-    ['metrics.json', 'profiles.csv', 'segmenter', 'segments.csv']
+    ['actions.csv', 'metrics.json', 'profiles.csv', 'segmenter', 'segments.csv']
     """
     df = as_frame(data)
     out = Path(out)
@@ -245,13 +355,31 @@ def segment_table(
         for m, s in segs.items():
             doc = _metrics_doc({m: s}, m, f"{m}: one of --method all", data_summary)
             files += write_method_outputs(
-                s, df, encoded[m], ids, out / m, doc, embed=embed, plots=plots
+                s,
+                df,
+                encoded[m],
+                ids,
+                out / m,
+                doc,
+                embed=embed,
+                plots=plots,
+                products=products,
+                churn=churn,
             )
         write_frame(comparison, out / "comparison.csv")
         files.append(out / "comparison.csv")
     doc = _metrics_doc(segs, best, reason, data_summary)
     files += write_method_outputs(
-        segs[best], df, encoded[best], ids, out, doc, embed=embed, plots=plots
+        segs[best],
+        df,
+        encoded[best],
+        ids,
+        out,
+        doc,
+        embed=embed,
+        plots=plots,
+        products=products,
+        churn=churn,
     )
     return SegmentationRun(segs, best, reason, doc, comparison, files, skipped)
 
@@ -259,7 +387,8 @@ def segment_table(
 def assign_table(
     segmenter_dir: str | Path, data: Any, out: str | Path, *, id_column: str | None = None
 ) -> tuple[Segmenter, pd.DataFrame, list[Path]]:
-    """Apply a saved segmenter to ``data``; writes ``out/segments.csv`` and ``out/profiles.csv``."""
+    """Apply a saved segmenter to ``data``; writes ``out/segments.csv``, ``out/profiles.csv``
+    (with the saved segments' actions) and ``out/actions.csv``."""
     seg = Segmenter.load(segmenter_dir)
     df = as_frame(data)
     labels = seg.predict(df)
@@ -267,7 +396,12 @@ def assign_table(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     segments = segments_frame(seg, labels, ids)
-    files = [out / "segments.csv", out / "profiles.csv"]
+    files = [out / "segments.csv", out / "profiles.csv", out / "actions.csv"]
+    profiles = profile_table(
+        df, seg.preprocessor_, labels, seg.names_, {s: a[1] for s, a in seg.actions_.items()}
+    )
+    profiles, actions = playbook_outputs(seg, profiles, segments, None)
     write_frame(segments, files[0])
-    write_frame(profile_table(df, seg.preprocessor_, labels, seg.names_), files[1])
+    write_frame(profiles, files[1])
+    write_frame(actions, files[2])
     return seg, segments, files

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from toolkit.errors import InputError
+from toolkit.segments._columns import category_text
 from toolkit.segments._methods import (
     COVARIANCE_TYPES,
     LINKAGES,
@@ -28,11 +29,13 @@ from toolkit.segments._models import CentroidModel, GaussianModel, Model
 from toolkit.segments._names import (
     NOISE_NAME,
     SINCE_LAST,
+    describe_terms,
     distinctiveness,
     lifetimes_pair,
     name_segments,
     rfm_roles,
 )
+from toolkit.segments._playbook import playbook_roles, suggest
 from toolkit.segments._prep import SCALES, Preprocessor, as_frame, fit_preprocessor
 from toolkit.segments._profiles import profile_table
 
@@ -88,9 +91,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
     k_range : (int, int) or str
         Inclusive range of k tried by ``k="auto"``, e.g. ``(2, 10)`` or ``"2..10"``.
     columns : list of str, optional
-        Input columns. Default: every numeric column plus (``categorical="onehot"``) every
-        text/category column with at most ``max_categories`` values; ids, the label columns
-        ``repeat_purchase`` / ``holdout_spend`` and dates are never used.
+        Clustering columns. Default: the column rules of :mod:`toolkit.segments._columns` (ids,
+        outcomes, constant and near-constant columns, free text and dates stay out; signup dates
+        become an age in days; 0/1 flags, codes and text categories describe the segments; the
+        behavioural numbers cluster). The decision on every column and its reason are in
+        ``preprocessor_.reasons``.
     scale : {"minmax", "standard", "robust", "none"}
         Scaling of the model columns.
     log_skewed : bool
@@ -126,6 +131,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Skewness above which a non-negative column is log-transformed (default 1.0).
     max_categories : int
         Most distinct values a one-hot column may have.
+    target : str, optional
+        An outcome column (the ``--target`` of ``toolkit train``): never a clustering input.
+    include_categorical : bool
+        Cluster on the categories too (one-hot) instead of only describing the segments.
 
     Attributes
     ----------
@@ -135,6 +144,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Number of segments (noise not counted).
     names_ : dict of int to str
         Segment names (``-1``: "outliers / noise").
+    actions_ : dict of int to (str, str, str)
+        The playbook's suggestion per segment: rule, action, evidence (heuristics, see
+        :mod:`toolkit.segments._playbook`).
     profiles_ : DataFrame
         Size, share, mean, median and ratio to the overall mean of every input column.
     metrics_ : dict
@@ -185,6 +197,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         min_samples: int | None = None,
         skew_threshold: float = 1.0,
         max_categories: int = 20,
+        target: str | None = None,
+        include_categorical: bool = False,
     ) -> None:
         self.method = method
         self.k = k
@@ -206,6 +220,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.min_samples = min_samples
         self.skew_threshold = skew_threshold
         self.max_categories = max_categories
+        self.target = target
+        self.include_categorical = include_categorical
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -286,6 +302,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
         p = self._checked()
         df = as_frame(X)
         self._set_input_info(X, df)
+        if len(df) < 3:
+            raise InputError(
+                f"segmentation needs at least 3 customers (rows), got {len(df)} sample"
+                + ("s" if len(df) != 1 else "")
+            )
         prep = fit_preprocessor(
             df,
             p["columns"],
@@ -295,14 +316,11 @@ class Segmenter(ClusterMixin, BaseEstimator):
             categorical=p["categorical"],
             skew_threshold=float(self.skew_threshold),
             max_categories=int(self.max_categories),
+            target=self.target,
+            include_categorical=bool(self.include_categorical),
         )
         Xm = prep.transform(df)
         n, d = Xm.shape
-        if n < 3:
-            raise InputError(
-                f"segmentation needs at least 3 customers (rows), got {n} sample"
-                + ("s" if n != 1 else "")
-            )
         if p["k"] is not None and p["k"] >= n and p["method"] != "dbscan":
             raise InputError(
                 f"k (--k) must be smaller than the number of customers ({n}), got {p['k']}"
@@ -388,9 +406,13 @@ class Segmenter(ClusterMixin, BaseEstimator):
             extra = distinctiveness(since[:, None], labels, [SINCE_LAST], segments)
             z_names = pd.concat([z, extra], axis=1)
             roles["recency"] = SINCE_LAST
-        names = name_segments(z_names, groups, roles) if segments else {}
+        terms = describe_terms(*_category_shares(df, prep, labels, segments))
+        names = name_segments(z_names, groups, roles, terms) if segments else {}
         if (labels < 0).any():
             names[-1] = NOISE_NAME
+        # the playbook reads the numbers in their own units' distinctiveness (z_names)
+        play_roles = playbook_roles(prep.numeric, roles)
+        actions = {s: suggest(z_names.loc[s], play_roles) for s in segments}
 
         self.preprocessor_: Preprocessor = prep
         self.model_: Model = model
@@ -398,6 +420,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.labels_ = labels.astype(np.int64)
         self.n_segments_ = len(segments)
         self.names_ = {int(s): names[s] for s in sorted(names)}
+        self.actions_ = {int(s): actions[s] for s in segments}
         self.distinctiveness_ = z
         self.selection_ = res.selection
         self.params_ = res.params
@@ -405,7 +428,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
         if "silhouette_rows" in ix:
             self.extra_["silhouette_rows"] = ix["silhouette_rows"]
             self.extra_["silhouette_values"] = ix["silhouette_values"]
-        self.profiles_ = profile_table(df, prep, self.labels_, self.names_)
+        self.profiles_ = profile_table(
+            df, prep, self.labels_, self.names_, {s: a[1] for s, a in self.actions_.items()}
+        )
         fitted_n = len(res.fit_rows) if res.fit_rows is not None else len(Xe)
         metrics: dict[str, Any] = {
             "method": p["method"],
@@ -516,6 +541,21 @@ class Segmenter(ClusterMixin, BaseEstimator):
         from toolkit.segments._persist import load_segmenter
 
         return load_segmenter(cls, Path(directory))
+
+
+def _category_shares(
+    df: pd.DataFrame, prep: Preprocessor, labels: np.ndarray, segments: list[int]
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]]:
+    """Share of every value of each describing category, per segment and overall."""
+    shares: dict[str, pd.DataFrame] = {}
+    overall: dict[str, pd.Series] = {}
+    keep = labels >= 0
+    for col in prep.describe:
+        text = category_text(df[col]).to_numpy(dtype=object, na_value=None)[keep]
+        table = pd.crosstab(pd.Series(labels[keep]), pd.Series(text), normalize="index")
+        shares[col] = table.reindex(segments).fillna(0.0)
+        overall[col] = pd.Series(text).value_counts(normalize=True)
+    return shares, overall
 
 
 def _prune_empty_components(model: Model, raw: np.ndarray) -> tuple[Model, np.ndarray]:
