@@ -229,3 +229,22 @@ def test_plots_render_and_save(tmp_path: Path):
     plot_calibration_holdout(table, tmp_path / "c.png")
     for name in ("m.png", "c.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_fit_at_a_boundary_is_flagged_where_it_is_printed(cli, tmp_path: Path):
+    """Steady buyers who never stop: plain maximum likelihood sends the dropout to 0."""
+    rng = np.random.default_rng(3)
+    n = 400
+    T = rng.uniform(100, 300, n)
+    x = rng.poisson(T / 20.0)
+    t = np.where(x > 0, T - rng.exponential(5.0, n).clip(0, None), 0.0).clip(0, None)
+    path = tmp_path / "steady.csv"
+    pd.DataFrame({"id": range(n), "frequency": x, "recency": np.minimum(t, T), "T": T}).to_csv(
+        path, index=False
+    )
+    result = cli("clv", path, "--out", tmp_path / "clv", "--penalizer", "0")
+    assert result.exit_code == 0, result.output
+    _, params = read_outputs(tmp_path / "clv")
+    flags = params["bgnbd"]["flags"]
+    assert flags and any("boundary" in f for f in flags)
+    assert f"flag: {flags[0]}" in result.output

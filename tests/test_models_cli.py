@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from models_synthetic import customer_table, trained_result
@@ -307,3 +308,105 @@ def test_a_segmenter_of_other_columns_is_refused_before_training(log: Path, tmp_
     assert res.exit_code == 2, res.output
     assert "--segmenter uses columns 'age', 'income', which the features of" in res.output
     assert not (tmp_path / "m").exists()
+
+
+# --- a horizon longer than the history gives labels for ------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_long_horizon_is_scored_by_bgnbd_and_said(log: Path, tmp_path: Path) -> None:
+    """Data from 2022-06-01; at 2023-04-01 a 365-day horizon has no labels before the cutoff."""
+    from datetime import date
+
+    from toolkit.features import compute_features, data_range
+    from toolkit.io import read_transactions
+    from toolkit.models._train import longest_label_horizon
+    from toolkit.models.bgnbd import fit_standard
+
+    m = tmp_path / "M"
+    res = run("train", log, "--out", m, "--cutoff", "2023-04-01", "--horizon", "365",
+              "--models", "linear")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "longer than the history before 2023-04-01 gives labels for" in res.output
+    assert "BG/NBD was added to the models" in res.output
+    manifest = json.loads((m / "manifest.json").read_text())
+    long = manifest["settings"]["long_horizon"]
+    first = data_range(read_transactions(log))[0]
+    label_days, _ = longest_label_horizon(date(2023, 4, 1), first)
+    assert (long["asked_days"], long["label_days"], long["out_of_time"]) == (365, label_days, True)
+    assert 100 < label_days < 150
+    assert manifest["champion"] == "bgnbd"
+    assert f"at {label_days} days" in (m / "report.html").read_text()
+    out = tmp_path / "c.parquet"
+    res = run("predict", m, log, "--cutoff", "2023-04-01", "--out", out)
+    assert res.exit_code == 0, res.output
+    churn = pd.read_parquet(out).sort_values("customer_id", ignore_index=True)
+    f = compute_features(read_transactions(log), cutoff="2023-04-01")
+    f = f.sort_values("customer_id", ignore_index=True)
+    bg = fit_standard(f["frequency"], f["recency"], f["T"])
+    expected = 1 - bg.p_any_purchase(365, f["frequency"], f["recency"], f["T"])
+    np.testing.assert_allclose(churn["churn_probability"], expected, atol=1e-9)
+
+
+# --- value of a customer table ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [[], ["--value-col", "MonthlyCharges"]], ids=["found", "given"])
+def test_a_customer_table_is_valued_by_its_spend_column(
+    table: Path, tmp_path: Path, args: list[str]
+) -> None:
+    m = tmp_path / "T"
+    res = run("train", table, "--out", m, "--target", "Churn", "--positive", "Yes",
+              "--models", "linear", *args)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    if not args:
+        assert "'MonthlyCharges' was taken as each customer's spend per period" in res.output
+    out = tmp_path / "c.parquet"
+    res = run("predict", m, table, "--out", out)
+    assert res.exit_code == 0, res.output
+    churn = pd.read_parquet(out).set_index("customer_id")
+    charges = pd.read_csv(table).set_index("customerID")["MonthlyCharges"]
+    np.testing.assert_allclose(churn["expected_value"], charges.loc[churn.index])
+    np.testing.assert_allclose(
+        churn["value_at_risk"], churn["churn_probability"] * churn["expected_value"]
+    )
+    assert churn["value_at_risk"].is_monotonic_decreasing
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--target", "Churn", "--positive", "Yes", "--value-col", "Contract"],
+            "must hold numbers",
+        ),
+        (["--target", "Churn", "--positive", "Yes", "--value-col", "nope"], "is not a feature"),
+        (["--value-col", "MonthlyCharges"], "applies to a customer table with --target"),
+    ],
+    ids=["text", "absent", "no-target"],
+)
+def test_value_col_is_checked(table: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    res = run("train", table, "--out", tmp_path / "M", *args)
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+
+
+@pytest.mark.slow
+def test_one_bgnbd_fit_per_cutoff_across_commands(log: Path, model: Path, tmp_path: Path) -> None:
+    """features, clv (default) and the churn model's value model give the same fit at a cutoff."""
+    from toolkit.features import compute_features, data_range
+    from toolkit.io import read_transactions
+    from toolkit.models._persist import load_model_dir
+
+    bundle = load_model_dir(model)
+    cutoff = bundle.settings["cutoff"]
+    assert bundle.value_model["fitted_at"] == cutoff
+    tx = read_transactions(log)
+    assert str(data_range(tx)[1]) < cutoff
+    from_features = compute_features(tx, cutoff=cutoff, btyd=True).attrs["btyd"]["bgnbd"]
+    res = run("clv", log, "--out", tmp_path / "clv", "--cutoff", cutoff)
+    assert res.exit_code == 0, res.output
+    from_clv = json.loads((tmp_path / "clv" / "params.json").read_text())["bgnbd"]
+    for k in ("r", "alpha", "a", "b"):
+        assert from_features[k] == from_clv[k] == bundle.value_model["bgnbd"][k], k

@@ -71,3 +71,100 @@ def test_churn_list_beats_the_yardstick(
     assert auc >= target
     # generous bound: the 60 s target is for a quiet 2-core machine (bench/predict.py measures it)
     assert train_seconds < 240
+
+
+def test_the_default_order_puts_the_money_lost_first(shared_data: Path, tmp_path: Path) -> None:
+    """The first 200 rows hold more of the money really lost than either naive order."""
+    from toolkit.features import compute_features
+    from toolkit.io import read_transactions
+
+    data, cutoff, horizon = shared_data / "online_retail.csv.gz", "2011-09-10", 91
+    runner = CliRunner()
+    for args in (
+        ["train", data, "--cutoff", cutoff, "--horizon", horizon, "--out", tmp_path / "M"],
+        ["predict", tmp_path / "M", data, "--cutoff", cutoff, "--out", tmp_path / "c.parquet"],
+    ):
+        res = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+    churn = pd.read_parquet(tmp_path / "c.parquet")
+    assert churn["reason_1"].notna().all() and (churn["reason_1"] != "").all()
+    from toolkit.models._backtest import lost_in_first, spend_before
+
+    tx = read_transactions(data)
+    truth = compute_features(tx, cutoff=cutoff, horizon=horizon)
+    m = churn.merge(truth[["customer_id", "repeat_purchase"]], on="customer_id")
+    spend = m["customer_id"].map(spend_before(tx, cutoff)).fillna(0.0)
+    churned = 1 - m["repeat_purchase"]
+    assert roc_auc_score(churned, m["churn_probability"]) >= 0.745
+    listed = lost_in_first(-m["priority_rank"].astype(float), churned, spend)
+    by_risk = lost_in_first(m["churn_probability"], churned, spend)
+    by_spend = lost_in_first(spend, churned, spend)
+    print(f"\nlost in the first 200: list {listed:,.0f}, by risk {by_risk:,.0f}, ", end="")
+    print(f"by past-year spend {by_spend:,.0f}")
+    assert listed >= 10 * by_risk
+    assert listed > by_spend
+
+
+def test_cdnow_long_horizon_scores_like_bgnbd_at_least(shared_data: Path, tmp_path: Path) -> None:
+    """A horizon longer than the history gives labels for: BG/NBD scores it, the rest is said."""
+    import numpy as np
+
+    from toolkit.features import compute_features
+    from toolkit.io import ColumnMapping, read_transactions
+    from toolkit.models.bgnbd import fit_standard
+
+    data = shared_data / "CDNOW_sample.txt"
+    cols = ["--names", "master,customer_id,date,cds,amount", "--customer-col", "customer_id",
+            "--date-col", "date", "--amount-col", "amount", "--date-format", "%Y%m%d"]  # fmt: skip
+    runner = CliRunner()
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(data),
+            *cols,
+            "--cutoff",
+            "1997-10-01",
+            "--horizon",
+            "273",
+            "--out",
+            str(tmp_path / "M"),
+        ],  # fmt: skip
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.output
+    assert "longer than the history before 1997-10-01 gives labels for" in res.output
+    assert "champion at the asked 273 days: bgnbd" in res.output
+    res = runner.invoke(
+        app,
+        [
+            "predict",
+            str(tmp_path / "M"),
+            str(data),
+            *cols,
+            "--cutoff",
+            "1997-10-01",
+            "--out",
+            str(tmp_path / "c.parquet"),
+        ],  # fmt: skip
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.output
+    churn = pd.read_parquet(tmp_path / "c.parquet")
+    tx = read_transactions(
+        data,
+        names=["master", "customer_id", "date", "cds", "amount"],
+        mapping=ColumnMapping(customer="customer_id", timestamp="date", amount="amount"),
+        date_format="%Y%m%d",
+    )
+    truth = compute_features(tx, cutoff="1997-10-01", horizon=273)
+    assert len(truth) == len(churn) == 2357
+    m = churn.merge(truth, on="customer_id")
+    bg = fit_standard(m["frequency"], m["recency"], m["T"])
+    alone = 1 - bg.p_any_purchase(273, m["frequency"], m["recency"], m["T"])
+    churned = 1 - m["repeat_purchase"]
+    listed_auc = roc_auc_score(churned, m["churn_probability"])
+    alone_auc = roc_auc_score(churned, alone)
+    print(f"\nCDNOW 273 d: churn list ROC-AUC {listed_auc:.4f}, BG/NBD alone {alone_auc:.4f}")
+    assert listed_auc >= alone_auc - 1e-9
+    assert np.isfinite(m["value_at_risk"]).all()

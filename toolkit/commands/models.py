@@ -256,8 +256,17 @@ def _summary(bundle: ModelBundle, notes: list[str]) -> None:
     for name, m in rows:
         r = m["roc_auc"]
         flag = "  <- champion" if name == bundle.champion else ""
+        if name == bundle.champion and s.get("long_horizon"):
+            flag += f" (at {s['long_horizon']['asked_days']} days)"
         info(f"  {name:26s} ROC-AUC {r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]{flag}")
-    lead = bundle.comparison.get("lead_over_runner_up")
+    long = s.get("long_horizon")
+    if long:
+        info(
+            f"champion at the asked {long['asked_days']} days: {bundle.champion} (no labels "
+            f"needed); the table above is at {long['label_days']} days, the longest horizon with "
+            f"labels, where {long['champion_at_labels']} ranks first"
+        )
+    lead = None if long else bundle.comparison.get("lead_over_runner_up")
     if lead:
         verdict = "significant" if lead["significant"] else "not significant"
         info(

@@ -626,6 +626,20 @@ def train_from_transactions(
             f"--cutoff {cut} is outside the data ({first} to {last}); choose a date after the "
             "first purchase and at most the day after the last one"
         )
+    if not origin_dates(cut, horizon, first, n_origins=1):
+        return _train_long_horizon(
+            tx,
+            cut=cut,
+            horizon=horizon,
+            first=first,
+            last=last,
+            time_unit=time_unit,
+            models=models,
+            n_origins=n_origins,
+            seed=seed,
+            n_boot=n_boot,
+            progress=progress,
+        )
     cache: dict[date, pd.DataFrame] = {}
     progress("computing features at the training origins")
     final_frames = build_training_frames(
@@ -699,6 +713,126 @@ def train_from_transactions(
         }
     )
     result.notes = notes + result.notes
+    return result
+
+
+#: the shortest label window worth training supervised models on
+MIN_LABEL_DAYS = 14
+
+
+def longest_label_horizon(cut: date, first: date) -> tuple[int, bool]:
+    """The longest horizon the history before ``cut`` gives labels for, and whether it also
+    allows an out-of-time evaluation (a second, earlier fit one horizon back).
+
+    Examples
+    --------
+    >>> longest_label_horizon(date(1997, 10, 1), date(1997, 1, 1))
+    (106, True)
+    >>> longest_label_horizon(date(1997, 3, 20), date(1997, 1, 1))
+    (18, False)
+    """
+    span = (cut - first).days
+    out_of_time = (span - MIN_HISTORY_DAYS) // 2
+    if out_of_time >= MIN_LABEL_DAYS:
+        return out_of_time, True
+    return span - MIN_HISTORY_DAYS, False
+
+
+def _train_long_horizon(
+    tx: Transactions,
+    *,
+    cut: date,
+    horizon: int,
+    first: date,
+    last: date,
+    time_unit: str,
+    models: list[str],
+    n_origins: int,
+    seed: int,
+    n_boot: int,
+    progress: Progress,
+) -> TrainResult:
+    """A horizon longer than the history before the cutoff gives labels for.
+
+    BG/NBD needs no labels: it is fitted on every customer's history before the cutoff and
+    scores the asked horizon; it is the champion, so the churn list speaks of the asked horizon.
+    The supervised models and the naive rules are trained and compared, out of time where the
+    data allow, at the longest horizon that has labels, and kept for reference.
+    """
+    from toolkit.features import compute_features
+    from toolkit.models._calibrate import PlattCalibrator
+    from toolkit.models._reference import BGNBDScorer
+    from toolkit.models._value import fit_value_model
+
+    label_days, out_of_time = longest_label_horizon(cut, first)
+    if label_days < MIN_LABEL_DAYS:
+        raise InputError(
+            f"--horizon {horizon}: the data has only {(cut - first).days} days of history "
+            f"before --cutoff {cut}, too few to train or evaluate any model on labels (at least "
+            f"{MIN_HISTORY_DAYS + MIN_LABEL_DAYS} days are needed); for BG/NBD alone at this "
+            "horizon use `toolkit clv` with --horizon, or choose a later --cutoff"
+        )
+    asked = [m for m in models if m != "bgnbd"]
+    progress(f"the supervised models at {label_days} days, the longest horizon with labels")
+    result = train_from_transactions(
+        tx,
+        cutoff=cut,
+        horizon=label_days,
+        time_unit=time_unit,
+        models=[*asked, "bgnbd"],
+        n_origins=n_origins,
+        seed=seed,
+        n_boot=n_boot,
+        progress=progress,
+    )
+    progress(f"BG/NBD at {horizon} days on the history before {cut}")
+    at_cutoff = compute_features(tx, cutoff=cut, time_unit=time_unit)
+    unit_days = 7 if time_unit == "weeks" else 1
+    bg = BGNBDScorer(result.schema, horizon=horizon / unit_days)
+    batch = Batch(at_cutoff.reset_index(drop=True), result.schema)
+    bg._fit(batch, np.zeros(len(batch)), batch, np.zeros(len(batch)), seed=seed)
+    # no labels at this horizon to calibrate on: BG/NBD's own probability, unchanged
+    bg.calibrator_ = PlattCalibrator(a=1.0, b=0.0)
+    bg.calibration_ = {
+        "chosen": "none",
+        "note": f"no labels at {horizon} days before the cutoff: BG/NBD's own probability",
+    }
+    bg.threshold_ = 0.5
+    result.scorers["bgnbd"] = bg
+    best_at_labels = result.champion
+    result.champion = "bgnbd"
+    result.value_model = fit_value_model(at_cutoff, horizon_days=horizon, time_unit=time_unit)
+    result.value_model["fitted_at"] = str(cut)
+    how = "out of time" if out_of_time else "on held-out customers (not out of time)"
+    note = (
+        f"Horizon {horizon} days is longer than the history before {cut} gives labels for "
+        f"(data from {first}; training needs {MIN_HISTORY_DAYS} days of history before a "
+        f"{horizon}-day label window). The churn list uses BG/NBD at {horizon} days, fitted on "
+        f"every customer's history before {cut} (it needs no labels; the champion). The other "
+        f"models and the naive rules were trained and compared {how} at {label_days} days, the "
+        f"longest horizon with labels: their metrics, and BG/NBD's in the table, are at "
+        f"{label_days} days (best there: {best_at_labels})."
+    )
+    if "bgnbd" not in models:
+        note += " BG/NBD was added to the models for this: no other model can score the horizon."
+    result.notes = [note, *result.notes]
+    result.settings.update(
+        {
+            "horizon": horizon,
+            "label_horizon": label_days,
+            "long_horizon": {
+                "asked_days": horizon,
+                "label_days": label_days,
+                "out_of_time": out_of_time,
+                "champion_at_labels": best_at_labels,
+                "note": note,
+            },
+        }
+    )
+    result.settings["training"]["labels"] = (
+        f"supervised models: bought in [origin, origin + {label_days} days); BG/NBD at "
+        f"{horizon} days, fitted on the history before {cut} (no labels)"
+    )
     return result
 
 

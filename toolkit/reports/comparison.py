@@ -308,6 +308,16 @@ def _metric_names(report: dict[str, Any]) -> list[str]:
 
 def _verdict(report: dict[str, Any]) -> list[str]:
     comp = report.get("comparison", {})
+    long = (report.get("settings") or {}).get("long_horizon")
+    if long:
+        out = [
+            f"Champion: {report['champion']} ({report.get('champion_title', '')}) at the asked "
+            f"horizon of {long['asked_days']} days: the only model that needs no labels, and "
+            f"the history before the cutoff has labels for {long['label_days']} days at most. "
+            f"The comparison below is at {long['label_days']} days, where "
+            f"{long['champion_at_labels']} ranks first."
+        ]
+        return out
     out = [
         f"Champion: {report['champion']} ({report.get('champion_title', '')}), "
         "the highest ROC-AUC on the evaluation data."
