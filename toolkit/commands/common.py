@@ -341,7 +341,10 @@ _READ_HELP = {
     "price_col": "Column with the unit price; amount = quantity x price.",
     "invoice_col": "Column with the invoice / order number (cancellations start with 'C').",
     "product_col": "Column with the product / stock code.",
-    "date_format": "strftime format of the dates, e.g. %Y%m%d (guessed if omitted).",
+    "date_format": (
+        "strftime format of the dates (e.g. %Y%m%d, %m/%d/%Y %I:%M %p), or epoch, epoch_ms, "
+        "epoch_us, excel for numbers (guessed if omitted)."
+    ),
     "sep": "Field separator: ',', ';', 'tab', 'whitespace', ... (sniffed if omitted).",
     "names": "Comma-separated column names for a file without a header row.",
 }
