@@ -454,3 +454,16 @@ def test_totals_beyond_a_double_never_print_inf():
     assert (_money(1234.5), _money(2e15)) == ("1,234.50", "2e+15")
     assert _money(float("inf")) == "too large to total (beyond 1.8e308)"
     assert _money(float("nan")) == "not a number"
+
+
+def test_amounts_spread_over_600_orders_of_magnitude_validate(cli, tmp_path):
+    # log10 amounts -300, -300, 0, 290, 295: the outlier bound 10 ** (median + 5 robust SDs)
+    # is 10 ** 2150, which Python cannot make (OverflowError before the bounds were clamped)
+    path = tmp_path / "spread.csv"
+    amounts = ["1e-300", "1e-300", "1", "1e290", "1e295"]
+    path.write_text(
+        "cust,date,amount\n"
+        + "".join(f"c{i},2024-01-0{i + 1},{a}\n" for i, a in enumerate(amounts))
+    )
+    out = _ok(cli("validate", path))
+    assert "purchases:        5 rows, 5 customers, total amount 1e+295" in out
