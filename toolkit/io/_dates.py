@@ -203,16 +203,19 @@ def guess_date_format(
         years = NUMERIC_GUESS_YEARS if fmt in NUMERIC_FORMATS else PLAUSIBLE_YEARS
         return f"year({parse_expr('v', fmt, years)}) BETWEEN {lo} AND {hi}"
 
-    # one pass over the sample counts every candidate
-    row = con.execute(
-        "SELECT " + ", ".join(f"count(*) FILTER ({fits(f)})" for f in candidates) + " FROM "
-        "(SELECT unnest(?) v)",
-        [sample],
-    ).fetchone()
-    counts = [int(n) for n in row] if row else [0] * len(candidates)
-    iso = counts[0]
-    if iso == len(sample):
+    def count(formats: list[str]) -> list[int]:
+        # one pass over the sample counts every candidate
+        row = con.execute(
+            "SELECT " + ", ".join(f"count(*) FILTER ({fits(f)})" for f in formats) + " FROM "
+            "(SELECT unnest(?) v)",
+            [sample],
+        ).fetchone()
+        return [int(n) for n in row] if row else [0] * len(formats)
+
+    iso = count(["ISO"])[0]
+    if iso == len(sample):  # the common case costs one cast of the sample
         return "ISO"
+    counts = [iso, *count(candidates[1:])]
     best_n = max(counts[1:])
     if best_n <= iso:
         if iso:
