@@ -775,7 +775,7 @@ def _build(
         bad_num = "amount IS NULL OR NOT isfinite(amount)"
     else:  # an infinite product of finite parts is a huge amount (below), not a bad one
         bad_num = "amount IS NULL OR NOT isfinite(quantity) OR NOT isfinite(price)"
-    huge = f"NOT isfinite(amount) OR abs(amount) > {HUGE_AMOUNT!r}"
+    huge = f"NOT (abs(amount) <= {HUGE_AMOUNT!r})"
     if m.price:
         bad_num += " OR price IS NULL"
     if m.quantity and not m.amount:
@@ -823,7 +823,7 @@ def _build(
         con.execute(f"CREATE OR REPLACE VIEW tx_events AS {events}")
         keys = None
         if not materialise:
-            keys = _keyed_lines(con, raw, m, ty, fmt, amount, qty, price, f"{bad_num} OR {huge}")
+            keys = _keyed_lines(con, raw, m, ty, fmt, amount, qty, price, bad_num, huge)
         # the distinct products, from the distinct values of the product column (a file's
         # catalogue is small: this is cheap where the column is stored, as in Parquet)
         if materialise or not m.product:
@@ -904,6 +904,36 @@ def _parquet_bounds(
     return bool(row[3]), str(row[4])
 
 
+def _largest_amount(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawSource,
+    m: ColumnMapping,
+    ty: Callable[[str | None], str],
+) -> float | None:
+    """The largest absolute amount any line of a Parquet log can have, from the row-group
+    statistics of its numeric amount (or quantity and price) columns; None when unknown."""
+    if raw.kind != "parquet":
+        return None
+    cols = [m.amount] if m.amount else [m.quantity, m.price]
+    if any(c is None or _is_text(ty(c)) for c in cols):
+        return None
+    path = str(raw.path).replace("'", "''")
+    largest = 1.0
+    for col in cols:
+        row = con.execute(
+            "SELECT count(*), count(TRY_CAST(stats_min_value AS DOUBLE)), "
+            "count(TRY_CAST(stats_max_value AS DOUBLE)), "
+            "max(greatest(abs(TRY_CAST(stats_min_value AS DOUBLE)), "
+            "abs(TRY_CAST(stats_max_value AS DOUBLE)))) "
+            f"FROM parquet_metadata('{path}') WHERE path_in_schema = ?",
+            [col],
+        ).fetchone()
+        if row is None or not row[0] or row[1] < row[0] or row[2] < row[0]:
+            return None
+        largest *= float(row[3])
+    return largest
+
+
 def _keyed_lines(
     con: duckdb.DuckDBPyConnection,
     raw: RawSource,
@@ -914,6 +944,7 @@ def _keyed_lines(
     qty: str,
     price: str,
     bad_num: str,
+    huge: str,
 ) -> RawKeys:
     """Create the view ``tx_lines`` (see :class:`RawKeys`) and return its normalisations."""
     assert m.customer and m.timestamp
@@ -952,7 +983,10 @@ def _keyed_lines(
             f"CREATE OR REPLACE VIEW tx_product_keys AS "
             f"SELECT DISTINCT {prod} AS product FROM raw WHERE {prod} IS NOT NULL"
         )
-    usable = f"{present} AND timestamp IS NOT NULL AND NOT ({bad_num})" + (
+    largest = _largest_amount(con, raw, m, ty)
+    if largest is not None and largest <= HUGE_AMOUNT:
+        huge = "false"  # no line can hold a huge amount: no test on every line
+    usable = f"{present} AND timestamp IS NOT NULL AND NOT ({bad_num}) AND NOT ({huge})" + (
         " AND NOT (price IS NOT NULL AND price <= 0)" if m.price else ""
     )
     con.execute(
