@@ -186,3 +186,23 @@ def test_churn_list_csv_is_neutralised_and_its_parquet_is_not(cli, log, tmp_path
 def test_every_command_writing_csv_takes_raw_text(cli, command):
     r = cli(command, "--help")
     assert r.exit_code == 0 and "--raw-text" in r.output
+
+
+def test_a_command_called_by_another_keeps_its_raw_text(tmp_path):
+    # toolkit run calls the other commands as functions, without their --raw-text
+    from toolkit.commands.common import with_raw_text
+
+    df = pd.DataFrame({"customer_id": ["@SUM(A1)"]})
+
+    @with_raw_text
+    def inner(out: Path) -> None:
+        write_frame(df, out)
+
+    @with_raw_text
+    def outer(out: Path) -> None:
+        inner(out=out)
+
+    outer(out=tmp_path / "raw.csv", raw_text=True)
+    outer(out=tmp_path / "safe.csv", raw_text=False)
+    assert (tmp_path / "raw.csv").read_text().splitlines()[1] == "@SUM(A1)"
+    assert (tmp_path / "safe.csv").read_text().splitlines()[1] == "'@SUM(A1)"
