@@ -337,3 +337,41 @@ def test_cdnow_sample(shared_data: Path):
         assert tx.raw.kind == "whitespace"
         ids = tx.purchases["customer_id"]
     assert ids.str.fullmatch(r"\d{5}").all() and "00004" in set(ids)
+
+
+# a CSV log is loaded into memory, a Parquet one scanned in place (statistics, tx_lines)
+@pytest.mark.parametrize("in_place", [False, True], ids=["csv-loaded", "parquet-in-place"])
+@pytest.mark.parametrize(
+    ("columns", "huge"),
+    [
+        ({"amount": [10.0, 1e308, 5.0, -1e308]}, 2),
+        ({"quantity": [2.0, 1e200, 1.0, 3.0], "price": [5.0, 1e200, 5.0, 1e-3]}, 1),
+        ({"amount": [10.0, 20.0, 5.0, 1.0]}, 0),  # Parquet statistics rule the test out
+    ],
+    ids=["amount", "quantity-x-price", "no-huge-amount"],
+)
+def test_amounts_too_large_to_total_never_reach_the_features(columns, huge, in_place, tmp_path):
+    from toolkit.features import compute_features
+
+    path = tmp_path / ("log.parquet" if in_place else "log.csv")
+    frame = pd.DataFrame(
+        {
+            "customer": ["a", "a", "b", "b"],
+            "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]),
+            **columns,
+        }
+    )
+    if in_place:
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    with read_transactions(path) as tx:
+        assert (tx.keys is not None) == in_place
+        features = compute_features(tx, cutoff="2024-02-01").set_index("customer_id")
+        report = tx.validate()
+    amount = frame["amount"] if "amount" in frame else frame["quantity"] * frame["price"]
+    kept = frame.assign(amount=amount)[amount.abs() <= 1e300]
+    assert report.count("huge_amount") == huge
+    # returns (negative) are kept apart; the spend is that of the purchases left
+    spend = kept[kept["amount"] > 0].groupby("customer")["amount"].sum()
+    assert features["lifetime_spend"].to_dict() == pytest.approx(spend.to_dict())

@@ -398,3 +398,72 @@ def test_real_process_prints_no_traceback(tmp_path, case):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert re.search(pattern, proc.stderr)
+
+
+# --- amounts beyond what a double can total ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "rows", "kept_total"),
+    [
+        # two amounts of 1e308 would total inf: both outlying, excluded
+        ("cust,date,amount", ["a,2024-01-01,10", "b,2024-01-02,1e308", "c,2024-01-03,1e308"], 10),
+        # a quantity x price that overflows a double, and one beyond 1e300
+        (
+            "cust,date,qty,price",
+            ["a,2024-01-01,2,5", "b,2024-01-02,1e200,1e200", "c,2024-01-03,1,-1e301"],
+            10,
+        ),
+        # -1e308 as a return is as outlying as a purchase
+        (
+            "cust,date,amount",
+            ["a,2024-01-01,4", "a,2024-01-05,6", "b,2024-01-02,-1e308", "c,2024-01-03,1e301"],
+            10,
+        ),
+    ],
+    ids=["two-1e308", "quantity-x-price-overflows", "negative-and-1e301"],
+)
+def test_amounts_too_large_to_total_are_outlying_and_excluded(
+    cli, tmp_path, header, rows, kept_total
+):
+    path = tmp_path / "big.csv"
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    out = _ok(cli("validate", path))
+    assert "inf" not in out.replace("info", "")
+    assert f"total amount {kept_total:,.2f}" in out
+    assert "- 2 rows with an outlying amount too large to total" in out
+    report = json.loads(_ok(cli("validate", path, "--json")))
+    assert {p["code"]: p["count"] for p in report["problems"]}["huge_amount"] == 2
+    assert report["purchase_amount"] == kept_total
+
+
+def test_features_leave_out_amounts_too_large_to_total(cli, tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text("cust,date,amount\na,2024-01-01,10\na,2024-01-02,1e308\na,2024-01-03,1e308\n")
+    out = tmp_path / "f.parquet"
+    r = cli("features", path, "--out", out)
+    assert r.exit_code == 0, r.output
+    assert "2 with an outlying amount too large to total" in r.stderr
+    row = pd.read_parquet(out).iloc[0]
+    assert (row["n_orders"], row["lifetime_spend"]) == (1, 10.0)
+
+
+def test_totals_beyond_a_double_never_print_inf():
+    from toolkit.io._transactions import _money
+
+    assert (_money(1234.5), _money(2e15)) == ("1,234.50", "2e+15")
+    assert _money(float("inf")) == "too large to total (beyond 1.8e308)"
+    assert _money(float("nan")) == "not a number"
+
+
+def test_amounts_spread_over_600_orders_of_magnitude_validate(cli, tmp_path):
+    # log10 amounts -300, -300, 0, 290, 295: the outlier bound 10 ** (median + 5 robust SDs)
+    # is 10 ** 2150, which Python cannot make (OverflowError before the bounds were clamped)
+    path = tmp_path / "spread.csv"
+    amounts = ["1e-300", "1e-300", "1", "1e290", "1e295"]
+    path.write_text(
+        "cust,date,amount\n"
+        + "".join(f"c{i},2024-01-0{i + 1},{a}\n" for i, a in enumerate(amounts))
+    )
+    out = _ok(cli("validate", path))
+    assert "purchases:        5 rows, 5 customers, total amount 1e+295" in out

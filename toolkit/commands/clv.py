@@ -18,6 +18,7 @@ from toolkit.commands.common import (
     handle_errors,
     info,
     progress,
+    with_raw_text,
     with_read_options,
 )
 from toolkit.errors import InputError
@@ -270,6 +271,7 @@ MAX_HORIZON_MONTHS = 1200
 
 
 @app.command()
+@with_raw_text
 @with_read_options
 @handle_errors
 def clv(

@@ -341,7 +341,10 @@ _READ_HELP = {
     "price_col": "Column with the unit price; amount = quantity x price.",
     "invoice_col": "Column with the invoice / order number (cancellations start with 'C').",
     "product_col": "Column with the product / stock code.",
-    "date_format": "strftime format of the dates, e.g. %Y%m%d (guessed if omitted).",
+    "date_format": (
+        "strftime format of the dates (e.g. %Y%m%d, %m/%d/%Y %I:%M %p), or epoch, epoch_ms, "
+        "epoch_us, excel for numbers (guessed if omitted)."
+    ),
     "sep": "Field separator: ',', ';', 'tab', 'whitespace', ... (sniffed if omitted).",
     "names": "Comma-separated column names for a file without a header row.",
 }
@@ -385,6 +388,51 @@ def with_read_options(func: F) -> F:
 
     # keyword-only extras must come after every positional-or-keyword parameter
     ordered = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params] + extra
+    wrapper.__signature__ = sig.replace(parameters=ordered)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in ordered}
+    return wrapper  # type: ignore[return-value]
+
+
+# --- --raw-text, shared by every command that writes CSV for people -----------------------------
+
+_RAW_TEXT_HELP = (
+    "Write text cells of CSV outputs exactly as they are, for programs. By default a text cell "
+    "starting with =, +, -, @, tab or carriage return gets a leading ' so that a spreadsheet "
+    "shows it instead of running it as a formula; numbers, Parquet and JSON are never changed."
+)
+
+
+def with_raw_text(func: F) -> F:
+    """Add ``--raw-text`` to a command: while it runs, its CSV outputs keep text as it is
+    (:func:`toolkit.io.raw_text_outputs`); without it, cells that a spreadsheet would run as a
+    formula are neutralised.
+
+    Written once here and put above a command's other decorators, so that the command's own
+    code and the library functions it calls need no parameter for it.
+    """
+    sig = inspect.signature(func)
+    hints = typing.get_type_hints(func, include_extras=True)
+    params = [
+        p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()
+    ]
+    option = inspect.Parameter(
+        "raw_text",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[bool, typer.Option("--raw-text", help=_RAW_TEXT_HELP)],
+    )
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from toolkit.io._write import raw_text_outputs
+
+        raw = kwargs.pop("raw_text", None)
+        if raw is None:  # called from another command (toolkit run): its setting holds
+            return func(*args, **kwargs)
+        with raw_text_outputs(bool(raw)):
+            return func(*args, **kwargs)
+
+    ordered = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params] + [option]
     wrapper.__signature__ = sig.replace(parameters=ordered)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in ordered}
     return wrapper  # type: ignore[return-value]

@@ -19,6 +19,7 @@ from toolkit.commands.common import (
     out_console,
     parse_option_list,
     progress,
+    with_raw_text,
 )
 from toolkit.errors import InputError
 
@@ -37,6 +38,7 @@ class Method(StrEnum):
 
 
 @app.command()
+@with_raw_text
 @handle_errors
 def correlate(
     features: InputFile,

@@ -18,6 +18,7 @@ from toolkit.commands.common import (
     handle_errors,
     info,
     progress,
+    with_raw_text,
     with_read_options,
 )
 from toolkit.errors import InputError
@@ -53,6 +54,7 @@ TimeUnitOption = Annotated[
 
 
 @app.command()
+@with_raw_text
 @with_read_options
 @handle_errors
 def features(

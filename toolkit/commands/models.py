@@ -19,6 +19,7 @@ from toolkit.commands.common import (
     info,
     parse_option_list,
     progress,
+    with_raw_text,
     with_read_options,
 )
 from toolkit.errors import InputError
@@ -336,6 +337,7 @@ def _load(model_dir: Path) -> ModelBundle:
 
 
 @app.command()
+@with_raw_text
 @with_read_options
 @handle_errors
 def predict(
@@ -430,6 +432,7 @@ EXPLAIN_ROWS = 20_000
 
 
 @app.command()
+@with_raw_text
 @with_read_options
 @handle_errors
 def explain(

@@ -23,6 +23,7 @@ from toolkit.commands.common import (
     app,
     handle_errors,
     info,
+    with_raw_text,
     with_read_options,
 )
 from toolkit.errors import InputError
@@ -182,6 +183,7 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, sa
 
 
 @app.command()
+@with_raw_text
 @with_read_options
 @handle_errors
 def run(
@@ -239,6 +241,7 @@ def run(
 
 
 @app.command()
+@with_raw_text
 @handle_errors
 def demo(
     out: Annotated[

@@ -22,6 +22,7 @@ from toolkit.commands.common import (
     option_name,
     out_console,
     progress,
+    with_raw_text,
     with_read_options,
 )
 from toolkit.errors import InputError
@@ -106,6 +107,7 @@ def _load_customers(data: Path, read: ReadOptions) -> tuple[Any, str | None, Any
 
 
 @app.command()
+@with_raw_text
 @with_read_options
 @handle_errors
 def segment(

@@ -14,6 +14,7 @@ from toolkit._process import spill_directory
 from toolkit.errors import InputError
 from toolkit.features._sql import RESPELLED, FeatureSpec, feature_sql
 from toolkit.io import output_format, write_atomic
+from toolkit.io._write import neutralised_query, neutralised_sql, neutralises
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -404,6 +405,8 @@ def write_features(
     as arrays, and the scores are added beside them) and written from there.
     """
     fmt = output_format(out)
+    # a CSV is for people: text cells a spreadsheet would run as formulas are neutralised
+    safe = neutralises(out)
     cols, categorical = _attach_customers(tx, customers)
     copy_opts = {
         ".parquet": "(FORMAT parquet, COMPRESSION snappy)",
@@ -415,9 +418,10 @@ def write_features(
     summary = ["count(*)", "avg(repeat_purchase)" if spec.horizon is not None else "NULL"]
     if cols:
         # how many of the customers the customer table describes
+        known = neutralised_sql("customer_id") if safe else "customer_id"
         summary.append(
             "count(*) FILTER (WHERE CAST(customer_id AS VARCHAR) IN "
-            "(SELECT customer_id FROM customer_table))"
+            f"(SELECT {known} FROM customer_table))"
         )
     # Parquet keeps the customer table's categories as dictionary columns, which pandas reads
     # back as categories; DuckDB's writer would store them as plain text
@@ -438,12 +442,18 @@ def write_features(
             with _registered(con, table) as name:
                 if categories:
                     _write_with_categories(table, categories, tmp)
+                elif safe:
+                    source = neutralised_query(con, f"SELECT * FROM {name}")
+                    con.execute(f"COPY ({source}) TO '{_esc(tmp)}' {copy_opts}")
                 else:
                     con.execute(f"COPY {name} TO '{_esc(tmp)}' {copy_opts}")
                 rows = con.execute(f"SELECT {', '.join(summary)} FROM {name}").fetchall()
         else:
             # straight from the query to the file: no copy of the result in memory
-            con.execute(f"COPY ({_query(tx, spec, cols)}) TO '{_esc(tmp)}' {copy_opts}")
+            query = _query(tx, spec, cols)
+            if safe:
+                query = neutralised_query(con, query)
+            con.execute(f"COPY ({query}) TO '{_esc(tmp)}' {copy_opts}")
             reader = {
                 ".parquet": f"read_parquet('{_esc(tmp)}')",
                 # ids such as 0001 stay text

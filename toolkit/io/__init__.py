@@ -2,7 +2,8 @@
 
 ``read_transactions`` turns any supported transaction file into a validated log (DuckDB views
 ``purchases`` / ``returns``); ``read_table`` reads a customer table; ``write_frame`` and
-``write_atomic`` write outputs atomically.
+``write_atomic`` write outputs atomically (CSV text cells neutralised against spreadsheet
+formulas: ``neutralise_formulas``, ``raw_text_outputs``).
 """
 
 from toolkit.io._columns import ColumnMapping, find_id_column, normalise, resolve_mapping
@@ -16,7 +17,14 @@ from toolkit.io._transactions import (
     connect,
     read_transactions,
 )
-from toolkit.io._write import output_format, staged_outputs, write_atomic, write_frame
+from toolkit.io._write import (
+    neutralise_formulas,
+    output_format,
+    raw_text_outputs,
+    staged_outputs,
+    write_atomic,
+    write_frame,
+)
 
 __all__ = [
     "ColumnMapping",
@@ -26,8 +34,10 @@ __all__ = [
     "check_usable",
     "connect",
     "find_id_column",
+    "neutralise_formulas",
     "normalise",
     "output_format",
+    "raw_text_outputs",
     "read_table",
     "read_transactions",
     "resolve_mapping",

@@ -29,6 +29,7 @@ status                 rule                                                     
 missing_id             customer id missing, blank, or nan/null/none/na/n/a         excluded
 bad_date               date missing or not parseable                               excluded
 bad_amount             amount (or quantity / price) missing, not a finite number   excluded
+huge_amount            amount beyond +-1e300 (or quantity x price overflows)       excluded
 nonpositive_price      unit price <= 0                                             excluded
 return                 invoice is 'C' + digit (C536379), quantity < 0, amount < 0  kept apart
 purchase               everything else                                             analysed
@@ -48,19 +49,21 @@ a float-formatted whole number loses its zero decimals (``17850.0`` and ``17850,
 ``00004`` stays ``00004``); a float column gives whole numbers without decimals. Amounts,
 quantities and prices are numbers: besides plain numbers, a decimal comma (``29,33`` -> 29.33),
 thousands separators where they are unambiguous (``1,234.50``, ``1.234,50``, ``1,234,567``) and a
-currency sign before or after the number (``$12.50``, ``12,50 €``) are read. Dates are parsed
-with ``--date-format``, or with ISO or the format of :data:`DATE_FORMATS` that parses the most of
-a sample of distinct values into plausible years (1900-2200; an 8-digit ``19970101`` is ``%Y%m%d``,
-also when the column is numeric; ``12/1/10`` is ``%m/%d/%y``); typed date columns (Parquet,
-JSON timestamps) are used as they are. A month/day vs day/month tie is read month first, and the
-report says so.
+currency sign before or after the number (``$12.50``, ``12,50 €``) are read; an amount beyond
++-1e300 (or a quantity x price that overflows) is excluded as outlying (``huge_amount``), so no
+total is ever infinite. Dates are parsed with ``--date-format`` (a strftime format, or ``epoch``,
+``epoch_ms``, ``epoch_us``, ``excel``), or with the layout
+:func:`toolkit.io._dates.guess_date_format`
+finds on a sample of distinct values (ISO, every common layout with a 24- or 12-hour clock, epoch
+numbers and Excel serials told apart by magnitude); typed date columns (Parquet, JSON
+timestamps) are used as they are. A month/day vs day/month tie is read month first, and the
+report says so; so does a guess that fits only part of the sample.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time
@@ -71,6 +74,9 @@ from typing import TYPE_CHECKING, Any
 from toolkit._process import is_interruption
 from toolkit.errors import DataValidationError, InputError
 from toolkit.io._columns import ROLE_OPTION, ColumnMapping, resolve_mapping
+from toolkit.io._dates import date_expr as _date_expr
+from toolkit.io._dates import date_text as _date_text
+from toolkit.io._dates import guess_date_format, reading_note, resolve_date_format
 from toolkit.io._read import RawSource, open_raw
 
 if TYPE_CHECKING:
@@ -78,55 +84,23 @@ if TYPE_CHECKING:
     import pandas as pd
 
 OUTLIER_ROBUST_SD = 5.0
+# Amounts beyond this are excluded as outlying: a double holds up to 1.8e308, so a sum of up to
+# a hundred million such amounts (per customer or in all) still fits, and no total is infinite
+HUGE_AMOUNT = 1e300
 # an invoice number that marks a cancellation: 'C' and a digit (Online Retail's C536379)
 CANCELLATION = "^[Cc][0-9]"
 
-# Candidate formats for a text date column, in order of preference on a tie. Two-digit-year
-# formats matter: %Y would read '12/1/10' as the year 10 (such parses are not counted, see
-# _guess_date_format).
-DATE_FORMATS = (
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%d",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d %H:%M",
-    "%Y/%m/%d",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y",
-    "%d/%m/%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M",
-    "%d/%m/%Y",
-    "%m/%d/%y %H:%M:%S",
-    "%m/%d/%y %H:%M",
-    "%m/%d/%y",
-    "%d/%m/%y %H:%M:%S",
-    "%d/%m/%y %H:%M",
-    "%d/%m/%y",
-    "%d.%m.%Y %H:%M:%S",
-    "%d.%m.%Y %H:%M",
-    "%d.%m.%Y",
-    "%d.%m.%y",
-    "%d-%m-%Y %H:%M:%S",
-    "%d-%m-%Y %H:%M",
-    "%d-%m-%Y",
-    "%d-%b-%Y",
-    "%d-%b-%y",
-    "%d %b %Y",
-    "%d %B %Y",
-    "%b %d, %Y",
-    "%B %d, %Y",
-    "%Y%m%d",
-    "%Y%m%d%H%M%S",
-)
-# a guessed format must give years in this range (a wrong guess gives the year 10 or 2201)
-PLAUSIBLE_YEARS = (1900, 2200)
 
 PROBLEMS: dict[str, tuple[str, str]] = {
     # code: (description, treatment)
     "missing_id": ("rows without a customer id", "excluded"),
     "bad_date": ("rows whose date is missing or cannot be parsed", "excluded"),
     "bad_amount": ("rows whose amount, quantity or price is missing or not a number", "excluded"),
+    "huge_amount": (
+        "rows with an outlying amount too large to total (beyond +-1e300, or a quantity x price "
+        "that overflows)",
+        "excluded",
+    ),
     "nonpositive_price": ("rows with a zero or negative unit price", "excluded"),
     "return": (
         "cancellations and returns (invoice 'C' + digit, negative quantity or amount)",
@@ -226,27 +200,6 @@ def _is_float(dtype: str) -> bool:
     return dtype.upper() in ("DOUBLE", "FLOAT", "REAL") or dtype.upper().startswith("DECIMAL")
 
 
-def _date_text(col: str, dtype: str) -> str:
-    """A date column as text to parse; numeric dates (19970101, 19970101.0) as their digits."""
-    c = _q(col)
-    if _is_float(dtype):
-        return (
-            f"CASE WHEN {c} = floor({c}) AND abs({c}) < 1e15 "
-            f"THEN CAST(CAST({c} AS BIGINT) AS VARCHAR) ELSE CAST({c} AS VARCHAR) END"
-        )
-    return f"trim(CAST({c} AS VARCHAR))"
-
-
-def _date_expr(col: str, dtype: str, fmt: str | None) -> str:
-    if _is_temporal(dtype):
-        return f"CAST({_q(col)} AS TIMESTAMP)"
-    text = _date_text(col, dtype)
-    if fmt == "ISO":
-        return f"TRY_CAST({text} AS TIMESTAMP)"
-    assert fmt is not None
-    return f"TRY_STRPTIME({text}, {_lit(fmt)})"
-
-
 def _cancellation(col: str) -> str:
     """SQL for 'the invoice marks a cancellation': 'C' or 'c' followed by a digit.
 
@@ -255,53 +208,6 @@ def _cancellation(col: str) -> str:
     row.
     """
     return f"({col} >= 'C0' AND {col} < 'C:' OR {col} >= 'c0' AND {col} < 'c:')"
-
-
-def _guess_date_format(
-    con: duckdb.DuckDBPyConnection, col: str, dtype: str, notes: list[str]
-) -> str:
-    """Choose how to parse a text date column from a sample of its values.
-
-    ISO (what DuckDB casts: 2011-12-09, 2011-12-09 12:50:00, 2011-12-09T12:50:00Z; an offset is
-    dropped, the wall time kept) when it parses every sampled value; else the format of
-    :data:`DATE_FORMATS` that parses the most (the earlier one on a tie), if it parses more than
-    ISO does. Only parses that land in :data:`PLAUSIBLE_YEARS` count.
-    """
-    sample = [
-        str(r[0])
-        for r in con.execute(
-            f"SELECT DISTINCT v FROM (SELECT {_date_text(col, dtype)} AS v FROM "
-            f"(SELECT {_q(col)} FROM raw LIMIT 200000)) WHERE v IS NOT NULL AND v <> '' LIMIT 2000"
-        ).fetchall()
-    ]
-    if not sample:
-        return "ISO"
-
-    lo, hi = PLAUSIBLE_YEARS
-
-    def parsed(fmt: str) -> int:
-        expr = "TRY_CAST(v AS TIMESTAMP)" if fmt == "ISO" else f"TRY_STRPTIME(v, {_lit(fmt)})"
-        row = con.execute(
-            f"SELECT count(*) FILTER (year(d) BETWEEN {lo} AND {hi}) "
-            f"FROM (SELECT {expr} AS d FROM (SELECT unnest(?) v))",
-            [sample],
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    iso = parsed("ISO")
-    if iso == len(sample):
-        return "ISO"
-    scores = [(parsed(f), -i, f) for i, f in enumerate(DATE_FORMATS)]
-    best = max(scores)
-    if best[0] <= iso:
-        return "ISO"
-    ties = [f for n, _, f in scores if n == best[0]]
-    if any(t.startswith("%m") for t in ties) and any(t.startswith("%d") for t in ties):
-        notes.append(
-            f"dates in {col!r} are ambiguous between month/day and day/month; read as "
-            f"{best[2]!r} (use --date-format to choose)"
-        )
-    return best[2]
 
 
 @dataclass
@@ -395,8 +301,9 @@ class ValidationReport:
             f"  customers:        {self.customers:,}",
             f"  date range:       {_day(self.first_date)} to {_day(self.last_date)}",
             f"  purchases:        {self.purchase_rows:,} rows, {self.purchase_customers:,} "
-            f"customers, total amount {self.purchase_amount:,.2f}",
-            f"  returns:          {self.return_rows:,} rows, total value {self.return_amount:,.2f}",
+            f"customers, total amount {_money(self.purchase_amount)}",
+            f"  returns:          {self.return_rows:,} rows, total value "
+            f"{_money(self.return_amount)}",
         ]
         if self.cancellation_rows:
             lines.append(
@@ -413,6 +320,13 @@ class ValidationReport:
                 shown = ", ".join(f"{k}={_show(v)}" for k, v in e.items())
                 lines.append(f"    e.g. {shown}")
         return "\n".join(lines)
+
+
+def _money(x: float) -> str:
+    """A total as ``1,234.50``; never ``inf`` (a sum beyond a double's range says so)."""
+    if math.isfinite(x):
+        return f"{x:,.2f}" if abs(x) < 1e15 else f"{x:.4g}"
+    return "too large to total (beyond 1.8e308)" if x == x else "not a number"
 
 
 def _day(d: datetime | None) -> str:
@@ -594,6 +508,7 @@ class Transactions:
                    count(*) FILTER (status = 'missing_id'),
                    count(*) FILTER (status = 'bad_date'),
                    count(*) FILTER (status = 'bad_amount'),
+                   count(*) FILTER (status = 'huge_amount'),
                    count(*) FILTER (status = 'nonpositive_price'),
                    count(*) FILTER (status = 'purchase' AND amount = 0),
                    count(*) FILTER (timestamp > current_localtimestamp()),
@@ -609,10 +524,11 @@ class Transactions:
             "missing_id": agg[9],
             "bad_date": agg[10],
             "bad_amount": agg[11],
-            "nonpositive_price": agg[12],
+            "huge_amount": agg[12],
+            "nonpositive_price": agg[13],
             "return": agg[7],
-            "zero_amount": agg[13],
-            "future_date": agg[14],
+            "zero_amount": agg[14],
+            "future_date": agg[15],
         }
         if full:
             counts["duplicate"] = self._count_duplicates()
@@ -639,8 +555,8 @@ class Transactions:
             notes=list(self.notes),
             problems=problems,
             full=full,
-            cancellation_rows=int(agg[15]),
-            cancellations_kept=int(agg[16]),
+            cancellation_rows=int(agg[16]),
+            cancellations_kept=int(agg[17]),
         )
         if full or self._report is None or isinstance(self._report, _PendingReport):
             self._report = report
@@ -665,7 +581,11 @@ class Transactions:
             return None
         med, mad = float(row[0]), float(row[1])
         half = OUTLIER_ROBUST_SD * 1.4826 * mad
-        return 10 ** (med - half), 10 ** (med + half)
+
+        def power(x: float) -> float:  # 10 ** 309 overflows; amounts are below 1e300 anyway
+            return float(10 ** min(max(x, -320.0), 308.0))
+
+        return power(med - half), power(med + half)
 
     def _count_outliers(self) -> int:
         bounds = self._outlier_bounds()
@@ -812,14 +732,13 @@ def _build(
     m = resolved
     assert m.customer and m.timestamp
     if date_format:
-        _check_date_format(date_format, con)
-        fmt: str | None = date_format
+        fmt: str | None = resolve_date_format(date_format, con)
     elif _is_temporal(ty(m.timestamp)):
         fmt = None
     else:
-        fmt = _guess_date_format(con, m.timestamp, ty(m.timestamp), notes)
+        fmt = guess_date_format(con, m.timestamp, ty(m.timestamp), notes)
         if fmt != "ISO":
-            notes.append(f"dates in {m.timestamp!r} read with format {fmt!r}")
+            notes.append(reading_note(m.timestamp, fmt))
     qty = _num_expr(m.quantity, ty(m.quantity)) if m.quantity else "NULL::DOUBLE"
     price = _num_expr(m.price, ty(m.price)) if m.price else "NULL::DOUBLE"
     if m.amount:
@@ -852,7 +771,11 @@ def _build(
     import duckdb
 
     price_rule = "WHEN price IS NOT NULL AND price <= 0 THEN 'nonpositive_price'" if m.price else ""
-    bad_num = "amount IS NULL OR NOT isfinite(amount)"
+    if m.amount:
+        bad_num = "amount IS NULL OR NOT isfinite(amount)"
+    else:  # an infinite product of finite parts is a huge amount (below), not a bad one
+        bad_num = "amount IS NULL OR NOT isfinite(quantity) OR NOT isfinite(price)"
+    huge = f"NOT (abs(amount) <= {HUGE_AMOUNT!r})"
     if m.price:
         bad_num += " OR price IS NULL"
     if m.quantity and not m.amount:
@@ -860,14 +783,15 @@ def _build(
     # the rows the analyses use (status 'purchase' or 'return') and which are returns, as plain
     # conditions: the feature engine scans these once instead of comparing status strings
     returned = f"{_cancellation('invoice')} OR quantity < 0 OR amount < 0"
-    usable = f"customer_id IS NOT NULL AND timestamp IS NOT NULL AND NOT ({bad_num})" + (
-        " AND NOT (price IS NOT NULL AND price <= 0)" if m.price else ""
-    )
+    usable = (
+        f"customer_id IS NOT NULL AND timestamp IS NOT NULL AND NOT ({bad_num}) AND NOT ({huge})"
+    ) + (" AND NOT (price IS NOT NULL AND price <= 0)" if m.price else "")
     try:
         status = f"""CASE
                 WHEN customer_id IS NULL THEN 'missing_id'
                 WHEN timestamp IS NULL THEN 'bad_date'
                 WHEN {bad_num} THEN 'bad_amount'
+                WHEN {huge} THEN 'huge_amount'
                 {price_rule}
                 WHEN {returned} THEN 'return'
                 ELSE 'purchase' END AS status"""
@@ -899,7 +823,7 @@ def _build(
         con.execute(f"CREATE OR REPLACE VIEW tx_events AS {events}")
         keys = None
         if not materialise:
-            keys = _keyed_lines(con, raw, m, ty, fmt, amount, qty, price, bad_num)
+            keys = _keyed_lines(con, raw, m, ty, fmt, amount, qty, price, bad_num, huge)
         # the distinct products, from the distinct values of the product column (a file's
         # catalogue is small: this is cheap where the column is stored, as in Parquet)
         if materialise or not m.product:
@@ -980,6 +904,36 @@ def _parquet_bounds(
     return bool(row[3]), str(row[4])
 
 
+def _largest_amount(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawSource,
+    m: ColumnMapping,
+    ty: Callable[[str | None], str],
+) -> float | None:
+    """The largest absolute amount any line of a Parquet log can have, from the row-group
+    statistics of its numeric amount (or quantity and price) columns; None when unknown."""
+    if raw.kind != "parquet":
+        return None
+    cols = [m.amount] if m.amount else [m.quantity, m.price]
+    if any(c is None or _is_text(ty(c)) for c in cols):
+        return None
+    path = str(raw.path).replace("'", "''")
+    largest = 1.0
+    for col in cols:
+        row = con.execute(
+            "SELECT count(*), count(TRY_CAST(stats_min_value AS DOUBLE)), "
+            "count(TRY_CAST(stats_max_value AS DOUBLE)), "
+            "max(greatest(abs(TRY_CAST(stats_min_value AS DOUBLE)), "
+            "abs(TRY_CAST(stats_max_value AS DOUBLE)))) "
+            f"FROM parquet_metadata('{path}') WHERE path_in_schema = ?",
+            [col],
+        ).fetchone()
+        if row is None or not row[0] or row[1] < row[0] or row[2] < row[0]:
+            return None
+        largest *= float(row[3])
+    return largest
+
+
 def _keyed_lines(
     con: duckdb.DuckDBPyConnection,
     raw: RawSource,
@@ -990,6 +944,7 @@ def _keyed_lines(
     qty: str,
     price: str,
     bad_num: str,
+    huge: str,
 ) -> RawKeys:
     """Create the view ``tx_lines`` (see :class:`RawKeys`) and return its normalisations."""
     assert m.customer and m.timestamp
@@ -1028,7 +983,10 @@ def _keyed_lines(
             f"CREATE OR REPLACE VIEW tx_product_keys AS "
             f"SELECT DISTINCT {prod} AS product FROM raw WHERE {prod} IS NOT NULL"
         )
-    usable = f"{present} AND timestamp IS NOT NULL AND NOT ({bad_num})" + (
+    largest = _largest_amount(con, raw, m, ty)
+    if largest is not None and largest <= HUGE_AMOUNT:
+        huge = "false"  # no line can hold a huge amount: no test on every line
+    usable = f"{present} AND timestamp IS NOT NULL AND NOT ({bad_num}) AND NOT ({huge})" + (
         " AND NOT (price IS NOT NULL AND price <= 0)" if m.price else ""
     )
     con.execute(
@@ -1061,6 +1019,7 @@ _EXAMPLE_FIELD = {
     "missing_id": ("customer", "customer"),
     "bad_date": ("date", "timestamp"),
     "bad_amount": ("amount", "amount"),
+    "huge_amount": ("amount", "amount"),
     "nonpositive_price": ("price", "price"),
 }
 
@@ -1095,20 +1054,3 @@ def check_usable(report: ValidationReport) -> None:
         f"returns: {'; '.join(reasons) or 'none'}. Check the columns used ({used}){hint}",
         report,
     )
-
-
-_STRFTIME = re.compile(r"%[a-zA-Z]")
-
-
-def _check_date_format(fmt: str, con: duckdb.DuckDBPyConnection) -> None:
-    if not _STRFTIME.search(fmt):
-        raise InputError(
-            f"--date-format must be a strftime format such as '%Y-%m-%d' or '%Y%m%d', got {fmt!r}"
-        )
-    try:  # a directive DuckDB does not know (%Q) fails here, not as the file's fault later
-        con.execute("SELECT try_strptime('', ?)", [fmt]).fetchall()
-    except Exception as exc:
-        reason = str(exc).split("Error: ", 1)[-1]
-        raise InputError(
-            f"--date-format {fmt!r} is not a format DuckDB can read: {reason}"
-        ) from None

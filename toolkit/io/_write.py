@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import csv
 import os
 import secrets
 import shutil
@@ -14,10 +15,20 @@ from typing import TYPE_CHECKING
 from toolkit.errors import InputError
 
 if TYPE_CHECKING:
+    import duckdb
     import pandas as pd
 
 FRAME_FORMATS = (".csv", ".parquet", ".json")
 
+
+#: the first characters that make a spreadsheet read a cell as a formula (OWASP, "CSV
+#: injection"): '=', '+', '-', '@', a tab and a carriage return
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: the formats people open in a spreadsheet, whose text cells are neutralised
+SPREADSHEET_FORMATS = (".csv", ".xlsx")
+
+#: whether outputs keep text exactly as it is (see :func:`raw_text_outputs`)
+_RAW_TEXT: contextvars.ContextVar[bool] = contextvars.ContextVar("toolkit_raw_text", default=False)
 
 #: input files of the command running now (see :func:`protect_inputs`): no output replaces one
 _PROTECTED: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar(
@@ -229,8 +240,134 @@ def output_format(path: str | os.PathLike[str], allowed: tuple[str, ...] = FRAME
     return suffix
 
 
-def write_frame(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+@contextlib.contextmanager
+def raw_text_outputs(enabled: bool = True) -> Iterator[None]:
+    """While the block runs, :func:`write_frame` keeps text cells of CSV outputs exactly as they
+    are (``enabled``), for programs rather than people (the CLI's ``--raw-text``).
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "f.csv"
+    >>> with raw_text_outputs():
+    ...     _ = write_frame(pd.DataFrame({"id": ["=1+1"]}), p)
+    >>> p.read_text().splitlines()
+    ['id', '=1+1']
+    """
+    token = _RAW_TEXT.set(enabled)
+    try:
+        yield
+    finally:
+        _RAW_TEXT.reset(token)
+
+
+def _neutralise(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose text cells (and column names) that a spreadsheet would run as a
+    formula start with ``'`` (OWASP's advice against CSV injection).
+
+    A text cell is neutralised when it starts with one of :data:`FORMULA_STARTS`; a customer id
+    ``-5`` or ``+1+1`` in a text column is text, and is neutralised too. Numeric, boolean and
+    date columns are left as they are, so numbers stay numbers (a negative value is no formula).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"id": ["=HYPERLINK(1)", "@SUM(A1)", "-5", "ok"], "x": [-1.5, 2, 3, 4]})
+    >>> neutralise_formulas(df).values.tolist()
+    [["'=HYPERLINK(1)", -1.5], ["'@SUM(A1)", 2.0], ["'-5", 3.0], ['ok', 4.0]]
+    """
+    import pandas as pd
+
+    out = df.copy(deep=False)
+    for i in range(df.shape[1]):
+        s = df.iloc[:, i]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.astype(object)
+        elif not (s.dtype == object or isinstance(s.dtype, pd.StringDtype)):
+            continue  # numbers, booleans, dates: a spreadsheet reads them as values
+        try:
+            hit = s.str.startswith(FORMULA_STARTS, na=False)
+        except AttributeError:  # an object column without any text (dates, Decimals)
+            continue
+        hit = hit.astype(bool)
+        if hit.any():
+            fixed = s.astype(object).copy()
+            fixed[hit] = "'" + s[hit].astype(str)
+            out.isetitem(i, fixed)
+    names = [_neutralise(c) if isinstance(c, str) else c for c in df.columns]
+    if names != list(df.columns):
+        out.columns = names
+    return out
+
+
+def neutralises(path: str | os.PathLike[str], raw_text: bool | None = None) -> bool:
+    """Whether an output at ``path`` gets its formula-like text cells neutralised: a CSV or
+    XLSX, unless ``raw_text`` (by default: inside :func:`raw_text_outputs`)."""
+    if raw_text is None:
+        raw_text = _RAW_TEXT.get()
+    return Path(path).suffix.lower() in SPREADSHEET_FORMATS and not raw_text
+
+
+def _sql_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def neutralised_sql(expr: str) -> str:
+    """SQL: the text expression ``expr`` neutralised as :func:`neutralise_formulas` does."""
+    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_STARTS)
+    return f"CASE WHEN left({expr}, 1) IN ({starts}) THEN chr(39) || {expr} ELSE {expr} END"
+
+
+def neutralised_query(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """SQL selecting the rows of ``query`` with its text cells and column names neutralised,
+    for a CSV that DuckDB writes itself (``COPY``): the rule of :func:`neutralise_formulas`,
+    without the rows passing through Python."""
+    columns = con.execute(f"DESCRIBE ({query})").fetchall()
+    parts = []
+    for name, dtype, *_ in columns:
+        col = _sql_name(str(name))
+        if str(dtype).upper().startswith(("VARCHAR", "ENUM")):
+            col = neutralised_sql(f"CAST({col} AS VARCHAR)")
+        parts.append(f"{col} AS {_sql_name(_neutralise(str(name)))}")
+    return f"SELECT {', '.join(parts)} FROM ({query})"
+
+
+def _text_columns(df: pd.DataFrame) -> Iterator[pd.Series]:
+    """The columns of ``df`` that can hold text (object, string, category)."""
+    import pandas as pd
+
+    for i in range(df.shape[1]):
+        s = df.iloc[:, i]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            yield s.astype(object)
+        elif s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+            yield s
+
+
+def _holds_carriage_return(df: pd.DataFrame) -> bool:
+    names = any(isinstance(c, str) and "\r" in c for c in df.columns)
+    for s in _text_columns(df):
+        try:
+            if s.str.contains("\r", regex=False, na=False).astype(bool).any():
+                return True
+        except AttributeError:  # an object column without any text
+            continue
+    return names
+
+
+def write_frame(
+    df: pd.DataFrame, path: str | os.PathLike[str], *, raw_text: bool | None = None
+) -> Path:
     """Write a DataFrame as CSV, Parquet or JSON (records) by extension, atomically.
+
+    A CSV is for people, who open it in a spreadsheet: its text cells that would run as a
+    formula are neutralised (:func:`neutralise_formulas`) unless ``raw_text`` is true (by
+    default, true only inside :func:`raw_text_outputs`). Parquet and JSON keep every value as
+    it is.
 
     Examples
     --------
@@ -239,11 +376,20 @@ def write_frame(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     >>> _ = write_frame(pd.DataFrame({"a": [1, 2]}), p)
     >>> p.read_text().splitlines()
     ['a', '1', '2']
+    >>> _ = write_frame(pd.DataFrame({"id": ["=1+1", "-5"], "x": [-1, 2]}), p)
+    >>> p.read_text().splitlines()
+    ['id,x', "'=1+1,-1", "'-5,2"]
     """
     fmt = output_format(path)
+    if neutralises(path, raw_text):
+        df = neutralise_formulas(df)
     with write_atomic(path) as tmp:
         if fmt == ".csv":
-            df.to_csv(tmp, index=False)
+            # Python's csv module leaves a bare carriage return in a cell unquoted: readers
+            # split the row there (and a spreadsheet would see the text after it as a new
+            # cell, formula included). Such a frame quotes every text cell instead.
+            quoting = csv.QUOTE_NONNUMERIC if _holds_carriage_return(df) else csv.QUOTE_MINIMAL
+            df.to_csv(tmp, index=False, quoting=quoting)
         elif fmt == ".parquet":
             df.to_parquet(tmp, index=False)
         else:
