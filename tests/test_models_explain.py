@@ -155,3 +155,25 @@ def test_importance_and_customer_tables() -> None:
     one = expl.customer(0)
     assert one["contribution"].sum() == pytest.approx(expl.churn[0] - expl.base[0])
     assert isinstance(one, pd.DataFrame)
+
+
+def test_bgnbd_blames_a_frequent_buyers_silence_not_their_purchases() -> None:
+    """30 purchase days, then 200 days of silence: the silence raises the risk, the purchases
+    do not (against a typical repeat customer at the customer's own rhythm)."""
+    bundle = _bundle("bgnbd")
+    frame = features_frame(3, 60)
+    frame.loc[:, "frequency"] = [30, 30, 0]
+    frame.loc[:, "T"] = [300.0, 300.0, 300.0]
+    frame.loc[:, "recency"] = [100.0, 295.0, 0.0]  # silent 200 days; bought 5 days ago; once
+    frame.loc[:, "recency_days"] = (frame["T"] - frame["recency"] + 1).astype(int)
+    frame.loc[:, "gap_mean"] = [100 / 30, 295 / 30, np.nan]
+    batch = bundle.batch(frame)
+    expl = explain(bundle, batch)
+    first = reasons(expl)[0]
+    silence = expl.features.index("recency_days")
+    purchases = expl.features.index("frequency")
+    assert expl.values[0, silence] > 0.1 and first[0].startswith("201 days since last purchase")
+    assert "raises risk" in first[0]
+    assert expl.values[0, purchases] < expl.values[0, silence]
+    assert expl.churn[1] < expl.churn[0]  # the same buyer, active, is at low risk
+    np.testing.assert_allclose(expl.base + expl.values.sum(axis=1), expl.churn, atol=1e-9)

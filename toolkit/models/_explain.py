@@ -439,7 +439,12 @@ def waterfall_table(
         }
     )
     out = pd.DataFrame(rows)
-    out["value"] = out["value"].astype("string")
+    numbers = pd.to_numeric(out["value"].replace("", np.nan), errors="coerce")
+    if numbers.notna().sum() == (out["value"] != "").sum():
+        # every value is a number: keep it one (a spreadsheet reads it, nothing to neutralise)
+        out["value"] = numbers
+    else:
+        out["value"] = out["value"].astype("string")
     return out
 
 
@@ -447,8 +452,12 @@ def waterfall_text(steps: pd.DataFrame, *, customer: str, model: str) -> str:
     """The waterfall as terminal text: base rate, each contribution with a bar, final value."""
     body = steps[steps["step"].isin(["feature", "others"])]
     labels = [
-        f"{f} = {v}" if v else str(f)
-        for f, v in zip(body["feature"], body["value"].fillna(""), strict=True)
+        str(f)
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v == ""
+        else f"{f} = {v:g}"
+        if isinstance(v, float)
+        else f"{f} = {v}"
+        for f, v in zip(body["feature"], body["value"].astype(object), strict=True)
     ]
     width = max([len(x) for x in labels] + [20])
     biggest = max(float(body["contribution"].abs().max()) if len(body) else 0.0, 1e-12)

@@ -2,7 +2,8 @@
 
 - ``bgnbd``: P(at least one purchase in the horizon) from a BG/NBD model fitted on the training
   customers' frequency / recency / T (no labels needed); explained by exact Shapley values over
-  frequency, time since the last purchase (T - recency) and T against the training medians.
+  frequency, time since the last purchase (T - recency) and T against the medians of the
+  training customers with a repeat purchase (a typical repeat customer).
 - ``days_since_last_purchase`` (score = -recency_days) and ``repeat_purchases``
   (score = frequency): the naive reference rows every model has to beat.
 - ``ensemble``: the mean of the calibrated probabilities of the logistic regression and XGBoost,
@@ -105,7 +106,14 @@ class BGNBDScorer(Scorer):
         self.fit_notes_ = sorted({str(w.message) for w in caught})
         self.log_likelihood_ = float(model.log_likelihood_)
         self.standard_errors_ = {k: float(v) for k, v in model.standard_errors_.items()}
-        self.baseline_ = [float(np.nanmedian(v)) for v in self._players(train)]
+        # the reference customer of the explanations is a typical *repeat* customer: for a
+        # one-time buyer the time since the last purchase is their whole tenure, so a median
+        # over everyone makes a frequent buyer silent for months look "less silent than usual"
+        # and credits the risk to their many purchases
+        players = self._players(train)
+        repeat = players[0] > 0
+        rows_ref = repeat if int(repeat.sum()) >= 10 else np.ones(len(repeat), dtype=bool)
+        self.baseline_ = [float(np.nanmedian(v[rows_ref])) for v in players]
 
     def model(self) -> Any:
         from toolkit.models.bgnbd import BetaGeoModel
@@ -151,6 +159,13 @@ class BGNBDScorer(Scorer):
         cols = self._players(batch)
         n = len(batch)
         base_vals = [np.full(n, b) for b in self.baseline_]
+        # a repeat customer's silence is measured against their own rhythm: the reference is
+        # the same customer had they been silent for one usual gap (recency / frequency), so
+        # "167 days since the last purchase, usual gap 2" carries the risk, not the 62 purchases
+        x, t = cols[0], cols[2] - cols[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            own_gap = np.where(x > 0, t / np.where(x > 0, x, 1.0), np.nan)
+        base_vals[1] = np.where(np.isfinite(own_gap), np.minimum(own_gap, cols[2]), base_vals[1])
         k = len(cols)
 
         def f(x: np.ndarray, u: np.ndarray, T: np.ndarray) -> np.ndarray:

@@ -207,6 +207,22 @@ def playbook_outputs(
     return merged[front + risk + rest], actions
 
 
+def _for_people(table: pd.DataFrame) -> pd.DataFrame:
+    """Profiles and actions with numbers a person reads (shares to 4 decimals, the rest to 2)."""
+    from toolkit.io._present import round_for_people
+
+    kinds: dict[str, str] = {}
+    for col in table.columns:
+        name = str(col)
+        if name == "share" or name.endswith("_share") or name.startswith("churn_probability"):
+            kinds[name] = "probability"
+        elif name.startswith("value_at_risk"):
+            kinds[name] = "money"
+        elif name.endswith(("_mean", "_median", "_ratio")):
+            kinds[name] = "ratio"
+    return round_for_people(table, kinds)
+
+
 def write_method_outputs(
     seg: Segmenter,
     df: pd.DataFrame,
@@ -234,8 +250,8 @@ def write_method_outputs(
     segments = segments_frame(seg, seg.labels_, ids)
     profiles, actions = playbook_outputs(seg, seg.profiles_, segments, churn)
     write_frame(segments, files[0])
-    write_frame(profiles, files[1])
-    write_frame(actions, files[2])
+    write_frame(_for_people(profiles), files[1])
+    write_frame(_for_people(actions), files[2])
     if products is not None and ids[0] == "customer_id":
         table = segment_products(segments, products[0], products[1])
         files.append(out / "segment_products.csv")
@@ -258,8 +274,8 @@ def attach_churn(directory: str | Path, churn_list: str | Path) -> list[Path]:
     churn = read_churn_list(churn_list)
     profiles, actions = playbook_outputs(seg, profiles, segments, churn)
     files = [directory / "profiles.csv", directory / "actions.csv"]
-    write_frame(profiles, files[0])
-    write_frame(actions, files[1])
+    write_frame(_for_people(profiles), files[0])
+    write_frame(_for_people(actions), files[1])
     return files
 
 
@@ -402,6 +418,6 @@ def assign_table(
     )
     profiles, actions = playbook_outputs(seg, profiles, segments, None)
     write_frame(segments, files[0])
-    write_frame(profiles, files[1])
-    write_frame(actions, files[2])
+    write_frame(_for_people(profiles), files[1])
+    write_frame(_for_people(actions), files[2])
     return seg, segments, files
