@@ -197,3 +197,6 @@ def test_numbers_for_people_are_rounded_parquet_keeps_them(
     write_frame(churn, tmp_path / "c.parquet")
     back = pd.read_parquet(tmp_path / "c.parquet")
     np.testing.assert_array_equal(back["churn_probability"], churn["churn_probability"])
+    formulas = back.attrs["toolkit"]["formulas"]
+    assert formulas["value_at_risk"] == "churn_probability x expected_value"
+    assert "if still active" in formulas["expected_value"]

@@ -175,6 +175,11 @@ class ModelBundle:
             "positive_class": self.settings.get("positive_class"),
             "churn_probability": self.settings.get("churn_probability"),
             "evaluation": self.settings.get("evaluation"),
+            **(
+                {"long_horizon": self.settings["long_horizon"]}
+                if self.settings.get("long_horizon")
+                else {}
+            ),
             "interval": "95% percentile bootstrap, "
             f"{self.settings.get('n_boot', 200)} resamples of the evaluation customers "
             f"(seed {self.settings.get('seed', 0)})",

@@ -490,7 +490,19 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"- {_md(n)}" for n in b.get("notes", []) if n not in b.get("flags", [])]
     vm = report.get("value_model", {})
     if vm:
-        lines += ["", "## Value at risk", "", _md(vm.get("note", ""))]
+        lines += [
+            "",
+            "## Value at risk",
+            "",
+            "value_at_risk = churn probability x expected value; " + _md(vm.get("note", "")),
+        ]
+        if vm.get("bgnbd"):
+            lines += [
+                "",
+                "BG/NBD of the value model, fitted at the cutoff: "
+                + ", ".join(f"{k} = {v:.4g}" for k, v in vm["bgnbd"].items()),
+            ]
+        lines += [f"- **flag**: {_md(n)}" for n in vm.get("bgnbd_flags", [])]
     if report.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {_md(n)}" for n in report["notes"]]
     lines += [
