@@ -2,7 +2,7 @@
 
 Times, as the median of ``--repeats`` runs (wall clock and CPU):
 
-* ``fit``: :class:`toolkit.models.bgnbd.BetaGeoModel` ``fit`` on the 10^6 rows (validation, row
+* ``fit``: :class:`toolkit.btyd.BetaGeoModel` ``fit`` on the 10^6 rows (validation, row
   compression, 4 optimiser starts, Newton polish, standard errors). Target: <= 1 s.
 * ``p_alive + expected_purchases``: both predictions (39 weeks) for all 10^6 customers.
   Target: <= 0.5 s. Also shown for 10^6 *distinct* rows (T jittered by < 1e-6 weeks), where no
@@ -58,7 +58,7 @@ def baseline_fit(
     """
     from scipy.optimize import minimize
 
-    from toolkit.models._bgnbd import _Data, _loglik
+    from toolkit.btyd._bgnbd import _Data, _loglik
 
     d = _Data.make(x, tx, T, np.ones_like(x))
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data not found: {args.data} (pass --data)", file=sys.stderr)
         return 2
 
-    from toolkit.models.bgnbd import BetaGeoModel
+    from toolkit.btyd import BetaGeoModel
 
     summary = pd.read_csv(args.data)
     rng = np.random.default_rng(args.seed)

@@ -70,9 +70,9 @@ def cdnow(toolkit: str, tmp: Path) -> tuple[float, float]:
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
+    from toolkit.btyd import fit_standard
     from toolkit.features import compute_features
     from toolkit.io import ColumnMapping, read_transactions
-    from toolkit.models.bgnbd import fit_standard
 
     data = SHARED / "CDNOW_sample.txt"
     model, out = tmp / "cdnow", tmp / "cdnow.parquet"

@@ -12,9 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from toolkit.btyd import BetaGeoModel, BoundaryWarning, _bgnbd, compress_rows, validate_rfm
 from toolkit.errors import InputError, NotFittedError
-from toolkit.models import _bgnbd
-from toolkit.models.bgnbd import BetaGeoModel, BoundaryWarning, compress_rows, validate_rfm
 
 # FHL 2005 and lifetimes' documented fit on the CDNOW summary (weeks)
 CDNOW_PARAMS = {"r": 0.2426, "alpha": 4.4135, "a": 0.7929, "b": 2.4259}

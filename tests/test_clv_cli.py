@@ -208,7 +208,7 @@ def test_cdnow_transaction_log_reproduces_the_paper(cli, shared_data: Path, tmp_
 
 
 def test_plots_render_and_save(tmp_path: Path):
-    from toolkit.models.bgnbd import BetaGeoModel
+    from toolkit.btyd import BetaGeoModel
     from toolkit.reports.btyd_plots import (
         calibration_holdout_table,
         p_alive_matrix,

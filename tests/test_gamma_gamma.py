@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from toolkit.btyd import BetaGeoModel, BoundaryWarning, GammaGammaModel, _gamma_gamma
 from toolkit.errors import InputError, NotFittedError
-from toolkit.models import _gamma_gamma
-from toolkit.models.bgnbd import BetaGeoModel, BoundaryWarning, GammaGammaModel
 
 X = np.array([1.0, 2.0, 5.0, 3.0, 1.0, 4.0])
 M = np.array([20.0, 35.0, 18.0, 60.0, 12.5, 41.0])

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from models_synthetic import features_frame, trained_result
 
+from toolkit.btyd._value import expected_value
 from toolkit.models._churnlist import churn_list
 from toolkit.models._persist import ModelBundle
-from toolkit.models._value import expected_value
 
 
 @pytest.fixture(scope="module")

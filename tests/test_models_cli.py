@@ -318,10 +318,10 @@ def test_a_long_horizon_is_scored_by_bgnbd_and_said(log: Path, tmp_path: Path) -
     """Data from 2022-06-01; at 2023-04-01 a 365-day horizon has no labels before the cutoff."""
     from datetime import date
 
+    from toolkit.btyd import fit_standard
     from toolkit.features import compute_features, data_range
     from toolkit.io import read_transactions
     from toolkit.models._train import longest_label_horizon
-    from toolkit.models.bgnbd import fit_standard
 
     m = tmp_path / "M"
     res = run("train", log, "--out", m, "--cutoff", "2023-04-01", "--horizon", "365",

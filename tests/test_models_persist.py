@@ -151,7 +151,8 @@ def test_a_segmenter_travels_with_the_model(tmp_path: Path) -> None:
 
 
 def test_write_model_dir_fingerprints_the_frame_and_writes_the_reports(tmp_path: Path) -> None:
-    from toolkit.models._persist import fingerprint_frame, write_model_dir
+    from toolkit.models._persist import fingerprint_frame
+    from toolkit.reports.model_dir import write_model_dir
 
     frame = features_frame(100, 62)
     bundle = write_model_dir(trained_result(), tmp_path / "W", frame=frame)

@@ -109,9 +109,9 @@ def test_cdnow_long_horizon_scores_like_bgnbd_at_least(shared_data: Path, tmp_pa
     """A horizon longer than the history gives labels for: BG/NBD scores it, the rest is said."""
     import numpy as np
 
+    from toolkit.btyd import fit_standard
     from toolkit.features import compute_features
     from toolkit.io import ColumnMapping, read_transactions
-    from toolkit.models.bgnbd import fit_standard
 
     data = shared_data / "CDNOW_sample.txt"
     cols = ["--names", "master,customer_id,date,cds,amount", "--customer-col", "customer_id",

@@ -165,7 +165,7 @@ def run_clv(
     ``horizon`` is in the time unit of the summary. Returns the customers frame, the params dict
     written to params.json, and the fitted BG/NBD model. Fitting warnings are collected into
     the params (and raised as warnings). ``penalizer`` None is the toolkit's standard fit
-    (:func:`toolkit.models.bgnbd.fit_standard`), the one ``toolkit features`` and ``toolkit
+    (:func:`toolkit.btyd.fit_standard`), the one ``toolkit features`` and ``toolkit
     train`` make at the same cutoff; a number fits both models with that penalty on every
     customer (0: plain maximum likelihood, as in the published fits).
     """
@@ -173,7 +173,7 @@ def run_clv(
 
     import numpy as np
 
-    from toolkit.models.bgnbd import (
+    from toolkit.btyd import (
         PERIOD_LENGTH,
         STANDARD_PENALIZER,
         BetaGeoModel,
@@ -242,7 +242,7 @@ def run_clv(
         "bgnbd": {
             **bg.summary(),
             "time_unit": time_unit,
-            "fit": "standard (toolkit.models.bgnbd.fit_standard)"
+            "fit": "standard (toolkit.btyd.fit_standard)"
             if penalizer is None
             else f"penalizer {penalizer:g}, every customer",
             "flags": flags,
@@ -336,8 +336,8 @@ def clv(
     import numpy as np
 
     from toolkit._json import jsonable
+    from toolkit.btyd import PERIOD_LENGTH
     from toolkit.io import staged_outputs, write_frame
-    from toolkit.models.bgnbd import PERIOD_LENGTH
     from toolkit.reports.btyd_plots import p_alive_matrix, plot_p_alive_matrix
 
     unit = time_unit.value

@@ -38,12 +38,6 @@ out_console = Console(highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def fail(message: str) -> NoReturn:
-    """Print one error line on stderr and exit with code 2 (bad input or usage)."""
-    err_console.print(f"error: {message}", markup=False)
-    raise typer.Exit(2)
-
-
 def info(message: str) -> None:
     """A progress or decision message for the user (stderr, so stdout stays parseable)."""
     err_console.print(message, markup=False)

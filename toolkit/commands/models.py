@@ -235,7 +235,7 @@ def _check_segmenter_columns(seg: Any, available: list[str], where: str) -> None
 
 
 def _save(result: Any, out: Path, data: Path, seg: Any) -> ModelBundle:
-    from toolkit.models._persist import write_model_dir
+    from toolkit.reports.model_dir import write_model_dir
 
     return write_model_dir(result, out, source=data, segmenter=seg)
 

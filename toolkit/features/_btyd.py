@@ -16,11 +16,10 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-BTYD_COLUMNS = ("p_alive", "expected_purchases", "expected_value")
 # without a label horizon, expected purchases are for the next 90 days
 DEFAULT_BTYD_DAYS = 90
 # the Gamma-Gamma fit gets the same light penalty as the standard BG/NBD fit
-# (toolkit.models.bgnbd.fit_standard), which also fixes the sample size below
+# (toolkit.btyd.fit_standard), which also fixes the sample size below
 BTYD_PENALIZER = 0.001
 # Above this many customers the population parameters are fitted on a seeded sample of them
 # (their standard errors are already tiny at this size) and every customer is scored.
@@ -56,8 +55,8 @@ def btyd_scores(
     """
     import numpy as np
 
+    from toolkit.btyd import GammaGammaModel, fit_flags, fit_standard
     from toolkit.errors import ToolkitError
-    from toolkit.models.bgnbd import GammaGammaModel, fit_flags, fit_standard
 
     t = horizon_days / (7.0 if time_unit == "weeks" else 1.0)
     info: dict[str, Any] = {"horizon_days": horizon_days, "warnings": []}
@@ -152,7 +151,7 @@ def prefetch() -> Callable[[], None]:
         import pyarrow.compute  # noqa: F401
         import scipy.optimize  # noqa: F401
 
-        import toolkit.models.bgnbd  # noqa: F401
+        import toolkit.btyd  # noqa: F401
 
     thread = threading.Thread(target=load, name="toolkit-prefetch", daemon=True)
     thread.start()

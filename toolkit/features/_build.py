@@ -654,7 +654,7 @@ def _with_btyd(table: Any, spec: FeatureSpec) -> tuple[Any, dict[str, Any]]:
     import numpy as np
     import pyarrow as pa
 
-    from toolkit.features._btyd import btyd_scores
+    from toolkit.features._btyd import DEFAULT_BTYD_DAYS, btyd_scores
 
     frequency, recency, T, monetary = (
         np.asarray(table.column(c).to_numpy(), dtype=np.float64)
@@ -665,18 +665,12 @@ def _with_btyd(table: Any, spec: FeatureSpec) -> tuple[Any, dict[str, Any]]:
         recency,
         T,
         monetary,
-        horizon_days=spec.horizon or _default_btyd_days(),
+        horizon_days=spec.horizon or DEFAULT_BTYD_DAYS,
         time_unit=spec.time_unit,
     )
     for name, values in cols.items():
         table = table.append_column(name, pa.array(values))
     return table, info
-
-
-def _default_btyd_days() -> int:
-    from toolkit.features._btyd import DEFAULT_BTYD_DAYS
-
-    return DEFAULT_BTYD_DAYS
 
 
 def _esc(path: Path) -> str:

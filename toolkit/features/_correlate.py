@@ -39,8 +39,6 @@ METHODS = ("pearson", "spearman")
 MIN_VALUES = 3
 #: significance level of the summary's counts and strongest pairs
 ALPHA = 0.05
-#: reasons a column is left out, as reported in ``CorrelationResult.skipped``
-SKIP_REASONS = ("id", "non-numeric", "constant", "too few values")
 _CHUNK_ROWS = 131_072
 #: relative variance below which a column counts as constant on a pair's rows
 _CONSTANT_TOL = 1e-12

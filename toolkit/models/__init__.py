@@ -2,7 +2,7 @@
 explanations and churn lists.
 
 Public names load their modules on first use (PEP 562), so ``import toolkit.models`` stays cheap;
-BG/NBD and Gamma-Gamma live in :mod:`toolkit.models.bgnbd`.
+BG/NBD, Gamma-Gamma and the value model live one layer below, in :mod:`toolkit.btyd`.
 
 Examples
 --------
@@ -26,7 +26,6 @@ _LAZY = {
     "FeatureSchema": "toolkit.models._data",
     "ModelBundle": "toolkit.models._persist",
     "save_model_dir": "toolkit.models._persist",
-    "write_model_dir": "toolkit.models._persist",
     "load_model_dir": "toolkit.models._persist",
     "verify_directory": "toolkit.models._persist",
     "Explanation": "toolkit.models._explain",

@@ -9,7 +9,7 @@ if nothing is done) when customers can be valued, else by churn probability.
   ``priority_rank``: the row's place in the list's order.
 - ``risk_band``: low (< 0.33), medium (0.33 to 0.66), high (>= 0.66).
 - ``expected_value``: what the customer is expected to spend over the horizon *if retained*
-  (:mod:`toolkit.models._value`); ``value_at_risk = churn_probability x expected_value``.
+  (:mod:`toolkit.btyd._value`); ``value_at_risk = churn_probability x expected_value``.
 - context from the customer's history at the cutoff: ``last_purchase``, ``recency_days``,
   ``n_orders``, ``lifetime_spend``, ``avg_days_between_orders`` (mean gap between purchase days)
   and ``expected_next_order``: the cutoff plus the median wait to the next purchase of a customer
@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toolkit.btyd._value import expected_value, median_days_to_next_order
 from toolkit.errors import InputError
 from toolkit.models._explain import explain, reasons
-from toolkit.models._value import expected_value, median_days_to_next_order
 
 if TYPE_CHECKING:
     import pandas as pd

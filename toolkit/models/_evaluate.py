@@ -15,17 +15,6 @@ from typing import Any
 
 import numpy as np
 
-METRICS = (
-    "roc_auc",
-    "pr_auc",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "brier",
-    "log_loss",
-    "top_decile_lift",
-)
 #: metrics where lower is better
 LOWER_IS_BETTER = ("brier", "log_loss")
 N_BOOT = 200

@@ -512,54 +512,14 @@ def load_model_dir(directory: str | os.PathLike[str]) -> ModelBundle:
     return ModelBundle.load(directory)
 
 
-def write_model_dir(
-    result: TrainResult,
-    directory: str | os.PathLike[str],
-    *,
-    source: str | os.PathLike[str] | None = None,
-    frame: pd.DataFrame | None = None,
-    segmenter: Any = None,
-) -> ModelBundle:
-    """Compute the comparison report once and save everything: models, metrics, report files.
-
-    The data fingerprint is the SHA-256 of ``source`` (the input file) when given, else of
-    ``frame``. This is what ``toolkit train`` (and the pipeline) call.
-
-    Examples
-    --------
-    >>> # see tests/test_models_persist.py
-    """
-    from toolkit.reports.comparison import build_report, render_html, render_markdown
-
-    report = build_report(result, seed=int(result.settings.get("seed", 0)))
-    rendered = {
-        "report.html": render_html(report).encode("utf-8"),
-        "report.md": render_markdown(report).encode("utf-8"),
-    }
-    tree = report.get("models", {}).get("tree") or {}
-    if tree.get("rules"):
-        rendered["tree_rules.txt"] = (
-            "Decision tree rules (class 1 = "
-            + str(result.settings.get("label") or "the positive class")
-            + " = 1; see report.html for the leaves with their churn rates)\n\n"
-            + str(tree["rules"])
-        ).encode("utf-8")
+def data_fingerprint(
+    source: str | os.PathLike[str] | None = None, frame: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """What the manifest records of the training data: the SHA-256 of the input file, else of
+    the features frame, else nothing."""
     if source is not None:
         path = Path(source)
-        fingerprint = {
-            "kind": "sha256 of the input file",
-            "file": path.name,
-            "sha256": sha256_file(path),
-        }
-    elif frame is not None:
-        fingerprint = {"kind": "sha256 of the features frame", "sha256": fingerprint_frame(frame)}
-    else:
-        fingerprint = {"kind": "none"}
-    return save_model_dir(
-        result,
-        directory,
-        report=report,
-        rendered=rendered,
-        segmenter=segmenter,
-        fingerprint=fingerprint,
-    )
+        return {"kind": "sha256 of the input file", "file": path.name, "sha256": sha256_file(path)}
+    if frame is not None:
+        return {"kind": "sha256 of the features frame", "sha256": fingerprint_frame(frame)}
+    return {"kind": "none"}

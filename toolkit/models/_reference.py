@@ -89,7 +89,7 @@ class BGNBDScorer(Scorer):
     def _fit(
         self, train: Batch, y: np.ndarray, val: Batch, y_val: np.ndarray, *, seed: int
     ) -> None:
-        from toolkit.models.bgnbd import fit_standard
+        from toolkit.btyd import fit_standard
 
         df = train.df
         rows = np.arange(len(df))
@@ -116,7 +116,7 @@ class BGNBDScorer(Scorer):
         self.baseline_ = [float(np.nanmedian(v[rows_ref])) for v in players]
 
     def model(self) -> Any:
-        from toolkit.models.bgnbd import BetaGeoModel
+        from toolkit.btyd import BetaGeoModel
 
         m = BetaGeoModel()
         m.params_ = dict(self.params_)
@@ -209,7 +209,7 @@ class BGNBDScorer(Scorer):
         self.baseline_ = [float(v) for v in state["baseline"]]
 
     def describe(self) -> dict[str, Any]:
-        from toolkit.models.bgnbd import fit_flags
+        from toolkit.btyd import fit_flags
 
         return {
             "params": self.params_,

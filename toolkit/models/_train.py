@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 #: what ``--models`` accepts; "linear" brings the OLS baseline and the logistic regression
 MODEL_CHOICES = ("linear", "tree", "xgboost", "bgnbd")
-DEFAULT_MODELS = MODEL_CHOICES
 DEFAULT_HORIZON = 90
 N_ORIGINS = 4
 MIN_HISTORY_DAYS = 60
@@ -202,7 +201,7 @@ def fit_scorers(
     y: np.ndarray,
     schema: FeatureSchema,
     *,
-    models: Sequence[str] = DEFAULT_MODELS,
+    models: Sequence[str] = MODEL_CHOICES,
     horizon_units: float | None = None,
     seed: int = 0,
     hints: dict[str, dict[str, Any]] | None = None,
@@ -389,7 +388,7 @@ def train_models(
     evaluate: pd.DataFrame,
     *,
     label: str = "repeat_purchase",
-    models: Sequence[str] = DEFAULT_MODELS,
+    models: Sequence[str] = MODEL_CHOICES,
     horizon: int | None = None,
     time_unit: str = "days",
     seed: int = 0,
@@ -486,7 +485,7 @@ def train_models(
         newest = rows
     else:
         newest = train
-    from toolkit.models._value import fit_value_model
+    from toolkit.btyd._value import fit_value_model
 
     value_model = fit_value_model(
         _latest(newest) if value_frame is None else value_frame,
@@ -579,7 +578,7 @@ def train_from_transactions(
     cutoff: str | date | None = None,
     horizon: int | None = None,
     time_unit: str = "days",
-    models: Sequence[str] = DEFAULT_MODELS,
+    models: Sequence[str] = MODEL_CHOICES,
     n_origins: int = N_ORIGINS,
     seed: int = 0,
     n_boot: int = 200,
@@ -759,10 +758,10 @@ def _train_long_horizon(
     The supervised models and the naive rules are trained and compared, out of time where the
     data allow, at the longest horizon that has labels, and kept for reference.
     """
+    from toolkit.btyd._value import fit_value_model
     from toolkit.features import compute_features
     from toolkit.models._calibrate import PlattCalibrator
     from toolkit.models._reference import BGNBDScorer
-    from toolkit.models._value import fit_value_model
 
     label_days, out_of_time = longest_label_horizon(cut, first)
     if label_days < MIN_LABEL_DAYS:
@@ -910,7 +909,7 @@ def train_from_table(
     never saw it); the final models learn from every row. Churn probability = P(target ==
     positive). ``value_column`` is the spend per customer that values the churn list (default:
     a spend-like column found by its name, such as MonthlyCharges; see
-    :func:`toolkit.models._value.find_value_column`).
+    :func:`toolkit.btyd._value.find_value_column`).
 
     Examples
     --------
@@ -975,7 +974,7 @@ def train_from_table(
     final = fit_scorers(
         frame, y, schema, models=models, seed=seed, hints=chosen_hyperparameters(fold_scorers)
     )
-    from toolkit.models._value import find_value_column, fit_value_model
+    from toolkit.btyd._value import find_value_column, fit_value_model
 
     notes: list[str] = []
     if value_column is not None:

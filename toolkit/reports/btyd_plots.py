@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from toolkit.models.bgnbd import BetaGeoModel
+    from toolkit.btyd import BetaGeoModel
 
 
 def p_alive_matrix(
@@ -48,7 +48,7 @@ def p_alive_matrix(
 
     Examples
     --------
-    >>> from toolkit.models.bgnbd import BetaGeoModel
+    >>> from toolkit.btyd import BetaGeoModel
     >>> m = BetaGeoModel(penalizer=0.1).fit([0, 1, 3, 2], [0, 4.0, 9.0, 7.0], [10, 10, 12, 12])
     >>> p_alive_matrix(m, T=12, max_frequency=3, n_recency=4).shape
     (4, 4)
@@ -123,7 +123,7 @@ def plot_p_alive_matrix(
 
     Examples
     --------
-    >>> from toolkit.models.bgnbd import BetaGeoModel
+    >>> from toolkit.btyd import BetaGeoModel
     >>> m = BetaGeoModel(penalizer=0.1).fit([0, 1, 3, 2], [0, 4.0, 9.0, 7.0], [10, 10, 12, 12])
     >>> fig = plot_p_alive_matrix(p_alive_matrix(m, 12, 3))
     """

@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toolkit._json import jsonable
 from toolkit._version import __version__
+from toolkit.models._base import Batch, probability_contributions
+from toolkit.models._evaluate import curves
+from toolkit.models._explain import Explanation, beeswarm_data, new_figure, plot_beeswarm
 
 if TYPE_CHECKING:
     from toolkit.models._train import TrainResult
@@ -49,10 +53,6 @@ def build_report(result: TrainResult, *, seed: int = 0) -> dict[str, Any]:
     dict
         JSON-ready; see :func:`render_html` / :func:`render_markdown`.
     """
-    from toolkit.models._base import Batch
-    from toolkit.models._evaluate import curves
-    from toolkit.models._explain import Explanation, beeswarm_data, probability_contributions
-    from toolkit.models._persist import jsonable
 
     ev = result.evaluation
     y = np.asarray(ev["y"])
@@ -165,8 +165,6 @@ def _png(fig: Any) -> str:
 
 
 def _fig(w: float, h: float, ncols: int = 1) -> tuple[Any, Any]:
-    from toolkit.models._explain import new_figure
-
     return new_figure(w, h, ncols)
 
 
@@ -181,7 +179,6 @@ def _style(name: str, report: dict[str, Any]) -> dict[str, Any]:
 
 def charts(report: dict[str, Any]) -> dict[str, str]:
     """Every chart of the report as base64 PNG, drawn from the report dict only."""
-    from toolkit.models._explain import plot_beeswarm
 
     out: dict[str, str] = {}
     cv = report["curves"]

@@ -35,6 +35,7 @@ from toolkit.segments._names import (
     name_segments,
     rfm_roles,
 )
+from toolkit.segments._persist import load_segmenter, save_segmenter
 from toolkit.segments._playbook import playbook_roles, suggest
 from toolkit.segments._prep import SCALES, Preprocessor, as_frame, fit_preprocessor
 from toolkit.segments._profiles import profile_table
@@ -530,16 +531,12 @@ class Segmenter(ClusterMixin, BaseEstimator):
         >>> same
         True
         """
-        from toolkit.segments._persist import save_segmenter
-
         check_is_fitted(self, "model_")
         return save_segmenter(self, Path(directory))
 
     @classmethod
     def load(cls, directory: str | Path) -> Segmenter:
         """Load a segmenter written by :meth:`save`; checks every file's SHA-256, runs no code."""
-        from toolkit.segments._persist import load_segmenter
-
         return load_segmenter(cls, Path(directory))
 
 

@@ -9,7 +9,7 @@ The value models, in order of preference:
 
 - ``bgnbd_gg`` (transaction logs): BG/NBD expected purchase days in the horizon *given alive*
   x Gamma-Gamma expected spend per purchase day. Both are fitted at the cutoff the models score
-  (BG/NBD with :func:`toolkit.models.bgnbd.fit_standard`, the same fit ``toolkit features`` and
+  (BG/NBD with :func:`toolkit.btyd.fit_standard`, the same fit ``toolkit features`` and
   ``toolkit clv`` make there). The Gamma-Gamma model is fitted on every purchase day of each
   customer, the first included (``n = frequency + 1`` days, mean ``lifetime_spend / n``): for a
   one-time buyer that first purchase is the only evidence of what they spend (lifetimes leaves it
@@ -31,6 +31,9 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from toolkit.btyd._bgnbd import BetaGeoModel, fit_flags, fit_standard
+from toolkit.btyd._gamma_gamma import GammaGammaModel
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -161,8 +164,6 @@ def _spend_days(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fit_bgnbd_gg(frame: pd.DataFrame, horizon: float, time_unit: str) -> dict[str, Any]:
-    from toolkit.models.bgnbd import GammaGammaModel, fit_flags, fit_standard
-
     x = frame["frequency"].to_numpy(dtype=np.float64)
     t = frame["recency"].to_numpy(dtype=np.float64)
     T = frame["T"].to_numpy(dtype=np.float64)
@@ -194,8 +195,6 @@ def _fit_bgnbd_gg(frame: pd.DataFrame, horizon: float, time_unit: str) -> dict[s
 
 
 def _bg(model: dict[str, Any]) -> Any:
-    from toolkit.models.bgnbd import BetaGeoModel
-
     bg = BetaGeoModel()
     bg.params_ = dict(model["bgnbd"])
     return bg
@@ -216,8 +215,6 @@ def expected_value(model: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
     if kind in ("bgnbd_gg", "clv") and all(
         c in frame.columns for c in ("frequency", "recency", "T")
     ):
-        from toolkit.models.bgnbd import GammaGammaModel
-
         gg = GammaGammaModel()
         gg.params_ = dict(model["gamma_gamma"])
         x = frame["frequency"].to_numpy(dtype=np.float64)

@@ -19,13 +19,13 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from toolkit.errors import InputError, NotFittedError
-from toolkit.models._bgnbd import (
+from toolkit.btyd._bgnbd import (
     BetaGeoModel,
     BoundaryWarning,
     FitConvergenceWarning,
     ParamsMixin,
 )
+from toolkit.errors import InputError, NotFittedError
 
 FloatArray = NDArray[np.float64]
 
