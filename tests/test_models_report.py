@@ -77,7 +77,7 @@ def test_text_is_escaped() -> None:
     html = render_html(build_report(res))
     assert evil not in html
     assert "&lt;script&gt;" in html
-    assert isinstance(res.evaluation["frame"], pd.DataFrame)
+    assert isinstance(res.evaluation.frame, pd.DataFrame)
 
 
 class _Page(HTMLParser):

@@ -14,6 +14,7 @@ from toolkit._process import spill_directory
 from toolkit.errors import InputError
 from toolkit.features._sql import RESPELLED, FeatureSpec, feature_sql
 from toolkit.io import output_format, write_atomic
+from toolkit.io._sql import escape_literal, quote_ident
 from toolkit.io._write import neutralised_query, neutralised_sql, neutralises
 
 if TYPE_CHECKING:
@@ -674,11 +675,10 @@ def _with_btyd(table: Any, spec: FeatureSpec) -> tuple[Any, dict[str, Any]]:
 
 
 def _esc(path: Path) -> str:
-    return str(path).replace("'", "''")
+    return escape_literal(str(path))
 
 
-def _esc_text(text: str) -> str:
-    return text.replace("'", "''")
+_esc_text = escape_literal
 
 
 #: column roles of a transaction log only: naming any of them means the file is a log
@@ -725,7 +725,7 @@ def is_customer_table(
             idcol = given or find_id_column(list(raw.columns))
             if idcol not in raw.columns:
                 return True
-            quoted = '"' + idcol.replace('"', '""') + '"'
+            quoted = quote_ident(idcol)
             rows, ids = con.execute(
                 f"SELECT count({quoted}), count(DISTINCT {quoted}) FROM raw"
             ).fetchall()[0]

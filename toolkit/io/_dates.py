@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from toolkit.errors import InputError
+from toolkit.io._sql import quote_ident, quote_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -107,12 +108,8 @@ _DIRECTIVE = re.compile(r"%-?[a-zA-Z%]|%:z")
 PY_STRPTIME = "toolkit_py_strptime"
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+_q = quote_ident
+_lit = quote_literal
 
 
 def _is_float(dtype: str) -> bool:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit._process import is_interruption
 from toolkit.errors import InputError
+from toolkit.io._sql import quote_ident, quote_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -293,12 +294,8 @@ def _transcode(path: Path, encoding: str, gzipped: bool) -> tuple[Path, str]:
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+_sql_str = quote_literal
+_q = quote_ident
 
 
 def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -78,6 +78,7 @@ from toolkit.io._dates import date_expr as _date_expr
 from toolkit.io._dates import date_text as _date_text
 from toolkit.io._dates import guess_date_format, reading_note, resolve_date_format
 from toolkit.io._read import RawSource, open_raw
+from toolkit.io._sql import escape_literal, quote_ident, quote_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -119,12 +120,8 @@ PROBLEMS: dict[str, tuple[str, str]] = {
 }
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+_q = quote_ident
+_lit = quote_literal
 
 
 def _is_text(dtype: str) -> bool:
@@ -892,7 +889,7 @@ def _parquet_bounds(
     statistics; None when it is not a Parquet column or a row group has no statistics."""
     if raw.kind != "parquet" or col is None:
         return None
-    path = str(raw.path).replace("'", "''")
+    path = escape_literal(str(raw.path))
     row = con.execute(
         "SELECT count(*), count(stats_null_count), count(stats_min_value), "
         "sum(stats_null_count), min(stats_min_value) "
@@ -917,7 +914,7 @@ def _largest_amount(
     cols = [m.amount] if m.amount else [m.quantity, m.price]
     if any(c is None or _is_text(ty(c)) for c in cols):
         return None
-    path = str(raw.path).replace("'", "''")
+    path = escape_literal(str(raw.path))
     largest = 1.0
     for col in cols:
         row = con.execute(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.errors import InputError
+from toolkit.io._sql import quote_ident
 
 if TYPE_CHECKING:
     import duckdb
@@ -312,8 +313,7 @@ def neutralises(path: str | os.PathLike[str], raw_text: bool | None = None) -> b
     return Path(path).suffix.lower() in SPREADSHEET_FORMATS and not raw_text
 
 
-def _sql_name(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+_sql_name = quote_ident
 
 
 def neutralised_sql(expr: str) -> str:

@@ -292,6 +292,31 @@ def _fit_scorers(
 
 
 @dataclass
+class Evaluation:
+    """What the models were judged on, framed on churn: the report's curves come from here.
+
+    Attributes
+    ----------
+    y : ndarray
+        1 = churned (did not buy in the horizon, or the target's positive value), 0 = stayed.
+    probs : dict of str to ndarray
+        Each model's churn probability for the same rows.
+    thresholds : dict of str to ndarray
+        Each model's churn-probability threshold (per row: with cross-validation, each fold's).
+    frame : DataFrame, optional
+        The evaluation rows' features (for the report's SHAP summary).
+    scorers : dict of str to Scorer
+        The models that were judged (before the final refit).
+    """
+
+    y: np.ndarray
+    probs: dict[str, np.ndarray]
+    thresholds: dict[str, np.ndarray]
+    frame: pd.DataFrame | None = None
+    scorers: dict[str, Scorer] = field(default_factory=dict)
+
+
+@dataclass
 class TrainResult:
     """Everything a training run produced: final scorers, evaluation, settings, notes.
 
@@ -306,7 +331,7 @@ class TrainResult:
     comparison: dict[str, Any]
     settings: dict[str, Any]
     value_model: dict[str, Any]
-    evaluation: dict[str, Any]
+    evaluation: Evaluation
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -322,7 +347,7 @@ def _evaluate(
     *,
     seed: int,
     n_boot: int,
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], dict[str, Any], Evaluation]:
     batch = Batch(frame.reset_index(drop=True), schema)
     probs = {name: s.predict_proba(batch) for name, s in scorers.items()}
     thresholds = {name: s.threshold_ for name, s in scorers.items()}
@@ -349,7 +374,7 @@ def _judge(
     *,
     seed: int,
     n_boot: int,
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], dict[str, Any], Evaluation]:
     from toolkit.models._evaluate import compare, evaluate_models
 
     metrics, auc_samples = evaluate_models(
@@ -358,11 +383,12 @@ def _judge(
     candidates = [n for n, s in scorers.items() if s.role == "model"]
     references = [n for n, s in scorers.items() if s.role == "reference"]
     comparison = compare(metrics, auc_samples, candidates, references)
-    evaluation = {
-        "y": y,
-        "probs": probs,
-        "thresholds": {k: np.asarray(v, dtype=np.float64) for k, v in thresholds.items()},
-    }
+    evaluation = Evaluation(
+        y=y,
+        probs=probs,
+        thresholds={k: np.asarray(v, dtype=np.float64) for k, v in thresholds.items()},
+        scorers=scorers,
+    )
     return metrics, comparison, evaluation
 
 
@@ -462,8 +488,7 @@ def train_models(
     metrics, comparison, evaluation = _evaluate(
         scorers, evaluate, y_ev, schema, seed=seed, n_boot=n_boot
     )
-    evaluation["frame"] = evaluate.reset_index(drop=True)
-    evaluation["scorers"] = scorers
+    evaluation.frame = evaluate.reset_index(drop=True)
     final = scorers
     if refit is not False:
         rows = (
@@ -969,7 +994,7 @@ def train_from_table(
     metrics, comparison, evaluation = _judge(
         y, probs, thresholds, linear_raw, fold_scorers, seed=seed, n_boot=n_boot
     )
-    evaluation["frame"] = frame
+    evaluation.frame = frame
     progress("fitting the final models on every row")
     final = fit_scorers(
         frame, y, schema, models=models, seed=seed, hints=chosen_hyperparameters(fold_scorers)

@@ -55,11 +55,11 @@ def build_report(result: TrainResult, *, seed: int = 0) -> dict[str, Any]:
     """
 
     ev = result.evaluation
-    y = np.asarray(ev["y"])
+    y = np.asarray(ev.y)
     scorers = result.scorers
     table: list[dict[str, Any]] = []
     for name, m in result.metrics.items():
-        s = scorers.get(name) or ev["scorers"].get(name)
+        s = scorers.get(name) or ev.scorers.get(name)
         table.append(
             {
                 "name": name,
@@ -71,11 +71,12 @@ def build_report(result: TrainResult, *, seed: int = 0) -> dict[str, Any]:
         )
     table.sort(key=lambda r: -r["metrics"]["roc_auc"]["value"])
     curve_data = {
-        name: curves(y, ev["probs"][name], float(np.mean(ev["thresholds"][name])))
+        name: curves(y, ev.probs[name], float(np.mean(ev.thresholds[name])))
         for name in result.metrics
     }
     # SHAP summary of the final champion on (a sample of) the evaluation customers
-    frame = ev["frame"]
+    frame = ev.frame
+    assert frame is not None, "the evaluation rows are needed for the report"
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(frame), size=min(SHAP_ROWS, len(frame)), replace=False))
     batch = Batch(frame.iloc[rows].reset_index(drop=True), result.schema)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from toolkit.io._sql import quote_ident
 from toolkit.segments._io import norm_name
 
 MIN_BUYERS = 5
@@ -66,8 +67,8 @@ def customer_products(tx: Any) -> tuple[pd.DataFrame, pd.Series | None] | None:
         None,
     )
     if desc is not None:
-        col = '"' + tx.mapping.product.replace('"', '""') + '"'
-        dcol = '"' + desc.replace('"', '""') + '"'
+        col = quote_ident(tx.mapping.product)
+        dcol = quote_ident(desc)
         found = tx.con.execute(
             f"SELECT CAST({col} AS VARCHAR) AS product, mode(trim(CAST({dcol} AS VARCHAR))) "
             f"AS description FROM raw WHERE {dcol} IS NOT NULL GROUP BY 1"
