@@ -221,13 +221,13 @@ def test_label_window_past_the_data_is_a_warning(tiny, horizon, warns):
     [
         ({"cutoff": "2023-11-30"}, "on or before the first purchase"),
         ({"cutoff": "2023-01-01"}, "on or before the first purchase"),
-        ({"cutoff": "2024-07-01", "horizon": 0}, "--horizon"),
-        ({"cutoff": "2024-07-01", "horizon": -5}, "--horizon"),
-        ({"cutoff": "2024-07-01", "time_unit": "months"}, "--time-unit"),
-        ({"cutoff": "07/01/2024"}, "--cutoff"),
-        ({"cutoff": "2024-07-01xyz"}, "--cutoff"),
-        ({"cutoff": "2024-07-01 12:00"}, "--cutoff"),
-        ({"cutoff": "soon"}, "--cutoff"),
+        ({"cutoff": "2024-07-01", "horizon": 0}, "`horizon`"),
+        ({"cutoff": "2024-07-01", "horizon": -5}, "`horizon`"),
+        ({"cutoff": "2024-07-01", "time_unit": "months"}, "`time_unit`"),
+        ({"cutoff": "07/01/2024"}, "`cutoff`"),
+        ({"cutoff": "2024-07-01xyz"}, "`cutoff`"),
+        ({"cutoff": "2024-07-01 12:00"}, "`cutoff`"),
+        ({"cutoff": "soon"}, "`cutoff`"),
     ],
 )
 def test_bad_options_are_input_errors(tiny, kwargs, match):

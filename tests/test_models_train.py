@@ -192,3 +192,15 @@ def test_target_labels(target: str, positive: str, message: str | None) -> None:
     else:
         with pytest.raises(InputError, match=message):
             target_labels(table, target, positive)
+
+
+def test_library_errors_name_the_parameter_and_the_cli_the_option() -> None:
+    """A Python user has no --target: the library says `target`, the CLI says --target."""
+    from toolkit.commands.common import in_cli_words
+    from toolkit.models._train import train_from_table
+
+    with pytest.raises(InputError) as exc:
+        train_from_table(customer_table(120), target="churn", positive="Yes")
+    message = str(exc.value)
+    assert message.startswith("`target` 'churn' is not a column") and "--" not in message
+    assert in_cli_words(message).startswith("--target 'churn' is not a column")

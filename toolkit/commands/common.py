@@ -10,6 +10,7 @@ import errno
 import functools
 import inspect
 import os
+import re
 import sys
 import typing
 from collections.abc import Callable, Iterator
@@ -43,6 +44,35 @@ def info(message: str) -> None:
     err_console.print(message, markup=False)
 
 
+#: the library names its parameters in `backticks`; the CLI says the option instead, here only
+OPTION_OF_PARAMETER = {
+    "cutoff": "--cutoff",
+    "horizon": "--horizon",
+    "time_unit": "--time-unit",
+    "models": "--models",
+    "n_origins": "--origins",
+    "target": "--target",
+    "positive": "--positive",
+    "value_column": "--value-col",
+    "columns": "--columns",
+    "sort": "--sort",
+}
+_PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def in_cli_words(message: str) -> str:
+    """A library message with each `parameter` it names replaced by the CLI option.
+
+    Examples
+    --------
+    >>> in_cli_words("`time_unit` must be 'days' or 'weeks', got 'months'")
+    "--time-unit must be 'days' or 'weeks', got 'months'"
+    >>> in_cli_words("use `toolkit clv`")
+    'use `toolkit clv`'
+    """
+    return _PARAMETER.sub(lambda m: OPTION_OF_PARAMETER.get(m[1], m[0]), message)
+
+
 def handle_errors(func: F) -> F:
     """Turn toolkit's errors into one line on stderr and the CLI's exit codes.
 
@@ -64,10 +94,10 @@ def handle_errors(func: F) -> F:
         except typer.Exit:
             raise
         except InputError as exc:
-            err_console.print(f"error: {exc}", markup=False)
+            err_console.print(f"error: {in_cli_words(str(exc))}", markup=False)
             raise typer.Exit(2) from None
         except ToolkitError as exc:
-            err_console.print(f"error: {exc}", markup=False)
+            err_console.print(f"error: {in_cli_words(str(exc))}", markup=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             _interrupted()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 TIME_UNITS = ("days", "weeks")
 
 
-def parse_cutoff(value: str | date | datetime | None, option: str = "--cutoff") -> date | None:
+def parse_cutoff(value: str | date | datetime | None, option: str = "`cutoff`") -> date | None:
     """A cutoff given as text (YYYY-MM-DD), date or datetime, as a date.
 
     Examples
@@ -98,9 +98,9 @@ def resolve_spec(
     Without a cutoff: the day after the last purchase (features of today's customers).
     """
     if time_unit not in TIME_UNITS:
-        raise InputError(f"--time-unit must be one of {', '.join(TIME_UNITS)}, got {time_unit!r}")
+        raise InputError(f"`time_unit` must be one of {', '.join(TIME_UNITS)}, got {time_unit!r}")
     if horizon is not None and horizon <= 0:
-        raise InputError(f"--horizon must be a positive number of days, got {horizon}")
+        raise InputError(f"`horizon` must be a positive number of days, got {horizon}")
     first, last = data_range(tx)
     notes = []
     cut = parse_cutoff(cutoff)
@@ -113,14 +113,14 @@ def resolve_spec(
         end = cut + timedelta(days=horizon or 1)
         after_last = last + timedelta(days=1)
     except OverflowError:
-        given = f"--cutoff {cut}" if cut else f"the default cutoff (the day after {last})"
-        given += f" with --horizon {horizon}" if horizon else ""
+        given = f"`cutoff` {cut}" if cut else f"the default cutoff (the day after {last})"
+        given += f" with `horizon` {horizon}" if horizon else ""
         raise InputError(
             f"{given}: the windows around the cutoff run past the calendar (years 1 to 9999)"
         ) from None
     if cut <= first:
         raise InputError(
-            f"--cutoff {cut} is on or before the first purchase ({first}) in {tx.source}: "
+            f"`cutoff` {cut} is on or before the first purchase ({first}) in {tx.source}: "
             "no customer has a purchase before it"
         )
     if cut > after_last:

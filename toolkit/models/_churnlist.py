@@ -129,13 +129,13 @@ def _choose_columns(available: list[str], *, context: bool, columns: list[str] |
         unknown = [c for c in columns if c not in COLUMNS]
         if unknown:
             raise InputError(
-                f"--columns: unknown column{'s' if len(unknown) > 1 else ''} "
+                f"`columns`: unknown column{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(map(repr, unknown))}; the churn list has {', '.join(COLUMNS)}"
             )
         missing = [c for c in columns if c not in available]
         if missing:
             raise InputError(
-                f"--columns: {', '.join(map(repr, missing))} cannot be computed for this data "
+                f"`columns`: {', '.join(map(repr, missing))} cannot be computed for this data "
                 f"(available: {', '.join(available)})"
             )
         wanted = set(columns) | (set(CORE) & set(available))
@@ -186,7 +186,7 @@ def churn_list(
     import pandas as pd
 
     if sort not in SORTS:
-        raise InputError(f"sort must be one of {list(SORTS)}, got {sort!r}")
+        raise InputError(f"`sort` must be one of {list(SORTS)}, got {sort!r}")
     batch = bundle.batch(features)
     df = batch.df
     n = len(df)

@@ -140,7 +140,7 @@ def build_training_frames(
     )
     if not origins:
         raise InputError(
-            f"--cutoff {cut} with --horizon {horizon}: training needs labels from "
+            f"`cutoff` {cut} with `horizon` {horizon}: training needs labels from "
             f"[cutoff - horizon, cutoff) and at least {min_history_days} days of history before "
             f"that, i.e. data from {cut - timedelta(days=horizon + min_history_days)} on; "
             f"the data starts on {first}"
@@ -402,10 +402,10 @@ def _check_models(models: Sequence[str]) -> list[str]:
     bad = [m for m in models if m not in MODEL_CHOICES]
     if bad:
         raise InputError(
-            f"--models must be a comma-separated list of {list(MODEL_CHOICES)}, got {bad}"
+            f"`models` must be a comma-separated list of {list(MODEL_CHOICES)}, got {bad}"
         )
     if not models:
-        raise InputError(f"--models is empty; choose from {list(MODEL_CHOICES)}")
+        raise InputError(f"`models` is empty; choose from {list(MODEL_CHOICES)}")
     return list(models)
 
 
@@ -639,15 +639,15 @@ def train_from_transactions(
 
     models = _check_models(models)
     if time_unit not in ("days", "weeks"):
-        raise InputError(f"--time-unit must be 'days' or 'weeks', got {time_unit!r}")
+        raise InputError(f"`time_unit` must be 'days' or 'weeks', got {time_unit!r}")
     horizon = int(horizon or DEFAULT_HORIZON)
     if horizon <= 0:
-        raise InputError(f"--horizon must be a positive number of days, got {horizon}")
+        raise InputError(f"`horizon` must be a positive number of days, got {horizon}")
     first, last = data_range(tx)
     cut = parse_cutoff(cutoff) or last + timedelta(days=1)
     if not first < cut <= last + timedelta(days=1):
         raise InputError(
-            f"--cutoff {cut} is outside the data ({first} to {last}); choose a date after the "
+            f"`cutoff` {cut} is outside the data ({first} to {last}); choose a date after the "
             "first purchase and at most the day after the last one"
         )
     if not origin_dates(cut, horizon, first, n_origins=1):
@@ -791,10 +791,10 @@ def _train_long_horizon(
     label_days, out_of_time = longest_label_horizon(cut, first)
     if label_days < MIN_LABEL_DAYS:
         raise InputError(
-            f"--horizon {horizon}: the data has only {(cut - first).days} days of history "
-            f"before --cutoff {cut}, too few to train or evaluate any model on labels (at least "
+            f"`horizon` {horizon}: the data has only {(cut - first).days} days of history "
+            f"before `cutoff` {cut}, too few to train or evaluate any model on labels (at least "
             f"{MIN_HISTORY_DAYS + MIN_LABEL_DAYS} days are needed); for BG/NBD alone at this "
-            "horizon use `toolkit clv` with --horizon, or choose a later --cutoff"
+            "horizon use `toolkit clv` with `horizon`, or choose a later `cutoff`"
         )
     asked = [m for m in models if m != "bgnbd"]
     progress(f"the supervised models at {label_days} days, the longest horizon with labels")
@@ -867,12 +867,12 @@ def target_labels(table: pd.DataFrame, target: str, positive: str) -> np.ndarray
     """0/1 labels: 1 where ``target`` equals ``positive`` (compared as text)."""
     if target not in table.columns:
         raise InputError(
-            f"--target {target!r} is not a column of the data; columns: "
+            f"`target` {target!r} is not a column of the data; columns: "
             f"{[str(c) for c in table.columns]}"
         )
     values = table[target].astype("string").str.strip()
     if values.isna().any():
-        raise InputError(f"--target {target!r} has {int(values.isna().sum())} missing values")
+        raise InputError(f"`target` {target!r} has {int(values.isna().sum())} missing values")
     present = sorted(values.unique().tolist())
     pos = str(positive).strip()
     if pos not in present:
@@ -887,11 +887,11 @@ def target_labels(table: pd.DataFrame, target: str, positive: str) -> np.ndarray
         except ValueError:
             pass
         raise InputError(
-            f"--positive {positive!r} is not a value of --target {target!r}; "
+            f"`positive` {positive!r} is not a value of `target` {target!r}; "
             f"values present: {present[:20]}"
         )
     if len(present) < 2:
-        raise InputError(f"--target {target!r} has only one value ({present[0]!r})")
+        raise InputError(f"`target` {target!r} has only one value ({present[0]!r})")
     return (values == pos).to_numpy(dtype=np.int8)
 
 
@@ -910,7 +910,7 @@ def _check_one_row_per_customer(ids: pd.Series, column: str) -> None:
     if len(counts) and counts.iloc[0] > 1:
         raise InputError(
             f"customer id {str(counts.index[0])!r} in {column!r} appears {int(counts.iloc[0])} "
-            f"times ({int((counts > 1).sum()):,} ids repeat): --target needs one row per "
+            f"times ({int((counts > 1).sum()):,} ids repeat): `target` needs one row per "
             "customer; for a transaction log leave out --target and give --horizon"
         )
 
@@ -954,7 +954,7 @@ def train_from_table(
     models = _check_models(models)
     if target in (id_column, "customer_id"):
         raise InputError(
-            f"--target {target!r} is the customer id column; name the column that says whether "
+            f"`target` {target!r} is the customer id column; name the column that says whether "
             "the customer churned"
         )
     y = target_labels(table, target, positive)
@@ -966,7 +966,7 @@ def train_from_table(
         _check_one_row_per_customer(frame["customer_id"], id_column or "customer_id")
     if len(frame) < MIN_ROWS:
         raise InputError(f"too few customers to fit models: {len(frame)} (at least {MIN_ROWS})")
-    check_classes(y, f"--target {target!r} = {positive!r}", minimum=max(folds * 2, 10))
+    check_classes(y, f"`target` {target!r} = {positive!r}", minimum=max(folds * 2, 10))
     schema = FeatureSchema.infer(frame)
     # (a value or missing varies too: the tree and XGBoost learn from missingness)
     varying = [c for c in schema.numeric if frame[c].nunique(dropna=False) > 1]
@@ -1005,12 +1005,12 @@ def train_from_table(
     if value_column is not None:
         if value_column not in frame.columns or value_column == target:
             raise InputError(
-                f"value_column {value_column!r} is not a feature column of the table; columns: "
+                f"`value_column` {value_column!r} is not a feature column of the table; columns: "
                 f"{[str(c) for c in frame.columns]}"
             )
         if value_column not in schema.numeric:
             raise InputError(
-                f"value_column {value_column!r} must hold numbers (a spend per customer), "
+                f"`value_column` {value_column!r} must hold numbers (a spend per customer), "
                 f"got {frame[value_column].dtype} values such as "
                 f"{frame[value_column].dropna().astype(str).head(3).tolist()}"
             )
