@@ -287,6 +287,16 @@ def run_pipeline(
             "summary": "summary.json",
         },
     }
+    # a reused step's time is the one it took when it was computed (from the earlier run.json)
+    try:
+        earlier = json.loads((out / "run.json").read_text()).get("seconds_when_computed", {})
+    except (OSError, ValueError):
+        earlier = {}
+    summary["seconds_when_computed"] = {
+        k: earlier.get(k) if state == "reused" else seconds.get(k)
+        for k, state in run.status.items()
+        if state != "skipped"
+    }
     report_key = step_key("report", steps=run.keys, skipped=run.skipped, options=options)
     run("report", report_key, _write_report, out=out, run_info=summary)
     seconds["report"] = round(run.seconds.get("report", 0.0), 2)

@@ -394,7 +394,8 @@ def _method(run: dict[str, Any]) -> dict[str, Any]:
         "options": run.get("options", {}),
         "steps": run.get("steps", {}),
         "skipped": run.get("skipped", {}),
-        "seconds": run.get("seconds", {}),
+        # a reused step shows the time it took when it was computed
+        "seconds": run.get("seconds_when_computed") or run.get("seconds", {}),
         "versions": versions,
     }
 
