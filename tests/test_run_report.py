@@ -219,6 +219,13 @@ def test_a_slow_format_is_read_once_and_a_second_run_reuses_every_step(cli, firs
     steps = _run(out)["steps"]
     assert set(steps.values()) == {"reused"}, steps
     assert "reused" in second.stderr
+    # an output removed by hand is remade, and so is everything that reads it
+    (out / "segments" / "segments.csv").unlink()
+    third = cli(*args, "--models", "linear,bgnbd")
+    assert third.exit_code == 0, third.output
+    steps = _run(out)["steps"]
+    assert [k for k, v in steps.items() if v == "ran"] == ["segment", "train", "predict", "report"]
+    assert "churn_probability_mean" in pd.read_csv(out / "segments" / "actions.csv")
 
 
 @pytest.mark.slow

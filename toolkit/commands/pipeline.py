@@ -79,10 +79,23 @@ class _Runner:
         self.cache.begin(name)
         remove_stale(self.out, _STALE.get(name, []))
 
-    def __call__(self, name: str, key: str, func: Callable[..., Any], /, **kwargs: Any) -> bool:
-        """Run (or reuse) one step; False when it could not run on this data (then skipped)."""
+    def __call__(
+        self,
+        name: str,
+        key: str,
+        func: Callable[..., Any],
+        /,
+        after: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> bool:
+        """Run (or reuse) one step; False when it could not run on this data (then skipped).
+
+        ``after``: the steps whose outputs this one reads or rewrites; when one of them ran
+        now, this one runs too (its outputs were remade, even if with the same key).
+        """
         self.keys[name] = key
-        if self.cache.fresh(name, key, STEPS[name]):
+        upstream_ran = any(self.status.get(s) == "ran" for s in after)
+        if not upstream_ran and self.cache.fresh(name, key, STEPS[name]):
             info(f"-- {name}: unchanged since the last run (same input and options), reused")
             self.status[name] = "reused"
             self.seconds[name] = 0.0
@@ -183,6 +196,7 @@ def run_pipeline(
         "correlate",
         step_key("correlate", features=k_features),
         correlate,
+        after=("features",),
         features=features_file,
         out=out / "correlations",
     )
@@ -190,6 +204,7 @@ def run_pipeline(
         "segment",
         step_key("segment", features=k_features, seed=seed),
         segment,
+        after=("features",),
         data=features_file,
         out=out / "segments",
         # a log's features: the behaviour a marketer reads at once; a customer table: the
@@ -212,6 +227,7 @@ def run_pipeline(
             "clv",
             step_key("clv", features=k_features, horizon=horizon),
             clv,
+            after=("features",),
             data=features_file,
             out=out / "clv",
             horizon=horizon,
@@ -233,6 +249,7 @@ def run_pipeline(
                 segment=run.keys["segment"],
             ),
             train,
+            after=("segment",),
             data=src,
             out=model_dir,
             cutoff=cutoff,
@@ -249,6 +266,7 @@ def run_pipeline(
             "predict",
             step_key("predict", train=run.keys["train"], cutoff=cutoff),
             _predict_and_attach,
+            after=("train", "segment"),
             predict=predict,
             model_dir=model_dir,
             data=src,
@@ -298,7 +316,7 @@ def run_pipeline(
         if state != "skipped"
     }
     report_key = step_key("report", steps=run.keys, skipped=run.skipped, options=options)
-    run("report", report_key, _write_report, out=out, run_info=summary)
+    run("report", report_key, _write_report, after=tuple(STEPS), out=out, run_info=summary)
     seconds["report"] = round(run.seconds.get("report", 0.0), 2)
     seconds["total"] = round(time.perf_counter() - started_run, 2)
     from toolkit.io import write_atomic
