@@ -504,7 +504,11 @@ def run(
     *,
     read: ReadOptions,
 ) -> None:
-    """The whole pipeline on your transaction log: features, segments, CLV, models, churn list."""
+    """The whole pipeline on your data and its report: features, segments, CLV, models, churn list.
+
+    DIR/report.html tells the whole story (report.md and summary.json hold the same); a second
+    run with the same input and options reuses what has not changed.
+    """
     from toolkit.commands.common import parse_option_list
     from toolkit.features import parse_cutoff
     from toolkit.models._train import MODEL_CHOICES
