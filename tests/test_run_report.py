@@ -73,6 +73,7 @@ def test_pairs_that_hold_by_definition_are_not_in_plain_words(demo_dir):
     ("a", "b", "r", "expected"),
     [
         ("tenure_days", "T", 1.0, True),
+        ("recency", "T", 0.6, True),
         ("frequency", "n_orders", 0.97, True),
         ("orders_90d", "spend_90d", 0.9, True),
         ("expected_value", "spend_180d", 0.97, True),
@@ -160,11 +161,20 @@ def test_run_refuses_data_no_step_can_use_before_writing_anything(
     assert not out.exists()
 
 
-def test_run_refuses_a_cutoff_for_a_customer_table(cli, tmp_path):
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cutoff", "2024-01-01"], "--cutoff applies only to a transaction log"),
+        (["--customers-table", "SELF"], "--customers-table applies only to a transaction log"),
+    ],
+    ids=["cutoff", "customers-table"],
+)
+def test_run_refuses_log_options_for_a_customer_table(cli, tmp_path, args, message):
     data = _customer_table(tmp_path / "customers.csv")
-    result = cli("run", data, "--out", tmp_path / "run", "--cutoff", "2024-01-01")
+    args = [str(data) if a == "SELF" else a for a in args]
+    result = cli("run", data, "--out", tmp_path / "run", *args)
     assert result.exit_code == 2
-    assert "--cutoff applies only to a transaction log" in result.stderr
+    assert message in result.stderr
     assert not (tmp_path / "run").exists()
 
 

@@ -139,12 +139,15 @@ def read_once(data: Path, read_kwargs: dict[str, Any], out: Path, key: str) -> S
     try:
         raw = open_raw(con, data, sep=read_kwargs.get("sep"), names=read_kwargs.get("names"))
         try:
-            if raw.kind not in SLOW_KINDS:
+            # a text file in another encoding is transcoded to a UTF-8 copy by every reader:
+            # as slow, in a run, as a format pandas reads
+            if raw.kind not in SLOW_KINDS and raw.encoding == "utf-8":
                 return Source(data, read_kwargs, kind=raw.kind)
             tmpdir = Path(tempfile.mkdtemp(prefix="toolkit-run-"))
             copy = tmpdir / "input.parquet"
             con.execute(f"COPY raw TO '{str(copy).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
-            return Source(copy, plain, pending=copy, kind=raw.kind, notes=list(raw.notes))
+            kind = raw.kind if raw.encoding == "utf-8" else f"{raw.kind}, {raw.encoding}"
+            return Source(copy, plain, pending=copy, kind=kind, notes=list(raw.notes))
         finally:
             raw.close()
     finally:
@@ -170,6 +173,7 @@ def preflight(
     cutoff: str | None,
     horizon: int,
     models: str,
+    customers_table: Path | None = None,
 ) -> Plan:
     """Check what every step needs on the validation report, before anything is written.
 
@@ -181,10 +185,16 @@ def preflight(
 
     plan = Plan(models=models)
     if validation.get("kind") == "customer_table":
-        if cutoff is not None:
+        given = [
+            opt
+            for opt, value in (("--cutoff", cutoff), ("--customers-table", customers_table))
+            if value is not None
+        ]
+        if given:
             raise InputError(
-                f"{data} is a customer table (one row per customer, no date column): --cutoff "
-                "applies only to a transaction log (name its date column with --date-col)"
+                f"{data} is a customer table (one row per customer, no date column): "
+                f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to a "
+                "transaction log (name its date column with --date-col)"
             )
         plan.skip = {
             "clv": f"{data} is a customer table (one row per customer, no purchase dates): "

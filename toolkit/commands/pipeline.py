@@ -159,9 +159,18 @@ def run_pipeline(
     try:
         if source.pending is not None:
             info(f"read {data} once ({source.kind}); every step reads that copy")
+            for note in source.notes:
+                info(f"note: {note}")
         table = is_customer_table(source.path, **source.read_kwargs)
         validation, validation_fresh = _validation(run, source, data, read_key, table)
-        plan = preflight(data, validation, cutoff=cutoff, horizon=horizon, models=models)
+        plan = preflight(
+            data,
+            validation,
+            cutoff=cutoff,
+            horizon=horizon,
+            models=models,
+            customers_table=customers_table,
+        )
     except BaseException:
         source.discard()
         raise
@@ -274,14 +283,16 @@ def run_pipeline(
             cutoff=cutoff,
             cols=cols,
         )
-    options = {
-        "cutoff": cutoff,
-        "horizon_days": horizon,
-        "models": plan.models,
-        "seed": seed,
-        "customers_table": str(customers_table) if customers_table else None,
-        **{k: v for k, v in vars(read).items() if v is not None},
-    }
+    options: dict[str, Any] = {"seed": seed}
+    if not table:  # a customer table has no cutoff, horizon or models
+        options = {
+            "cutoff": cutoff,
+            "horizon_days": horizon,
+            "models": plan.models,
+            **options,
+            "customers_table": str(customers_table) if customers_table else None,
+        }
+    options.update({k: v for k, v in vars(read).items() if v is not None})
     seconds = {k: round(v, 2) for k, v in run.seconds.items()}
     summary: dict[str, Any] = {
         "data": str(data),

@@ -45,7 +45,8 @@ SKIP_REASONS = ("id", "non-numeric", "constant", "too few values")
 #: computed from one another): a correlation inside a family holds by construction and says
 #: nothing about the customers
 DEFINITIONAL_FAMILIES = (
-    frozenset({"tenure_days", "T", "first_purchase"}),
+    # BTYD recency (first to last purchase) is tenure less the days since the last purchase
+    frozenset({"tenure_days", "T", "first_purchase", "recency"}),
     frozenset({"recency_days", "recency", "overdue_ratio", "last_purchase"}),
     frozenset({"frequency", "n_orders", "orders_30d", "orders_90d", "orders_180d"}),
     frozenset(

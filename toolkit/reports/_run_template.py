@@ -77,7 +77,7 @@ id column <code>{{ sec.id_column }}</code>. It has no purchase dates, so there i
 {% else %}<p>Validation found no problem.</p>{% endif %}
 
 {% elif sid == 'features' %}
-<p>One row per customer as of the cutoff: {{ sec.customers | n }} customers, {{ sec.columns }} columns (<code>features.parquet</code>).
+<p>{% if s.data.kind == 'customer_table' %}The table's columns, typed{% else %}One row per customer as of the cutoff{% endif %}: {{ sec.customers | n }} customers, {{ sec.columns }} columns (<code>features.parquet</code>).
 {% if sec.repeat_rate is defined %}{{ sec.repeat_rate | pct }} bought again in the horizon.{% endif %}</p>
 {% if img['features.distributions'] %}
 <h3>Distributions of the main features</h3>

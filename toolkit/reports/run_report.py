@@ -428,6 +428,8 @@ def _headline(sections: dict[str, dict[str, Any]]) -> list[str]:
     said: set[str] = set()
     for sid in ("clv", "models", "churn"):
         sec = sections[sid]
+        if sid == "churn" and not sections["models"]["available"]:
+            continue  # no models, no list: said once
         if not sec["available"] and sec["absent_reason"] not in said:
             said.add(sec["absent_reason"])
             lines.append(f"No {sec['title'].lower()}: {sec['absent_reason']}.")
