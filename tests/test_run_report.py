@@ -91,17 +91,20 @@ def test_definitional(a, b, r, expected):
 # --- a customer table ---------------------------------------------------------------------------
 
 
-def _customer_table(path, n=90):
+def _customer_table(path, n=90, churn=False):
     rng = np.random.default_rng(0)
     groups = rng.integers(0, 3, n)
-    pd.DataFrame(
+    table = pd.DataFrame(
         {
             "id": [f"K{i:03d}" for i in range(n)],
             "age": 25 + 15 * groups + rng.integers(0, 5, n),
             "income": 30 + 30 * groups + rng.normal(0, 3, n),
             "region": rng.choice(["north", "south"], n),
         }
-    ).to_csv(path, index=False)
+    )
+    if churn:  # the young leave more often
+        table["churned"] = np.where(rng.random(n) < np.where(groups == 0, 0.7, 0.2), "Yes", "No")
+    table.to_csv(path, index=False)
     return path
 
 
@@ -125,6 +128,22 @@ def test_a_customer_table_gets_segments_and_says_why_there_are_no_models(cli, tm
     html = (out / "report.html").read_text()
     assert "Not computed:" in html
     assert "train: skipped:" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_customer_table_with_a_churn_column_gets_models_and_a_churn_list(cli, tmp_path):
+    data = _customer_table(tmp_path / "customers.csv", n=200, churn=True)
+    out = tmp_path / "run"
+    args = ["--target", "churned", "--positive", "Yes", "--models", "linear,tree"]
+    result = cli("run", data, "--out", out, *args)
+    assert result.exit_code == 0, result.output
+    s = _summary(out)["sections"]
+    assert not s["clv"]["available"]
+    assert s["models"]["available"] and s["churn"]["available"]
+    assert s["churn"]["customers"] == 200
+    # the churn column is an outcome: it describes the segments, it does not shape them
+    assert "churned" not in s["segments"]["columns"]
+    assert s["method"]["options"]["target"] == "churned"
 
 
 # --- checks before the first write --------------------------------------------------------------
@@ -161,13 +180,24 @@ def test_run_refuses_data_no_step_can_use_before_writing_anything(
     assert not out.exists()
 
 
+def test_run_refuses_a_target_for_a_transaction_log(cli, tmp_path):
+    data = _log(tmp_path / "log.csv", 10)
+    result = cli("run", data, "--out", tmp_path / "run", "--target", "x", "--positive", "1")
+    assert result.exit_code == 2
+    assert "--target applies to a customer table" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--cutoff", "2024-01-01"], "--cutoff applies only to a transaction log"),
         (["--customers-table", "SELF"], "--customers-table applies only to a transaction log"),
+        (["--target", "churn", "--positive", "Yes"], "--target 'churn' is not a column"),
+        (["--target", "region", "--positive", "east"], "its values are 'north', 'south'"),
+        (["--target", "region"], "--target and --positive go together"),
     ],
-    ids=["cutoff", "customers-table"],
+    ids=["cutoff", "customers-table", "no-such-target", "no-such-value", "target-alone"],
 )
 def test_run_refuses_log_options_for_a_customer_table(cli, tmp_path, args, message):
     data = _customer_table(tmp_path / "customers.csv")

@@ -174,6 +174,9 @@ def preflight(
     horizon: int,
     models: str,
     customers_table: Path | None = None,
+    target: str | None = None,
+    positive: str | None = None,
+    read_kwargs: dict[str, Any] | None = None,
 ) -> Plan:
     """Check what every step needs on the validation report, before anything is written.
 
@@ -184,6 +187,16 @@ def preflight(
     from toolkit.models._train import MIN_HISTORY_DAYS, origin_dates
 
     plan = Plan(models=models)
+    if (target is None) != (positive is None):
+        raise InputError(
+            "--target and --positive go together: give both (e.g. --target Churn --positive Yes) "
+            "or neither"
+        )
+    if validation.get("kind") != "customer_table" and target is not None:
+        raise InputError(
+            f"--target applies to a customer table; {data} is a transaction log, whose churn "
+            "label is computed from the purchases after the cutoff (leave --target out)"
+        )
     if validation.get("kind") == "customer_table":
         given = [
             opt
@@ -199,11 +212,16 @@ def preflight(
         plan.skip = {
             "clv": f"{data} is a customer table (one row per customer, no purchase dates): "
             "BG/NBD and CLV need each customer's purchase history",
-            "train": "churn models learn from purchase histories or a churn column; this run "
-            "has neither (for a table with a churn column: `toolkit train DATA --target COL "
-            "--positive VALUE`)",
-            "predict": "no churn models (see train)",
         }
+        if target is None:
+            plan.skip["train"] = (
+                "churn models learn from purchase histories or a churn column; this run has "
+                "neither (for a table with a churn column, give it with --target COL "
+                "--positive VALUE)"
+            )
+            plan.skip["predict"] = "no churn models (see train)"
+        else:
+            _check_target(data, validation, target, str(positive), read_kwargs or {})
         return plan
     first = _day(validation.get("purchase_first_date") or validation.get("first_date"))
     last = _day(validation.get("purchase_last_date") or validation.get("last_date"))
@@ -243,6 +261,31 @@ def preflight(
         plan.skip["train"] = reason
         plan.skip["predict"] = "no churn models (see train)"
     return plan
+
+
+def _check_target(
+    data: Path, validation: dict[str, Any], target: str, positive: str, read_kwargs: dict[str, Any]
+) -> None:
+    """``--target`` names a column of the table and ``--positive`` one of its values."""
+    import difflib
+
+    from toolkit.io import read_table
+
+    columns = list(validation.get("columns", {}))
+    if target not in columns:
+        close = difflib.get_close_matches(target, columns, n=1, cutoff=0.6)
+        raise InputError(
+            f"--target {target!r} is not a column of {data}; its columns are "
+            + ", ".join(map(repr, columns))
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+        )
+    table = read_table(data, sep=read_kwargs.get("sep"), names=read_kwargs.get("names"))
+    values = sorted({str(v) for v in table[target].dropna().unique()})
+    if positive not in values:
+        raise InputError(
+            f"--positive {positive!r} is not a value of --target {target!r} in {data}; its values "
+            f"are {', '.join(map(repr, values[:10]))}" + (" ..." if len(values) > 10 else "")
+        )
 
 
 def btyd_check(features_file: Path) -> str | None:

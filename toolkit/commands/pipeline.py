@@ -129,6 +129,8 @@ def run_pipeline(
     models: str = "linear,tree,xgboost,bgnbd",
     seed: int = 0,
     pdf: bool = False,
+    target: str | None = None,
+    positive: str | None = None,
 ) -> dict[str, Any]:
     """Run every step on a transaction log (or a customer table) and write everything to ``out``.
 
@@ -170,6 +172,9 @@ def run_pipeline(
             horizon=horizon,
             models=models,
             customers_table=customers_table,
+            target=target,
+            positive=positive,
+            read_kwargs=source.read_kwargs,
         )
     except BaseException:
         source.discard()
@@ -211,7 +216,7 @@ def run_pipeline(
     )
     run(
         "segment",
-        step_key("segment", features=k_features, seed=seed),
+        step_key("segment", features=k_features, seed=seed, target=target),
         segment,
         after=("features",),
         data=features_file,
@@ -219,6 +224,7 @@ def run_pipeline(
         # a log's features: the behaviour a marketer reads at once; a customer table: the
         # segmentation's own column rules (ids, outcomes and constants stay out)
         columns=None if table else ",".join(SEGMENT_COLUMNS),
+        target=target,
         seed=seed,
     )
     no_btyd = None if table else btyd_check(features_file)
@@ -256,13 +262,18 @@ def run_pipeline(
                 models=plan.models,
                 seed=seed,
                 segment=run.keys["segment"],
+                target=target,
+                positive=positive,
             ),
             train,
             after=("segment",),
             data=src,
             out=model_dir,
-            cutoff=cutoff,
-            horizon=horizon,
+            # a customer table's models learn --target by cross-validation: no cutoff, horizon
+            cutoff=None if table else cutoff,
+            horizon=None if table else horizon,
+            target=target,
+            positive=positive,
             models=plan.models,
             segmenter=out / "segments" / "segmenter",
             seed=seed,
@@ -280,10 +291,12 @@ def run_pipeline(
             model_dir=model_dir,
             data=src,
             out=out,
-            cutoff=cutoff,
+            cutoff=None if table else cutoff,
             cols=cols,
         )
     options: dict[str, Any] = {"seed": seed}
+    if table and target is not None:
+        options = {"target": target, "positive": positive, "models": plan.models, **options}
     if not table:  # a customer table has no cutoff, horizon or models
         options = {
             "cutoff": cutoff,
@@ -512,6 +525,17 @@ def run(
     ] = "linear,tree,xgboost,bgnbd",
     seed: SeedOpt = 0,
     pdf: PdfOpt = False,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="Customer table: the churn column the models learn (with --positive).",
+        ),
+    ] = None,
+    positive: Annotated[
+        str | None,
+        typer.Option("--positive", help="The value of --target that means churned (Yes)."),
+    ] = None,
     *,
     read: ReadOptions,
 ) -> None:
@@ -540,6 +564,8 @@ def run(
         models=models,
         seed=seed,
         pdf=pdf,
+        target=target,
+        positive=positive,
     )
     _where(out)
 
