@@ -177,6 +177,7 @@ def preflight(
     target: str | None = None,
     positive: str | None = None,
     read_kwargs: dict[str, Any] | None = None,
+    source: Path | None = None,
 ) -> Plan:
     """Check what every step needs on the validation report, before anything is written.
 
@@ -221,7 +222,9 @@ def preflight(
             )
             plan.skip["predict"] = "no churn models (see train)"
         else:
-            _check_target(data, validation, target, str(positive), read_kwargs or {})
+            _check_target(
+                data, source or data, validation, target, str(positive), read_kwargs or {}
+            )
         return plan
     first = _day(validation.get("purchase_first_date") or validation.get("first_date"))
     last = _day(validation.get("purchase_last_date") or validation.get("last_date"))
@@ -264,9 +267,15 @@ def preflight(
 
 
 def _check_target(
-    data: Path, validation: dict[str, Any], target: str, positive: str, read_kwargs: dict[str, Any]
+    data: Path,
+    source: Path,
+    validation: dict[str, Any],
+    target: str,
+    positive: str,
+    read_kwargs: dict[str, Any],
 ) -> None:
-    """``--target`` names a column of the table and ``--positive`` one of its values."""
+    """``--target`` names a column of the table and ``--positive`` one of its values (the
+    table read from ``source``: the file itself, or the run's copy of a slow format)."""
     import difflib
 
     from toolkit.io import read_table
@@ -279,7 +288,7 @@ def _check_target(
             + ", ".join(map(repr, columns))
             + (f" (did you mean {close[0]!r}?)" if close else "")
         )
-    table = read_table(data, sep=read_kwargs.get("sep"), names=read_kwargs.get("names"))
+    table = read_table(source, sep=read_kwargs.get("sep"), names=read_kwargs.get("names"))
     values = sorted({str(v) for v in table[target].dropna().unique()})
     if positive not in values:
         raise InputError(

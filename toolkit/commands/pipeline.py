@@ -175,6 +175,7 @@ def run_pipeline(
             target=target,
             positive=positive,
             read_kwargs=source.read_kwargs,
+            source=source.path,
         )
     except BaseException:
         source.discard()
