@@ -35,3 +35,19 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory):
+    """One `toolkit demo` run on 800 customers, shared by the pipeline, report and browser tests."""
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    out = tmp_path_factory.mktemp("demo") / "out"
+    result = CliRunner().invoke(
+        app, ["demo", "--out", str(out), "--customers", "800", "--seed", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "results in" in result.stderr
+    return out

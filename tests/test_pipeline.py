@@ -24,23 +24,10 @@ EXPECTED = [
     "model/report.html",
     "churn_list.csv",
     "report.html",
+    "report.md",
+    "summary.json",
     "run.json",
 ]
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    from typer.testing import CliRunner
-
-    from toolkit.cli import app
-
-    out = tmp_path_factory.mktemp("demo") / "out"
-    result = CliRunner().invoke(
-        app, ["demo", "--out", str(out), "--customers", "800", "--seed", "3"]
-    )
-    assert result.exit_code == 0, result.output
-    assert "results in" in result.stderr
-    return out
 
 
 @pytest.mark.slow
@@ -56,7 +43,10 @@ def test_demo_writes_every_output(demo_dir):
         "clv",
         "train",
         "predict",
+        "report",
+        "total",
     }
+    assert set(run["steps"].values()) == {"ran"}
 
 
 @pytest.mark.slow
@@ -74,7 +64,7 @@ def test_demo_churn_list_is_consistent(demo_dir):
     spent = churn["lifetime_spend"] > churn["lifetime_spend"].median()
     vanished = (churn["churn_probability"] > 0.99) & (churn["value_at_risk"] < 0.01)
     assert not (spent & vanished).any()
-    report = (demo_dir / "report.html").read_text()
+    report = (demo_dir / "model" / "report.html").read_text()
     for name in ("xgboost", "tree", "linear", "bgnbd", "days_since_last_purchase"):
         assert name in report
 

@@ -21,10 +21,28 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from toolkit.errors import InputError, ToolkitError
 
+
+class _Commands(TyperGroup):
+    """The command group, listing each command with its whole first sentence (click cuts it at
+    45 characters with "...", which hid what half the commands do)."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="toolkit",
     help="Retention analytics: features, segments, churn and CLV models, churn lists.",
     no_args_is_help=True,

@@ -115,7 +115,20 @@ def correlate(
         info("skipped: " + ", ".join(f"{c} ({why})" for c, why in result.skipped.items()))
     info(f"wrote {out / 'correlations.csv'}, {out / 'heatmap.png'}, {out / 'summary.json'}")
 
-    top = result.strongest(N_PRINTED)
+    # a pair true by construction (tenure_days ~ T) tells nothing: print the others
+    from toolkit.features._correlate import definitional
+
+    pairs = result.strongest(len(result.pairs))
+    by_definition = [
+        definitional(a, b, r) for a, b, r in zip(pairs.var_1, pairs.var_2, pairs.r, strict=True)
+    ]
+    top = pairs[[not d for d in by_definition]].head(N_PRINTED)
+    if any(by_definition):
+        info(
+            f"{sum(by_definition)} pairs hold by definition (such as "
+            f"{pairs.var_1[by_definition.index(True)]} ~ {pairs.var_2[by_definition.index(True)]}) "
+            "and are left out below; correlations.csv has every pair"
+        )
     width = max(
         [len("pair")] + [len(f"{a} ~ {b}") for a, b in zip(top.var_1, top.var_2, strict=True)]
     )

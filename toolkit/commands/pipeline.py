@@ -3,13 +3,15 @@
 Each step is the same code as its own command (called in-process, with the same options), so a
 pipeline run and the commands run one by one give the same files:
 
-validate -> features -> correlate -> segment -> clv -> train -> predict -> report.html
+validate -> features -> correlate -> segment -> clv -> train -> predict -> report
+
+Before the first write, the run checks what every step needs (see ``_runsteps.preflight``); a
+second run with the same input and options reuses what has not changed.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,11 +42,81 @@ SEGMENT_COLUMNS = (
 DEFAULT_HORIZON = 90
 
 
-def _step(name: str, func: Callable[..., Any], /, **kwargs: Any) -> float:
-    info(f"-- {name}")
-    started = time.perf_counter()
-    func(**kwargs)
-    return time.perf_counter() - started
+#: every step of `toolkit run`, in order, with the outputs that must exist for it to be reused
+STEPS: dict[str, list[str]] = {
+    "validate": ["validation.json"],
+    "features": ["features.parquet"],
+    "correlate": ["correlations/correlations.csv", "correlations/summary.json"],
+    "segment": ["segments/segments.csv", "segments/profiles.csv", "segments/segmenter"],
+    "clv": ["clv/customers.csv", "clv/params.json"],
+    "train": ["model/manifest.json", "model/report.json", "model/report.html"],
+    "predict": ["churn_list.csv"],
+    "report": ["report.html", "report.md", "summary.json"],
+}
+#: what a skipped step removes, so that the folder never mixes this run with an earlier one
+_STALE = {"clv": ["clv"], "train": ["model"], "predict": ["churn_list.csv"]}
+
+
+class _Runner:
+    """Runs the steps in order: each is reused when its key is unchanged, skipped with its
+    reason when the data cannot support it, timed otherwise."""
+
+    def __init__(self, out: Path) -> None:
+        from toolkit.commands._runsteps import StepCache
+
+        self.out = out
+        self.cache = StepCache(out)
+        self.keys: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}
+        self.status: dict[str, str] = {}  # ran / reused / skipped
+        self.skipped: dict[str, str] = {}
+
+    def skip(self, name: str, reason: str) -> None:
+        from toolkit.commands._runsteps import remove_stale
+
+        info(f"-- {name}: skipped: {reason}")
+        self.status[name] = "skipped"
+        self.skipped[name] = reason
+        self.cache.begin(name)
+        remove_stale(self.out, _STALE.get(name, []))
+
+    def __call__(
+        self,
+        name: str,
+        key: str,
+        func: Callable[..., Any],
+        /,
+        after: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> bool:
+        """Run (or reuse) one step; False when it could not run on this data (then skipped).
+
+        ``after``: the steps whose outputs this one reads or rewrites; when one of them ran
+        now, this one runs too (its outputs were remade, even if with the same key).
+        """
+        self.keys[name] = key
+        upstream_ran = any(self.status.get(s) == "ran" for s in after)
+        if not upstream_ran and self.cache.fresh(name, key, STEPS[name]):
+            info(f"-- {name}: unchanged since the last run (same input and options), reused")
+            self.status[name] = "reused"
+            self.seconds[name] = 0.0
+            return True
+        info(f"-- {name}")
+        self.cache.begin(name)
+        started = time.perf_counter()
+        try:
+            func(**kwargs)
+        except InputError as exc:
+            if name not in ("clv", "train", "predict"):
+                raise
+            # the data cannot support this model (too few customers, one class only ...): the
+            # rest of the run stands on its own, so say why and go on
+            self.skip(name, str(exc))
+            return False
+        self.seconds[name] = time.perf_counter() - started
+        self.status[name] = "ran"
+        self.cache.done(name, key)
+        return True
 
 
 def run_pipeline(
@@ -57,96 +129,195 @@ def run_pipeline(
     customers_table: Path | None = None,
     models: str = "linear,tree,xgboost,bgnbd",
     seed: int = 0,
+    pdf: bool = False,
+    target: str | None = None,
+    positive: str | None = None,
 ) -> dict[str, Any]:
-    """Run every step on a transaction log and write everything into ``out``.
+    """Run every step on a transaction log (or a customer table) and write everything to ``out``.
 
     ``out`` receives validation.json, features.parquet, correlations/, segments/, clv/, model/,
-    churn_list.csv, report.html and run.json (what ran, how long, where the results are).
+    churn_list.csv, the run's report (report.html, report.md, summary.json) and run.json (what
+    ran, what was reused or skipped and why, how long each step took). Everything a step needs is
+    checked before the first write; a second run with the same input and options reuses every
+    output whose inputs have not changed.
     """
+    from toolkit.commands._runsteps import btyd_check, fingerprint, preflight, read_once, step_key
     from toolkit.commands.clv import clv
     from toolkit.commands.correlate import correlate
     from toolkit.commands.features import TimeUnit, features
     from toolkit.commands.models import predict, train
     from toolkit.commands.segment import segment
-    from toolkit.io import read_transactions, write_atomic
+    from toolkit.features import is_customer_table
 
-    out.mkdir(parents=True, exist_ok=True)
-    cols = {f"{k}": v for k, v in vars(read).items()}
-    timings: dict[str, float] = {}
-
-    info("-- validate")
-    started = time.perf_counter()
-    tx = read_transactions(data, **read.read_kwargs())
+    started_run = time.perf_counter()
+    kwargs = read.read_kwargs()
+    fp = {
+        "data": fingerprint(data),
+        "customers_table": fingerprint(customers_table),
+        "read": {k: v for k, v in vars(read).items()},
+    }
+    read_key = step_key("read", **fp)
+    run = _Runner(out)
+    source = read_once(data, kwargs, out, read_key)
     try:
-        report = tx.validate(full=True)
-    finally:
-        tx.close()
-    with write_atomic(out / "validation.json") as tmp:
-        tmp.write_text(json.dumps(report.to_dict(), indent=2, default=str))
-    info(
-        f"{report.rows:,} rows, {report.customers:,} customers, "
-        f"{report.first_date:%Y-%m-%d} to {report.last_date:%Y-%m-%d}, "
-        f"{len(report.problems)} kinds of problem (see validation.json)"
-    )
-    timings["validate"] = time.perf_counter() - started
+        if source.pending is not None:
+            info(f"read {data} once ({source.kind}); every step reads that copy")
+            for note in source.notes:
+                info(f"note: {note}")
+        table = is_customer_table(source.path, **source.read_kwargs)
+        validation, validation_fresh = _validation(run, source, data, read_key, table)
+        plan = preflight(
+            data,
+            validation,
+            cutoff=cutoff,
+            horizon=horizon,
+            models=models,
+            customers_table=customers_table,
+            target=target,
+            positive=positive,
+            read_kwargs=source.read_kwargs,
+            source=source.path,
+        )
+    except BaseException:
+        source.discard()
+        raise
+    # the checks passed: from here on, outputs are written
+    out.mkdir(parents=True, exist_ok=True)
+    source.keep(out, read_key)
+    if validation_fresh:
+        from toolkit.io import write_atomic
 
+        run.cache.begin("validate")
+        with write_atomic(out / "validation.json") as tmp:
+            tmp.write_text(json.dumps(validation, indent=2, default=str))
+        run.cache.done("validate", run.keys["validate"])
+    src = source.path
+    cols = _column_options(source.read_kwargs)
     features_file = out / "features.parquet"
-    timings["features"] = _step(
+    run(
         "features",
+        step_key("features", read=read_key, cutoff=cutoff),
         features,
-        data=data,
+        data=src,
         out=features_file,
-        cutoff=cutoff,
+        cutoff=None if table else cutoff,
         horizon=None,
         time_unit=TimeUnit.days,
         customers_table=customers_table,
         btyd=True,
         **cols,
     )
-    timings["correlate"] = _step(
-        "correlate", correlate, features=features_file, out=out / "correlations"
+    k_features = run.keys["features"]
+    run(
+        "correlate",
+        step_key("correlate", features=k_features),
+        correlate,
+        after=("features",),
+        features=features_file,
+        out=out / "correlations",
     )
-    timings["segment"] = _step(
+    run(
         "segment",
+        step_key("segment", features=k_features, seed=seed, target=target),
         segment,
+        after=("features",),
         data=features_file,
         out=out / "segments",
-        columns=",".join(SEGMENT_COLUMNS),
+        # a log's features: the behaviour a marketer reads at once; a customer table: the
+        # segmentation's own column rules (ids, outcomes and constants stay out)
+        columns=None if table else ",".join(SEGMENT_COLUMNS),
+        target=target,
         seed=seed,
     )
-    timings["clv"] = _step("clv", clv, data=features_file, out=out / "clv", horizon=horizon)
+    no_btyd = None if table else btyd_check(features_file)
+    if no_btyd is not None:
+        plan.skip.setdefault("clv", no_btyd)
+        requested = [m.strip() for m in models.split(",") if m.strip()]
+        if "bgnbd" in requested and len(requested) > 1:
+            requested.remove("bgnbd")
+            info(f"note: the bgnbd churn model is left out: {no_btyd}")
+            plan.models = ",".join(requested)
+    if "clv" in plan.skip:
+        run.skip("clv", plan.skip["clv"])
+    else:
+        run(
+            "clv",
+            step_key("clv", features=k_features, horizon=horizon),
+            clv,
+            after=("features",),
+            data=features_file,
+            out=out / "clv",
+            horizon=horizon,
+        )
     model_dir = out / "model"
-    timings["train"] = _step(
-        "train",
-        train,
-        data=data,
-        out=model_dir,
-        cutoff=cutoff,
-        horizon=horizon,
-        models=models,
-        segmenter=out / "segments" / "segmenter",
-        seed=seed,
-        **cols,
-    )
-    churn_list = out / "churn_list.csv"
-    timings["predict"] = _step(
-        "predict", predict, model_dir=model_dir, data=data, out=churn_list, cutoff=cutoff, **cols
-    )
-    # the segments come before the models (train uses their segmenter), so their churn risk is
-    # added once the churn list exists: profiles.csv and actions.csv, at-risk segments first
-    started = time.perf_counter()
-    from toolkit.segments._run import attach_churn
-
-    attach_churn(out / "segments", churn_list)
-    info("segments: churn risk per segment added to profiles.csv and actions.csv")
-    timings["predict"] += time.perf_counter() - started
-    with write_atomic(out / "report.html") as tmp:
-        shutil.copyfile(model_dir / "report.html", tmp)
-    summary = {
+    trained = False
+    if "train" in plan.skip:
+        run.skip("train", plan.skip["train"])
+    else:
+        trained = run(
+            "train",
+            step_key(
+                "train",
+                read=read_key,
+                cutoff=cutoff,
+                horizon=horizon,
+                models=plan.models,
+                seed=seed,
+                segment=run.keys["segment"],
+                target=target,
+                positive=positive,
+            ),
+            train,
+            after=("segment",),
+            data=src,
+            out=model_dir,
+            # a customer table's models learn --target by cross-validation: no cutoff, horizon
+            cutoff=None if table else cutoff,
+            horizon=None if table else horizon,
+            target=target,
+            positive=positive,
+            models=plan.models,
+            segmenter=out / "segments" / "segmenter",
+            seed=seed,
+            **cols,
+        )
+    if not trained:
+        run.skip("predict", plan.skip.get("predict") or "no churn models (see train)")
+    else:
+        run(
+            "predict",
+            step_key("predict", train=run.keys["train"], cutoff=cutoff),
+            _predict_and_attach,
+            after=("train", "segment"),
+            predict=predict,
+            model_dir=model_dir,
+            data=src,
+            out=out,
+            cutoff=None if table else cutoff,
+            cols=cols,
+        )
+    options: dict[str, Any] = {"seed": seed}
+    if table and target is not None:
+        options = {"target": target, "positive": positive, "models": plan.models, **options}
+    if not table:  # a customer table has no cutoff, horizon or models
+        options = {
+            "cutoff": cutoff,
+            "horizon_days": horizon,
+            "models": plan.models,
+            **options,
+            "customers_table": str(customers_table) if customers_table else None,
+        }
+    options.update({k: v for k, v in vars(read).items() if v is not None})
+    seconds = {k: round(v, 2) for k, v in run.seconds.items()}
+    summary: dict[str, Any] = {
         "data": str(data),
+        "kind": "customer table" if table else "transaction log",
         "cutoff": cutoff,
         "horizon_days": horizon,
-        "seconds": {k: round(v, 2) for k, v in timings.items()},
+        "options": options,
+        "steps": run.status,
+        "skipped": run.skipped,
+        "seconds": seconds,
         "outputs": {
             "validation": "validation.json",
             "features": "features.parquet",
@@ -156,18 +327,155 @@ def run_pipeline(
             "model": "model/",
             "churn_list": "churn_list.csv",
             "report": "report.html",
+            "report_markdown": "report.md",
+            "summary": "summary.json",
         },
     }
+    # a reused step's time is the one it took when it was computed (from the earlier run.json)
+    try:
+        earlier = json.loads((out / "run.json").read_text()).get("seconds_when_computed", {})
+    except (OSError, ValueError):
+        earlier = {}
+    summary["seconds_when_computed"] = {
+        k: earlier.get(k) if state == "reused" else seconds.get(k)
+        for k, state in run.status.items()
+        if state != "skipped"
+    }
+    report_key = step_key("report", steps=run.keys, skipped=run.skipped, options=options)
+    run("report", report_key, _write_report, after=tuple(STEPS), out=out, run_info=summary)
+    seconds["report"] = round(run.seconds.get("report", 0.0), 2)
+    seconds["total"] = round(time.perf_counter() - started_run, 2)
+    from toolkit.io import write_atomic
+
     with write_atomic(out / "run.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
+    if pdf:
+        _print_pdf(out)
     return summary
+
+
+def _validation(
+    run: _Runner, source: Any, data: Path, read_key: str, table: bool
+) -> tuple[dict[str, Any], bool]:
+    """The validation report (in memory: nothing is written before the checks); True when it
+    was computed now rather than reused."""
+    from toolkit.commands._runsteps import step_key, table_summary
+
+    key = step_key("validate", read=read_key)
+    run.keys["validate"] = key
+    if run.cache.fresh("validate", key, STEPS["validate"]):
+        info("-- validate: unchanged since the last run (same input and options), reused")
+        run.status["validate"] = "reused"
+        run.seconds["validate"] = 0.0
+        return json.loads((run.out / "validation.json").read_text()), False
+    info("-- validate")
+    started = time.perf_counter()
+    if table:
+        report = table_summary(source.path, source.read_kwargs)
+        report["source"] = str(data)
+        info(
+            f"{data} is a customer table: {report['rows']:,} rows, {len(report['columns'])} "
+            f"columns, {sum(report['missing'].values()):,} missing values"
+        )
+    else:
+        report = _validate_log(source, data)
+    run.seconds["validate"] = time.perf_counter() - started
+    run.status["validate"] = "ran"
+    return report, True
+
+
+def _validate_log(source: Any, data: Path) -> dict[str, Any]:
+    from toolkit.features import data_range
+    from toolkit.io import read_transactions
+
+    tx = read_transactions(source.path, **source.read_kwargs)
+    try:
+        report = tx.validate(full=True)
+        d = report.to_dict()
+        d["kind"] = "transactions"
+        d["source"] = str(data)
+        if report.usable:
+            first, last = data_range(tx)
+            days = tx.con.execute(
+                "SELECT count(*) FROM (SELECT DISTINCT CAST(timestamp AS DATE) FROM purchases)"
+            ).fetchone()
+            d["purchase_first_date"] = str(first)
+            d["purchase_last_date"] = str(last)
+            d["purchase_days"] = int(days[0]) if days else 0
+    finally:
+        tx.close()
+    if not report.usable:
+        raise InputError(f"{data}: no usable purchase left (see `toolkit validate {data}`)")
+    info(
+        f"{report.rows:,} rows, {report.customers:,} customers, "
+        f"{report.first_date:%Y-%m-%d} to {report.last_date:%Y-%m-%d}, "
+        f"{len(report.problems)} kinds of problem (see validation.json)"
+    )
+    return d
+
+
+def _column_options(read_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The steps' column keyword arguments from resolved read kwargs (the source may differ
+    from the user's file: a Parquet copy needs no --sep or --names)."""
+    m = read_kwargs["mapping"]
+    names = read_kwargs.get("names")
+    return {
+        "customer_col": m.customer,
+        "date_col": m.timestamp,
+        "amount_col": m.amount,
+        "quantity_col": m.quantity,
+        "price_col": m.price,
+        "invoice_col": m.invoice,
+        "product_col": m.product,
+        "date_format": read_kwargs.get("date_format"),
+        "sep": read_kwargs.get("sep"),
+        "names": ",".join(names) if names else None,
+    }
+
+
+def _predict_and_attach(
+    *,
+    predict: Callable[..., Any],
+    model_dir: Path,
+    data: Path,
+    out: Path,
+    cutoff: str | None,
+    cols: dict[str, Any],
+) -> None:
+    churn_list = out / "churn_list.csv"
+    predict(model_dir=model_dir, data=data, out=churn_list, cutoff=cutoff, **cols)
+    # the segments come before the models (train uses their segmenter), so their churn risk is
+    # added once the churn list exists: profiles.csv and actions.csv, at-risk segments first
+    from toolkit.segments._run import attach_churn
+
+    attach_churn(out / "segments", churn_list)
+    info("segments: churn risk per segment added to profiles.csv and actions.csv")
+
+
+def _write_report(*, out: Path, run_info: dict[str, Any]) -> None:
+    from toolkit.reports.run_report import write_run_report
+
+    write_run_report(out, run_info)
+    info(f"wrote the run's report: {out / 'report.html'} (and report.md, summary.json)")
+
+
+def _print_pdf(out: Path) -> None:
+    from toolkit.reports.browser import BrowserMissing, print_pdf
+
+    try:
+        print_pdf(out / "report.html", out / "report.pdf")
+    except BrowserMissing as exc:
+        info(f"no PDF: {exc}")
+        return
+    info(f"wrote {out / 'report.pdf'}")
 
 
 def _where(out: Path) -> None:
     info("")
     info(f"results in {out}/:")
     for name, what in (
-        ("report.html", "model comparison report (open in a browser)"),
+        ("report.html", "the run's report: data, features, segments, CLV, models, churn list"),
+        ("report.md", "the same report as Markdown (summary.json: as JSON)"),
         ("churn_list.csv", "every customer's churn probability, rank, segment, value, reasons"),
         ("features.parquet", "customer features as of the cutoff"),
         ("segments/", "segments, profiles, names, plots"),
@@ -180,6 +488,12 @@ def _where(out: Path) -> None:
 
 OutDir = Annotated[Path, typer.Option("--out", help="Output directory (created if missing).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same results.")]
+PdfOpt = Annotated[
+    bool,
+    typer.Option(
+        "--pdf", help="Also print the report to DIR/report.pdf (needs Chromium installed)."
+    ),
+]
 
 
 @app.command()
@@ -213,10 +527,26 @@ def run(
         str, typer.Option("--models", help="Models to compare: linear,tree,xgboost,bgnbd.")
     ] = "linear,tree,xgboost,bgnbd",
     seed: SeedOpt = 0,
+    pdf: PdfOpt = False,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="Customer table: the churn column the models learn (with --positive).",
+        ),
+    ] = None,
+    positive: Annotated[
+        str | None,
+        typer.Option("--positive", help="The value of --target that means churned (Yes)."),
+    ] = None,
     *,
     read: ReadOptions,
 ) -> None:
-    """The whole pipeline on your transaction log: features, segments, CLV, models, churn list."""
+    """The whole pipeline on your data and its report: features, segments, CLV, models, churn list.
+
+    DIR/report.html tells the whole story (report.md and summary.json hold the same); a second
+    run with the same input and options reuses what has not changed.
+    """
     from toolkit.commands.common import parse_option_list
     from toolkit.features import parse_cutoff
     from toolkit.models._train import MODEL_CHOICES
@@ -236,6 +566,9 @@ def run(
         customers_table=customers_table,
         models=models,
         seed=seed,
+        pdf=pdf,
+        target=target,
+        positive=positive,
     )
     _where(out)
 
@@ -251,6 +584,7 @@ def demo(
         int, typer.Option("--customers", min=200, help="Size of the generated demo data.")
     ] = 5000,
     seed: SeedOpt = 0,
+    pdf: PdfOpt = False,
 ) -> None:
     """Generate the embedded demo data and run the whole pipeline on it."""
     from toolkit.datasets import generate_transactions
@@ -269,6 +603,7 @@ def demo(
         read=ReadOptions(),
         customers_table=cust_file,
         seed=seed,
+        pdf=pdf,
     )
     _where(out)
     info(f"  {'data/':<18} the generated demo data (transactions and customer table)")

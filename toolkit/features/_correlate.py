@@ -39,6 +39,38 @@ METHODS = ("pearson", "spearman")
 MIN_VALUES = 3
 #: significance level of the summary's counts and strongest pairs
 ALPHA = 0.05
+#: families of toolkit's own feature columns that measure one quantity in different ways (or are
+#: computed from one another): a correlation inside a family holds by construction and says
+#: nothing about the customers
+DEFINITIONAL_FAMILIES = (
+    # BTYD recency (first to last purchase) is tenure less the days since the last purchase
+    frozenset({"tenure_days", "T", "first_purchase", "recency"}),
+    frozenset({"recency_days", "recency", "overdue_ratio", "last_purchase"}),
+    frozenset({"frequency", "n_orders", "orders_30d", "orders_90d", "orders_180d"}),
+    frozenset(
+        {
+            "lifetime_spend",
+            "spend_30d",
+            "spend_90d",
+            "spend_180d",
+            "monetary",
+            "avg_order_value",
+            "n_items",
+        }
+    ),
+    frozenset({"gap_mean", "gap_std", "gap_cv", "overdue_ratio"}),
+    frozenset({"repeat_purchase", "holdout_spend"}),
+)
+#: BG/NBD + Gamma-Gamma scores: functions of the purchase history the other features describe
+MODEL_SCORES = frozenset({"p_alive", "expected_purchases", "expected_value"})
+HISTORY_FEATURES = frozenset().union(*DEFINITIONAL_FAMILIES[:5]) | {
+    "n_products",
+    "loyalty_index",
+    "spend_trend",
+    "return_rate",
+}
+#: |r| at or above this is the same number twice (a copy, a change of unit), whatever the names
+IDENTICAL_R = 0.999
 _CHUNK_ROWS = 131_072
 #: relative variance below which a column counts as constant on a pair's rows
 _CONSTANT_TOL = 1e-12
@@ -111,6 +143,27 @@ class CorrelationResult:
             ],
             "infinite_values": dict(self.infinite),
         }
+
+
+def definitional(a: str, b: str, r: float) -> bool:
+    """True when the correlation of columns ``a`` and ``b`` holds by construction.
+
+    Examples
+    --------
+    >>> definitional("tenure_days", "T", 1.0), definitional("frequency", "loyalty_index", 0.6)
+    (True, False)
+    >>> definitional("expected_value", "spend_180d", 0.97), definitional("income", "inc", 0.9995)
+    (True, True)
+    """
+    if abs(r) >= IDENTICAL_R:
+        return True
+    if any(a in fam and b in fam for fam in DEFINITIONAL_FAMILIES):
+        return True
+    pair = {a, b}
+    if pair & MODEL_SCORES and pair <= (MODEL_SCORES | HISTORY_FEATURES):
+        return True
+    # spend over a window is the orders of that window times their value
+    return any(a.endswith(w) and b.endswith(w) for w in ("_30d", "_90d", "_180d"))
 
 
 def _json_record(rec: dict[str, Any]) -> dict[str, Any]:
