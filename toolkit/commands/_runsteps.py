@@ -185,7 +185,12 @@ def preflight(
     when no useful run is possible; returns the steps to skip, with their reasons, otherwise.
     """
     from toolkit.features import parse_cutoff
-    from toolkit.models._train import MIN_HISTORY_DAYS, origin_dates
+    from toolkit.models._train import (
+        MIN_HISTORY_DAYS,
+        MIN_LABEL_DAYS,
+        longest_label_horizon,
+        origin_dates,
+    )
 
     plan = Plan(models=models)
     if (target is None) != (positive is None):
@@ -248,18 +253,15 @@ def preflight(
             f"need --horizon {horizon} days plus {MIN_HISTORY_DAYS} days of history before the "
             "cutoff)"
         )
-    if not origin_dates(cut, horizon, first):
-        longest = (cut - first).days - MIN_HISTORY_DAYS
-        fix = (
-            f"use --horizon {longest} or shorter, or a later --cutoff"
-            if longest >= 1
-            else "give a longer log"
-        )
+    label_days, _ = longest_label_horizon(cut, first)
+    if not origin_dates(cut, horizon, first) and label_days < MIN_LABEL_DAYS:
+        # (a horizon longer than the labels allow is still trained: BG/NBD scores it and the
+        # other models learn at the longest horizon with labels; only too little history stops it)
         reason = (
-            f"the churn models learn whether customers bought in the {horizon} days before "
-            f"--cutoff {cut} from at least {MIN_HISTORY_DAYS} days of history before those, i.e. "
-            f"from {cut - timedelta(days=horizon + MIN_HISTORY_DAYS)} on, and {data} starts on "
-            f"{first}: {fix}"
+            f"the churn models need labels: at least {MIN_HISTORY_DAYS + MIN_LABEL_DAYS} days "
+            f"of history before --cutoff {cut} ({MIN_HISTORY_DAYS} before a label window of "
+            f"{MIN_LABEL_DAYS} days or more), and {data} starts on {first}, "
+            f"{(cut - first).days} days before it: give a longer log or a later --cutoff"
         )
         plan.skip["train"] = reason
         plan.skip["predict"] = "no churn models (see train)"
