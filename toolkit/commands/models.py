@@ -10,8 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from toolkit.commands.common import (
+    DataInput,
+    Engine,
+    EngineOption,
     InputFile,
     ReadOptions,
+    SchedulerOption,
     announce_reading,
     announce_table,
     app,
@@ -27,6 +31,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from toolkit.models._persist import ModelBundle
+
+
+#: with --engine dask, the models are fitted on a seeded sample of about this many customers
+DASK_TRAIN_CUSTOMERS = 500_000
 
 
 class TimeUnit(StrEnum):
@@ -69,7 +77,7 @@ def _quiet_threads() -> None:
 @with_read_options
 @handle_errors
 def train(
-    data: InputFile,
+    data: DataInput,
     out: Annotated[
         Path, typer.Option("--out", help="Model directory to write (created or replaced).")
     ],
@@ -133,11 +141,21 @@ def train(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same models.")] = 0,
+    engine: EngineOption = Engine.embedded,
+    scheduler: SchedulerOption = None,
     *,
     read: ReadOptions,
 ) -> None:
     """Fit and compare the churn models (out of time on transactions, CV on a customer table)."""
     _quiet_threads()
+    from toolkit.engines import attach_engine, check_engine
+
+    check_engine(engine.value, scheduler)
+    if engine == Engine.dask and target is not None:
+        raise InputError(
+            "--engine dask computes features from a transaction log; with --target "
+            "the data is a customer table (drop --engine dask)"
+        )
     from toolkit.features import is_customer_table
     from toolkit.models._train import MODEL_CHOICES, train_from_table, train_from_transactions
 
@@ -203,16 +221,21 @@ def train(
             tx = read_transactions(data, **kwargs)
             try:
                 announce_reading(tx)
-                result = train_from_transactions(
-                    tx,
-                    cutoff=cutoff,
-                    horizon=horizon,
-                    time_unit=time_unit.value,
-                    models=chosen,
-                    n_origins=n_origins,
-                    seed=seed,
-                    progress=update,
-                )
+                # on Dask the models are fitted on the client, on a seeded sample of customers
+                with attach_engine(
+                    tx, engine.value, scheduler, sample_customers=DASK_TRAIN_CUSTOMERS
+                ) as dask:
+                    result = train_from_transactions(
+                        tx,
+                        cutoff=cutoff,
+                        horizon=horizon,
+                        time_unit=time_unit.value,
+                        models=chosen,
+                        n_origins=n_origins,
+                        seed=seed,
+                        progress=update,
+                    )
+                    result.notes += dask.notes if dask is not None else []
             finally:
                 tx.close()
         update("writing the report")
@@ -272,9 +295,16 @@ def _summary(bundle: ModelBundle, notes: list[str]) -> None:
 
 
 def _scoring_frame(
-    bundle: ModelBundle, data: Path, read: ReadOptions, cutoff: str | None
+    bundle: ModelBundle,
+    data: Path,
+    read: ReadOptions,
+    cutoff: str | None,
+    engine: Engine = Engine.embedded,
+    scheduler: str | None = None,
 ) -> tuple[pd.DataFrame, str]:
-    """The features to score: computed from a transaction log, or read from a table."""
+    """The features to score: computed from a transaction log (on ``engine``), or read from a
+    table."""
+    from toolkit.engines import attach_engine
     from toolkit.features import compute_features, data_range, is_customer_table, parse_cutoff
     from toolkit.io import find_id_column, read_table, read_transactions
 
@@ -302,9 +332,10 @@ def _scoring_frame(
                 f"--cutoff {cut} is after the end of the data ({last}); the latest useful cutoff "
                 f"is {last + _one_day()}"
             )
-        frame = compute_features(
-            tx, cutoff=cut, time_unit=bundle.settings.get("time_unit") or "days"
-        )
+        with attach_engine(tx, engine.value, scheduler):
+            frame = compute_features(
+                tx, cutoff=cut, time_unit=bundle.settings.get("time_unit") or "days"
+            )
     finally:
         tx.close()
     when = cut or (last + _one_day())
@@ -331,7 +362,7 @@ def _load(model_dir: Path) -> ModelBundle:
 @handle_errors
 def predict(
     model_dir: ModelDir,
-    data: InputFile,
+    data: DataInput,
     out: Annotated[Path, typer.Option("--out", help="Churn list: .csv, .parquet or .json.")],
     top: Annotated[
         int | None, typer.Option("--top", min=1, help="Keep the N highest-risk customers.")
@@ -363,11 +394,16 @@ def predict(
             "--context/--no-context", help="Add the context columns (--no-context: the bare list)."
         ),
     ] = True,
+    engine: EngineOption = Engine.embedded,
+    scheduler: SchedulerOption = None,
     *,
     read: ReadOptions,
 ) -> None:
     """The churn list in priority order: money at risk, churn probability, context, reasons."""
     _quiet_threads()
+    from toolkit.engines import check_engine
+
+    check_engine(engine.value, scheduler)
     from toolkit.io import output_format, write_frame
     from toolkit.io._present import for_people, round_for_people
     from toolkit.models._churnlist import CONTEXT, DISPLAY, churn_list
@@ -382,7 +418,7 @@ def predict(
         update("checking the model directory")
         bundle = _load(model_dir)
         update("computing features")
-        frame, what = _scoring_frame(bundle, data, read, cutoff)
+        frame, what = _scoring_frame(bundle, data, read, cutoff, engine, scheduler)
         update("scoring")
         churn = churn_list(
             bundle,

@@ -18,8 +18,11 @@ from typing import Annotated, Any
 import typer
 
 from toolkit.commands.common import (
-    InputFile,
+    DataInput,
+    Engine,
+    EngineOption,
     ReadOptions,
+    SchedulerOption,
     app,
     handle_errors,
     info,
@@ -56,6 +59,8 @@ def run_pipeline(
     customers_table: Path | None = None,
     models: str = "linear,tree,xgboost,bgnbd",
     seed: int = 0,
+    engine: Engine = Engine.embedded,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Run every step on a transaction log and write everything into ``out``.
 
@@ -100,6 +105,8 @@ def run_pipeline(
         time_unit=TimeUnit.days,
         customers_table=customers_table,
         btyd=True,
+        engine=engine,
+        scheduler=scheduler,
         **cols,
     )
     timings["correlate"] = _step(
@@ -125,11 +132,21 @@ def run_pipeline(
         models=models,
         segmenter=out / "segments" / "segmenter",
         seed=seed,
+        engine=engine,
+        scheduler=scheduler,
         **cols,
     )
     churn_list = out / "churn_list.csv"
     timings["predict"] = _step(
-        "predict", predict, model_dir=model_dir, data=data, out=churn_list, cutoff=cutoff, **cols
+        "predict",
+        predict,
+        model_dir=model_dir,
+        data=data,
+        out=churn_list,
+        cutoff=cutoff,
+        engine=engine,
+        scheduler=scheduler,
+        **cols,
     )
     # the segments come before the models (train uses their segmenter), so their churn risk is
     # added once the churn list exists: profiles.csv and actions.csv, at-risk segments first
@@ -185,7 +202,7 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, sa
 @with_read_options
 @handle_errors
 def run(
-    data: InputFile,
+    data: DataInput,
     out: OutDir,
     cutoff: Annotated[
         str | None,
@@ -211,6 +228,8 @@ def run(
         str, typer.Option("--models", help="Models to compare: linear,tree,xgboost,bgnbd.")
     ] = "linear,tree,xgboost,bgnbd",
     seed: SeedOpt = 0,
+    engine: EngineOption = Engine.embedded,
+    scheduler: SchedulerOption = None,
     *,
     read: ReadOptions,
 ) -> None:
@@ -225,16 +244,22 @@ def run(
     parse_cutoff(cutoff)
     if not parse_option_list(models, "--models", set(MODEL_CHOICES)):
         raise InputError(f"--models is empty; choose from {list(MODEL_CHOICES)}")
-    run_pipeline(
-        data,
-        out,
-        read=read,
-        cutoff=cutoff,
-        horizon=horizon,
-        customers_table=customers_table,
-        models=models,
-        seed=seed,
-    )
+    from toolkit.engines import engine_session
+
+    # one cluster for the features, training and scoring steps
+    with engine_session(engine.value, scheduler):
+        run_pipeline(
+            data,
+            out,
+            read=read,
+            cutoff=cutoff,
+            horizon=horizon,
+            customers_table=customers_table,
+            models=models,
+            seed=seed,
+            engine=engine,
+            scheduler=scheduler,
+        )
     _where(out)
 
 

@@ -539,7 +539,18 @@ def write_model_dir(
             + " = 1; see report.html for the leaves with their churn rates)\n\n"
             + str(tree["rules"])
         ).encode("utf-8")
-    if source is not None:
+    files = _source_files(source)
+    if source is not None and files is not None:
+        # a directory or glob of Parquet files (a data set too large to read twice): its
+        # files' names and sizes pin it
+        listing = "\n".join(f"{f}\t{f.stat().st_size}" for f in files)
+        fingerprint = {
+            "kind": "sha256 of the input files' paths and sizes",
+            "file": Path(source).name,
+            "files": len(files),
+            "sha256": hashlib.sha256(listing.encode("utf-8")).hexdigest(),
+        }
+    elif source is not None:
         path = Path(source)
         fingerprint = {
             "kind": "sha256 of the input file",
@@ -558,3 +569,15 @@ def write_model_dir(
         segmenter=segmenter,
         fingerprint=fingerprint,
     )
+
+
+def _source_files(source: str | os.PathLike[str] | None) -> list[Path] | None:
+    """The Parquet files of a directory or glob ``source``; None for one file (or none)."""
+    if source is None:
+        return None
+    from toolkit.io._read import parquet_files
+
+    try:
+        return parquet_files(source)
+    except InputError:  # gone meanwhile: fingerprinted as a file, which says so
+        return None
