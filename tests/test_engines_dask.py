@@ -230,7 +230,15 @@ def test_200k_customers_on_two_worker_processes_equal_the_embedded_engine(large_
     with dask_client(n_workers=2, threads_per_worker=1, processes=True) as c:
         got = on_dask(c, large_log, **kwargs)
     assert len(want) > 150_000
-    pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+    pd.testing.assert_frame_equal(
+        got.drop(columns="expected_value"), want.drop(columns="expected_value"), rtol=1e-9
+    )
+    # monetary, a sum over each customer's lines, matches to the last bits only (the lines are
+    # summed in another order), and the Gamma-Gamma optimiser (tolerance 1e-15 on the
+    # likelihood) turns that into about 1e-8 in its parameters, hence in expected_value
+    np.testing.assert_allclose(got["expected_value"], want["expected_value"], rtol=1e-7)
+    for name, value in want.attrs["btyd"]["gamma_gamma"].items():
+        assert got.attrs["btyd"]["gamma_gamma"][name] == pytest.approx(value, rel=1e-7)
 
 
 @pytest.mark.slow

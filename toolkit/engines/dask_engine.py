@@ -602,7 +602,7 @@ def in_sample(ids: Any, per_million: int) -> Any:
     --------
     >>> import pyarrow as pa
     >>> ids = pa.array([f"C{i}" for i in range(10_000)])
-    >>> 0.18 < in_sample(ids, 200_000).to_numpy(zero_copy_only=False).mean() < 0.22
+    >>> bool(0.18 < in_sample(ids, 200_000).to_numpy(zero_copy_only=False).mean() < 0.22)
     True
     """
     import duckdb
