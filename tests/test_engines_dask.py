@@ -242,7 +242,7 @@ def test_200k_customers_on_two_worker_processes_equal_the_embedded_engine(large_
 
 
 @pytest.mark.slow
-def test_a_dask_trained_model_ranks_customers_like_the_embedded_one(cli, session, tmp_path):
+def test_a_dask_trained_model_ranks_customers_like_the_embedded_one(cli, tmp_path):
     from scipy.stats import spearmanr
 
     from toolkit.datasets import generate_transactions
@@ -250,18 +250,64 @@ def test_a_dask_trained_model_ranks_customers_like_the_embedded_one(cli, session
     log = tmp_path / "log.parquet"
     generate_transactions(2500, seed=7, start="2022-06-01", end="2023-12-31", out=log)
     lists = {}
-    for engine in ("embedded", "dask"):
-        model, churn = tmp_path / f"M-{engine}", tmp_path / f"churn-{engine}.csv"
-        common = ["--engine", engine]
-        res = cli("train", log, "--out", model, "--horizon", "60", "--seed", "1", *common)
-        assert res.exit_code == 0, res.output
-        res = cli("predict", model, log, "--out", churn, *common)
-        assert res.exit_code == 0, res.output
-        lists[engine] = pd.read_csv(churn, dtype={"customer_id": str}).set_index("customer_id")
-    a, b = lists["embedded"], lists["dask"]
+    # worker processes: the model reaches the workers serialised, as on a real cluster
+    with dask_client(n_workers=2, threads_per_worker=1, processes=True) as c:
+        token = _SESSION.set(c)
+        try:
+            for engine in ("embedded", "dask"):
+                model, churn = tmp_path / f"M-{engine}", tmp_path / f"churn-{engine}.csv"
+                common = ["--engine", engine]
+                res = cli("train", log, "--out", model, "--horizon", "60", "--seed", "1", *common)
+                assert res.exit_code == 0, res.output
+                res = cli("predict", model, log, "--out", churn, *common)
+                assert res.exit_code == 0, res.output
+                lists[engine] = pd.read_csv(churn, dtype={"customer_id": str})
+        finally:
+            _SESSION.reset(token)
+    a, b = (lists[e].set_index("customer_id") for e in ("embedded", "dask"))
     assert sorted(a.index) == sorted(b.index)
     rho = spearmanr(a["churn_probability"], b.loc[a.index, "churn_probability"]).statistic
     assert rho >= 0.99
+    # below the training sample's size the models are the same: so is the whole list
+    pd.testing.assert_frame_equal(lists["dask"], lists["embedded"], rtol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory: pytest.TempPathFactory, cli) -> tuple[Path, Path]:
+    from toolkit.datasets import generate_transactions
+
+    root = tmp_path_factory.mktemp("model")
+    log = root / "log.parquet"
+    generate_transactions(1200, seed=8, start="2022-06-01", end="2023-12-31", out=log)
+    res = cli("train", log, "--out", root / "M", "--horizon", "60", "--models", "linear,tree")
+    assert res.exit_code == 0, res.output
+    return root / "M", log
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["--top", "50", "--sort", "churn_probability"], ["--no-reasons"]]
+)
+def test_predict_on_dask_writes_the_embedded_churn_list(cli, session, small_model, tmp_path, args):
+    model, log = small_model
+    res = cli("predict", model, log, "--out", tmp_path / "emb.csv", *args)
+    assert res.exit_code == 0, res.output
+    want = pd.read_csv(tmp_path / "emb.csv", dtype={"customer_id": str})
+    res = cli("predict", model, log, "--out", tmp_path / "dask.csv", "--engine", "dask", *args)
+    assert res.exit_code == 0, res.output
+    assert "on Dask" in res.output
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "dask.csv", dtype={"customer_id": str}), want
+    )
+    # partitioned: each part in priority order, together the same list
+    res = cli("predict", model, log, "--out", tmp_path / "parts", "--engine", "dask", *args)
+    assert res.exit_code == 0, res.output
+    files = sorted((tmp_path / "parts").glob("part-*.parquet"))
+    assert len(files) >= 2
+    parts = [pd.read_parquet(f) for f in files]
+    assert all(p["priority_rank"].is_monotonic_increasing for p in parts)
+    got = pd.concat(parts).sort_values("priority_rank", ignore_index=True)
+    assert got["customer_id"].tolist() == want["customer_id"].tolist()
+    np.testing.assert_allclose(got["churn_probability"], want["churn_probability"], atol=5e-5)
 
 
 def test_a_training_sample_is_the_same_customers_at_every_cutoff(client, tmp_path):

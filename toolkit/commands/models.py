@@ -295,16 +295,9 @@ def _summary(bundle: ModelBundle, notes: list[str]) -> None:
 
 
 def _scoring_frame(
-    bundle: ModelBundle,
-    data: Path,
-    read: ReadOptions,
-    cutoff: str | None,
-    engine: Engine = Engine.embedded,
-    scheduler: str | None = None,
+    bundle: ModelBundle, data: Path, read: ReadOptions, cutoff: str | None
 ) -> tuple[pd.DataFrame, str]:
-    """The features to score: computed from a transaction log (on ``engine``), or read from a
-    table."""
-    from toolkit.engines import attach_engine
+    """The features to score: computed from a transaction log, or read from a table."""
     from toolkit.features import compute_features, data_range, is_customer_table, parse_cutoff
     from toolkit.io import find_id_column, read_table, read_transactions
 
@@ -332,10 +325,9 @@ def _scoring_frame(
                 f"--cutoff {cut} is after the end of the data ({last}); the latest useful cutoff "
                 f"is {last + _one_day()}"
             )
-        with attach_engine(tx, engine.value, scheduler):
-            frame = compute_features(
-                tx, cutoff=cut, time_unit=bundle.settings.get("time_unit") or "days"
-            )
+        frame = compute_features(
+            tx, cutoff=cut, time_unit=bundle.settings.get("time_unit") or "days"
+        )
     finally:
         tx.close()
     when = cut or (last + _one_day())
@@ -408,17 +400,25 @@ def predict(
     from toolkit.io._present import for_people, round_for_people
     from toolkit.models._churnlist import CONTEXT, DISPLAY, churn_list
 
-    output_format(out)
+    if engine != Engine.dask or out.suffix:  # with dask, no extension: partitioned Parquet
+        output_format(out)
     chosen = None
     if columns is not None:
         if not context:
             raise InputError("--columns and --no-context contradict each other: give one")
         chosen = parse_option_list(columns, "--columns", set(CONTEXT))
+    if engine == Engine.dask:
+        from toolkit.engines.dask_engine import predict_on_dask
+
+        opts = {"with_reasons": reasons, "sort": sort.value, "context": context, "columns": chosen}
+        for line in predict_on_dask(model_dir, data, out, read, cutoff, scheduler, top, **opts):
+            info(line)
+        return
     with progress("predict") as update:
         update("checking the model directory")
         bundle = _load(model_dir)
         update("computing features")
-        frame, what = _scoring_frame(bundle, data, read, cutoff, engine, scheduler)
+        frame, what = _scoring_frame(bundle, data, read, cutoff)
         update("scoring")
         churn = churn_list(
             bundle,

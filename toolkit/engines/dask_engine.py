@@ -377,6 +377,68 @@ class DaskEngine:
             "partitions": len(partials.files),
         }
 
+    def churn_list(
+        self,
+        tx: Transactions,
+        spec: FeatureSpec,
+        bundle: Any,
+        *,
+        out: str | os.PathLike[str] | None = None,
+        top: int | None = None,
+        **options: Any,
+    ) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+        """The churn list of every customer at ``spec.cutoff``, scored where the features are.
+
+        Each partition's features are scored, explained (SHAP contributions, reasons), valued
+        and put in order by :func:`toolkit.models.churn_list` in the worker that made them; only
+        the customer ids, churn probabilities and values at risk come to the client, where the
+        ranks over all customers are set (:func:`global_ranks`) and sent back. ``out`` without
+        an extension gets the list as one Parquet file per partition, each in priority order
+        (written by the workers; returns None for the frame); otherwise the list is gathered
+        and returned in priority order. ``options`` go to ``churn_list`` (``with_reasons``,
+        ``sort``, ``context``, ``columns``). Returns the list and its metadata (order, formulas,
+        champion, customers scored).
+        """
+        import pandas as pd
+
+        from toolkit.io import staged_outputs
+        from toolkit.models._churnlist import formula
+
+        partials, _ = self._partials(tx, spec, None)
+        rows = sum(int(s["rows"]) for s in partials.stats)
+        if not rows:
+            raise InputError("no customer has a purchase before the cutoff")
+        model = self.client.scatter(bundle, broadcast=True)
+        lists = self.client.map(
+            _churn_part, partials.files, bundle=model, options=options, pure=False
+        )
+        keys = self.client.gather(self.client.map(_churn_keys, lists, pure=False))
+        ranks, order_by = global_ranks(keys, str(options.get("sort", "auto")))
+        meta = {
+            "order": order_by,
+            "formulas": formula(bundle),
+            "champion": bundle.champion,
+            "customers": rows,
+        }
+        slices = [ranks[ranks["part"] == k].drop(columns="part") for k in range(len(lists))]
+        if out is not None and is_partitioned_output(out):
+            target = Path(out)
+            with staged_outputs(target.parent) as stage:
+                final = stage / target.name
+                final.mkdir()
+                files = [str(final / f"part-{k:05d}.parquet") for k in range(len(lists))]
+                self.client.gather(
+                    self.client.map(_ranked_part, lists, slices, files, top=top, pure=False)
+                )
+            return None, meta
+        parts = self.client.gather(
+            self.client.map(_ranked_part, lists, slices, top=top, pure=False)
+        )
+        table = pd.concat([p for p in parts if len(p)], ignore_index=True)
+        table = table.sort_values("priority_rank", kind="stable").reset_index(drop=True)
+        table.attrs["toolkit"] = {k: v for k, v in meta.items() if k != "customers"}
+        return table, meta
+
     def close(self) -> None:
         """Remove the scratch partitions."""
         for shuffled in self._shuffled.values():
@@ -624,6 +686,129 @@ def in_sample(ids: Any, per_million: int) -> Any:
         con.close()
 
 
+# --- the churn list, per partition ---------------------------------------------------------------
+
+
+def _features_frame(file: str) -> pd.DataFrame:
+    """One partition's features as the embedded engine returns them (types, order)."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from toolkit.features._build import _finish_frame
+
+    con = duckdb.connect()
+    try:
+        con.register("features_result", pq.read_table(file))
+        con.execute("SET preserve_insertion_order = true")
+        df = con.execute("SELECT * FROM features_result").df()
+    finally:
+        con.close()
+    return _finish_frame(df, None)
+
+
+def _churn_part(file: str, *, bundle: Any, options: dict[str, Any]) -> pd.DataFrame:
+    """The churn list of one partition (its own ranks; :func:`_ranked_part` sets the global
+    ones)."""
+    from threadpoolctl import threadpool_limits
+
+    from toolkit.models._churnlist import churn_list
+
+    frame = _features_frame(file)
+    if frame.empty:
+        return frame.iloc[:0]
+    # one BLAS / OpenMP thread: the worker's threads are the cluster's parallelism
+    with threadpool_limits(limits=1):
+        return churn_list(bundle, frame, top=None, **options)
+
+
+def _churn_keys(table: pd.DataFrame) -> pd.DataFrame:
+    """What the client needs of a partition's list to rank every customer."""
+    import pandas as pd
+
+    if table.empty:
+        return pd.DataFrame({"customer_id": [], "churn_probability": [], "value_at_risk": []})
+    return table[["customer_id", "churn_probability", "value_at_risk"]]
+
+
+def global_ranks(keys: list[pd.DataFrame], sort: str = "auto") -> tuple[pd.DataFrame, str]:
+    """``priority_rank``, ``risk_rank`` and ``risk_decile`` over every customer of every
+    partition, with the partition (``part``) of each; and the order used.
+
+    The rules are :func:`toolkit.models.churn_list`'s, applied to the customers in id order (the
+    order the embedded engine scores them in, so that ties fall the same way): risk by churn
+    probability; priority by value at risk (customers without a value after the others, ties by
+    risk) when any customer has a value and ``sort`` allows, else by risk.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"customer_id": ["b", "a"], "churn_probability": [0.9, 0.2],
+    ...                   "value_at_risk": [1.0, 5.0]})
+    >>> b = pd.DataFrame({"customer_id": ["c"], "churn_probability": [0.5],
+    ...                   "value_at_risk": [3.0]})
+    >>> ranks, order = global_ranks([a, b])
+    >>> order, ranks.sort_values("customer_id")["priority_rank"].tolist()
+    ('value_at_risk', [1, 3, 2])
+    """
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.concat(
+        [k.assign(part=i) for i, k in enumerate(keys)], ignore_index=True
+    ).sort_values("customer_id", kind="stable", ignore_index=True)
+    churn = frame["churn_probability"].to_numpy(np.float64)
+    at_risk = frame["value_at_risk"].to_numpy(np.float64, na_value=np.nan)
+    n = len(frame)
+    by_risk = np.argsort(-churn, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_risk] = np.arange(1, n + 1)
+    decile = np.minimum(10, (rank - 1) * 10 // max(n, 1) + 1).astype(np.int64)
+    valued = bool(np.isfinite(at_risk).any())
+    order_by = ("value_at_risk" if valued else "churn_probability") if sort == "auto" else sort
+    if order_by == "value_at_risk":
+        key = np.where(np.isfinite(at_risk), at_risk, -np.inf)
+        order = np.lexsort((-churn, -key))
+    else:
+        order = by_risk
+    priority = np.empty(n, dtype=np.int64)
+    priority[order] = np.arange(1, n + 1)
+    ranks = pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"],
+            "priority_rank": priority,
+            "risk_rank": rank,
+            "risk_decile": decile,
+            "part": frame["part"],
+        }
+    )
+    return ranks, order_by
+
+
+def _ranked_part(
+    table: pd.DataFrame, ranks: pd.DataFrame, out: str | None = None, *, top: int | None
+) -> pd.DataFrame:
+    """One partition's list with the global ranks, in priority order (the first ``top`` of the
+    whole list only); written to ``out`` (Parquet) or returned."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if len(table):
+        by_id = ranks.set_index("customer_id")
+        ids = table["customer_id"].astype("string")
+        for col in ("priority_rank", "risk_rank", "risk_decile"):
+            if col in table.columns:
+                table[col] = by_id.loc[ids, col].to_numpy()
+        table = table.sort_values("priority_rank", kind="stable").reset_index(drop=True)
+        if top is not None:
+            table = table[table["priority_rank"] <= int(top)].reset_index(drop=True)
+    if out is None:
+        return table
+    tmp = f"{out}.tmp"
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp)
+    os.replace(tmp, out)
+    return table.iloc[:0]
+
+
 # --- BG/NBD and Gamma-Gamma from the partitions' statistics ---------------------------------------
 
 
@@ -771,3 +956,70 @@ def _write_table(table: pa.Table, out: Path, categories: list[str]) -> None:
             con.execute(f"COPY features_result TO '{_esc(tmp)}' {copy_opts}")
         finally:
             con.close()
+
+
+# --- toolkit predict --engine dask ---------------------------------------------------------------
+
+
+def predict_on_dask(
+    model_dir: Path,
+    data: Path,
+    out: Path,
+    read: Any,
+    cutoff: str | None,
+    scheduler: str | None,
+    top: int | None,
+    **options: Any,
+) -> list[str]:
+    """``toolkit predict --engine dask``: the churn list of a transaction log, scored on the
+    cluster (:meth:`DaskEngine.churn_list`), written to ``out``. Returns the lines to tell the
+    user."""
+    from datetime import timedelta
+
+    from toolkit.engines import attach_engine
+    from toolkit.features import data_range, is_customer_table, parse_cutoff, resolve_spec
+    from toolkit.io import read_transactions, write_frame
+    from toolkit.io._present import for_people, round_for_people
+    from toolkit.models._churnlist import DISPLAY
+    from toolkit.models._persist import load_model_dir
+
+    bundle = load_model_dir(model_dir)
+    kwargs = read.read_kwargs()
+    if bundle.settings.get("mode") == "target" or is_customer_table(data, **kwargs):
+        raise InputError(
+            f"--engine dask scores a transaction log; {data} has one row per customer "
+            "(drop --engine dask)"
+        )
+    tx = read_transactions(data, **kwargs)
+    try:
+        _, last = data_range(tx)
+        cut = parse_cutoff(cutoff)
+        if cut is not None and cut > last + timedelta(days=1):
+            raise InputError(
+                f"--cutoff {cut} is after the end of the data ({last}); the latest useful cutoff "
+                f"is {last + timedelta(days=1)}"
+            )
+        spec, _ = resolve_spec(tx, cut, None, bundle.settings.get("time_unit") or "days")
+        with attach_engine(tx, "dask", scheduler) as dask:
+            churn, meta = dask.churn_list(tx, spec, bundle, out=out, top=top, **options)
+            parts = len(dask.shuffle(tx).parts)
+    finally:
+        tx.close()
+    customers = int(meta["customers"])
+    if churn is not None:
+        write_frame(round_for_people(churn, DISPLAY) if for_people(out) else churn, out)
+        written = f"{len(churn):,} rows to {out}"
+    else:
+        rows = min(customers, top) if top else customers
+        written = f"{rows:,} rows to {out}/ (one Parquet file per partition, each in order)"
+    order = (
+        "money at risk first (value_at_risk)"
+        if meta["order"] == "value_at_risk"
+        else "highest churn probability first"
+    )
+    return [
+        f"champion {bundle.champion}; churn_probability = "
+        f"{bundle.settings.get('churn_probability')}",
+        f"scored {customers:,} customers of {data} as of {spec.cutoff} on Dask ({parts} "
+        f"partitions: features, scores and reasons in the workers); wrote {written}, {order}",
+    ]
