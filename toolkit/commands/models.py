@@ -235,7 +235,10 @@ def train(
                         seed=seed,
                         progress=update,
                     )
-                    result.notes += dask.notes if dask is not None else []
+                    if dask is not None:  # XGBoost again through xgboost.dask, on everyone
+                        update("training XGBoost through xgboost.dask")
+                        trained = dask.train_xgboost(tx, result, seed=seed)
+                        result.notes += dask.notes + ([trained] if trained else [])
             finally:
                 tx.close()
         update("writing the report")

@@ -179,6 +179,7 @@ class DaskEngine:
         #: the share of customers gathered (per million, by id hash), fixed by the first call
         self.sample_per_million: int | None = None
         self._shuffled: dict[int, _Shuffled] = {}
+        self._computed: dict[tuple[int, FeatureSpec], _Partials] = {}
         self.notes: list[str] = []
 
     # -- the shuffle ---------------------------------------------------------------------------
@@ -232,6 +233,9 @@ class DaskEngine:
         from toolkit.features._btyd import FIT_SAMPLE
         from toolkit.features._build import customer_frame
 
+        if customers is None and (id(tx), spec) in self._computed:
+            # the same features again (train asks for an origin more than once)
+            return self._computed[(id(tx), spec)], []
         shuffled = self.shuffle(tx)
         extra, categories = (None, []) if customers is None else customer_frame(customers)
         extra_future = None if extra is None else self.client.scatter(extra, broadcast=True)
@@ -248,7 +252,10 @@ class DaskEngine:
             pure=False,
         )
         stats = self.client.gather(futures)
-        return _Partials(files, stats), categories
+        partials = _Partials(files, stats)
+        if customers is None:
+            self._computed[(id(tx), spec)] = partials
+        return partials, categories
 
     def _fit(
         self, partials: _Partials, spec: FeatureSpec, btyd: bool
@@ -439,11 +446,76 @@ class DaskEngine:
         table.attrs["toolkit"] = {k: v for k, v in meta.items() if k != "customers"}
         return table, meta
 
+    def train_xgboost(self, tx: Transactions, result: Any, *, seed: int = 0) -> str | None:
+        """Train the final XGBoost booster of ``result`` again through ``xgboost.dask``, on every
+        customer at every training origin, with the hyperparameters and number of rounds the
+        client's fit chose (on its sample); the client's calibration is kept. Returns a note for
+        the model (None without an XGBoost model).
+        """
+        scorer = result.scorers.get("xgboost")
+        origins = (result.settings.get("training") or {}).get("origins") or []
+        horizon = result.settings.get("horizon")
+        if scorer is None or not origins or not horizon:
+            return None
+        import numpy as np
+        import pandas as pd
+        from dask import dataframe as dd
+        from xgboost import dask as dxgb
+
+        from toolkit.features import resolve_spec
+        from toolkit.models._boost import EVAL_METRIC, _safe_names
+
+        time_unit = result.settings.get("time_unit") or "days"
+        items: list[tuple[str, str]] = []
+        rows = positives = 0
+        for origin in origins:
+            spec, _ = resolve_spec(tx, origin, int(horizon), time_unit)
+            partials, _ = self._partials(tx, spec, None)
+            items += [(origin, f) for f in partials.files]
+            rows += sum(int(s["rows"]) for s in partials.stats)
+            positives += sum(int(s["repeat"] or 0) for s in partials.stats)
+        names = _safe_names(result.schema.encoded_names)
+        meta = pd.DataFrame({n: pd.Series(dtype="float64") for n in [*names, "__label"]})
+        frame = dd.from_map(
+            _encoded_part,
+            items,
+            schema=result.schema,
+            names=names,
+            meta=meta,
+            enforce_metadata=False,
+        )
+        dtrain = dxgb.DaskDMatrix(
+            self.client, frame[names], frame["__label"], missing=np.nan, feature_names=names
+        )
+        chosen = scorer.chosen_
+        spw = float((rows - positives) / max(positives, 1))
+        params = {
+            "objective": "binary:logistic",
+            "eval_metric": EVAL_METRIC,
+            "tree_method": "hist",
+            "subsample": chosen.get("subsample", 0.8),
+            "colsample_bytree": chosen.get("colsample_bytree", 0.8),
+            "reg_lambda": 1.0,
+            "scale_pos_weight": spw,
+            "seed": int(seed),
+            **{k: chosen[k] for k in ("max_depth", "learning_rate", "min_child_weight")},
+        }
+        out = dxgb.train(self.client, params, dtrain, num_boost_round=int(chosen["rounds"]))
+        scorer.booster_ = out["booster"]
+        note = (
+            f"Dask engine: the final XGBoost booster was trained through xgboost.dask on all "
+            f"{rows:,} rows of the {len(origins)} training origins ({chosen['rounds']} rounds, "
+            "the hyperparameters chosen on the sample); its calibration is the sample fit's."
+        )
+        scorer.chosen_ = {**chosen, "scale_pos_weight": spw, "trained_on": note}
+        return note
+
     def close(self) -> None:
         """Remove the scratch partitions."""
         for shuffled in self._shuffled.values():
             shutil.rmtree(shuffled.root, ignore_errors=True)
         self._shuffled.clear()
+        self._computed.clear()
 
 
 def is_partitioned_output(path: str | os.PathLike[str]) -> bool:
@@ -684,6 +756,20 @@ def in_sample(ids: Any, per_million: int) -> Any:
         )
     finally:
         con.close()
+
+
+def _encoded_part(item: tuple[str, str], *, schema: Any, names: list[str]) -> pd.DataFrame:
+    """One partition's features at one origin as the models' encoded matrix and the label."""
+    import pandas as pd
+
+    from toolkit.models._data import label_vector
+
+    origin, file = item
+    frame = _features_frame(file)
+    frame["origin"] = pd.Timestamp(origin)
+    out = pd.DataFrame(schema.encode(frame), columns=names)
+    out["__label"] = label_vector(frame, "repeat_purchase").astype("float64")
+    return out
 
 
 # --- the churn list, per partition ---------------------------------------------------------------
