@@ -670,7 +670,7 @@ def _features_part(
     labelled = LABEL_COLUMNS[0] in table.column_names
     return {
         "rows": table.num_rows,
-        "repeat": int(pc_sum(table, LABEL_COLUMNS[0])) if labelled else None,
+        "repeat": int(_column_sum(table, LABEL_COLUMNS[0])) if labelled else None,
         "in_customer_table": matched,
         "histories": (f, r, t, counts),
         "n_repeat": int(repeat.sum()),
@@ -684,7 +684,8 @@ def _features_part(
     }
 
 
-def pc_sum(table: pa.Table, column: str) -> float:
+def _column_sum(table: pa.Table, column: str) -> float:
+    """The sum of a numeric column of an Arrow table (0 when empty)."""
     import pyarrow.compute as pc
 
     value = pc.sum(table.column(column)).as_py()
