@@ -10,7 +10,6 @@ processes, as a real cluster has.
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -142,33 +141,6 @@ def test_cli_writes_partitioned_parquet_or_one_file(cli, session, tmp_path):
     pd.testing.assert_frame_equal(
         pd.read_csv(gathered, dtype={"customer_id": str}), want, rtol=1e-6
     )
-
-
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["features", "{log}", "--out", "{out}/f.csv"],
-        ["train", "{log}", "--out", "{out}/M"],
-        ["predict", "{out}", "{log}", "--out", "{out}/c.csv"],
-        ["run", "{log}", "--out", "{out}/run"],
-    ],
-    ids=["features", "train", "predict", "run"],
-)
-def test_engine_dask_without_dask_says_how_to_install_it(cli, monkeypatch, tmp_path, command):
-    # an import of a module set to None in sys.modules raises ImportError, as a missing one does
-    monkeypatch.setitem(sys.modules, "distributed", None)
-    args = [a.format(log=TINY, out=tmp_path) for a in command]
-    res = cli(*args, "--engine", "dask")
-    assert res.exit_code == 2, res.output
-    assert 'pip install "toolkit[dask]"' in res.output
-    assert "Traceback" not in res.output
-    assert not list(tmp_path.iterdir())  # nothing written
-
-
-def test_scheduler_needs_the_dask_engine(cli, tmp_path):
-    res = cli("features", TINY, "--out", tmp_path / "f.csv", "--scheduler", "tcp://1.2.3.4:1")
-    assert res.exit_code == 2
-    assert "--scheduler applies only with --engine dask" in res.output
 
 
 @pytest.mark.parametrize(
