@@ -1,6 +1,6 @@
 """The package's shape: no import cycle, and no import from a lower layer into a higher one.
 
-Layers, from the bottom: io -> btyd -> features, segments, engines -> models -> reports ->
+Layers, from the bottom: io -> btyd -> features, segments -> models -> engines -> reports ->
 commands (ARCHITECTURE.md). Imports inside functions count (they are how cycles hide); imports
 under ``if TYPE_CHECKING:`` do not (they never run).
 """
@@ -18,10 +18,10 @@ LAYERS = {
     "btyd": 1,
     "features": 2,
     "segments": 2,
-    "engines": 2,
     "models": 3,
-    "reports": 4,
-    "commands": 5,
+    "engines": 4,
+    "reports": 5,
+    "commands": 6,
 }
 
 

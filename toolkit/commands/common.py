@@ -16,6 +16,7 @@ import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -503,3 +504,38 @@ def parse_option_list(value: str | None, option: str, allowed: set[str] | None =
                 f"{option} must be a comma-separated list of {sorted(allowed)}, got {bad!r}"
             )
     return items
+
+
+# --- engines (toolkit.engines) ------------------------------------------------------------------
+
+
+class Engine(StrEnum):
+    embedded = "embedded"
+    dask = "dask"
+
+
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="Where the features are computed: embedded (DuckDB in this process) or dask "
+        "(hash partitions by customer on a Dask cluster; needs the 'dask' extra).",
+        rich_help_panel="Engine",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="With --engine dask: the address of a running Dask scheduler (tcp://host:8786). "
+        "Default: a local cluster sized to this machine, started and closed by the command.",
+        rich_help_panel="Engine",
+    ),
+]
+DataInput = Annotated[
+    Path,
+    typer.Argument(
+        help="Input data: a file (CSV/Parquet/JSON/xlsx), a directory of Parquet files, or a "
+        "quoted glob of them ('logs/*.parquet').",
+    ),
+]

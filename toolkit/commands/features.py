@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from toolkit.commands.common import (
-    InputFile,
+    DataInput,
+    Engine,
+    EngineOption,
     ReadOptions,
+    SchedulerOption,
     announce_reading,
     announce_table,
     app,
@@ -58,9 +61,14 @@ TimeUnitOption = Annotated[
 @with_read_options
 @handle_errors
 def features(
-    data: InputFile,
+    data: DataInput,
     out: Annotated[
-        Path, typer.Option("--out", help="Output file: .parquet, .csv or .json.", dir_okay=False)
+        Path,
+        typer.Option(
+            "--out",
+            help="Output file: .parquet, .csv or .json; with --engine dask, a path without an "
+            "extension is a directory of Parquet files, one per partition.",
+        ),
     ],
     cutoff: CutoffOption = None,
     horizon: HorizonOption = None,
@@ -82,6 +90,8 @@ def features(
             "p_alive, expected_purchases (over the horizon, or 90 days), expected_value.",
         ),
     ] = True,
+    engine: EngineOption = Engine.embedded,
+    scheduler: SchedulerOption = None,
     *,
     read: ReadOptions,
 ) -> None:
@@ -90,10 +100,14 @@ def features(
     A file that already has one row per customer (no date column) passes through with typed
     columns.
     """
+    from toolkit.engines import attach_engine, check_engine
     from toolkit.features import is_customer_table, parse_cutoff, resolve_spec, write_features
     from toolkit.io import output_format, read_table, read_transactions, write_frame
 
-    output_format(out)
+    check_engine(engine.value, scheduler)
+    partitioned = engine == Engine.dask and not out.suffix
+    if not partitioned:
+        output_format(out)
     parse_cutoff(cutoff)  # a typo fails now, not after reading the whole log
     kwargs = read.read_kwargs()
     if is_customer_table(data, **kwargs):
@@ -135,10 +149,13 @@ def features(
             for note in notes:
                 info(note)
             update("computing")
-            summary = write_features(tx, out, spec, customers, btyd=btyd)
+            with attach_engine(tx, engine.value, scheduler):
+                summary = write_features(tx, out, spec, customers, btyd=btyd)
         finally:
             tx.close()
     msg = f"wrote features of {summary['customers']:,} customers as of {spec.cutoff} to {out}"
+    if summary.get("partitions"):
+        msg += f" (Dask: {summary['partitions']} hash partitions by customer)"
     if summary["repeat_rate"] is not None:
         msg += f"; {summary['repeat_rate']:.1%} bought again in the {horizon} days after the cutoff"
     info(msg)

@@ -10,8 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from toolkit.commands.common import (
+    DataInput,
+    Engine,
+    EngineOption,
     InputFile,
     ReadOptions,
+    SchedulerOption,
     announce_reading,
     announce_table,
     app,
@@ -28,6 +32,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from toolkit.models._persist import ModelBundle
+
+
+#: with --engine dask, the models are fitted on a seeded sample of about this many customers
+DASK_TRAIN_CUSTOMERS = 500_000
 
 
 class TimeUnit(StrEnum):
@@ -70,7 +78,7 @@ def _quiet_threads() -> None:
 @with_read_options
 @handle_errors
 def train(
-    data: InputFile,
+    data: DataInput,
     out: Annotated[
         Path, typer.Option("--out", help="Model directory to write (created or replaced).")
     ],
@@ -134,11 +142,21 @@ def train(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same models.")] = 0,
+    engine: EngineOption = Engine.embedded,
+    scheduler: SchedulerOption = None,
     *,
     read: ReadOptions,
 ) -> None:
     """Fit and compare the churn models (out of time on transactions, CV on a customer table)."""
     _quiet_threads()
+    from toolkit.engines import attach_engine, check_engine
+
+    check_engine(engine.value, scheduler)
+    if engine == Engine.dask and target is not None:
+        raise InputError(
+            "--engine dask computes features from a transaction log; with --target "
+            "the data is a customer table (drop --engine dask)"
+        )
     from toolkit.features import is_customer_table
     from toolkit.models._train import MODEL_CHOICES, train_from_table, train_from_transactions
 
@@ -204,16 +222,24 @@ def train(
             tx = read_transactions(data, **kwargs)
             try:
                 announce_reading(tx)
-                result = train_from_transactions(
-                    tx,
-                    cutoff=cutoff,
-                    horizon=horizon,
-                    time_unit=time_unit.value,
-                    models=chosen,
-                    n_origins=n_origins,
-                    seed=seed,
-                    progress=update,
-                )
+                # on Dask the models are fitted on the client, on a seeded sample of customers
+                with attach_engine(
+                    tx, engine.value, scheduler, sample_customers=DASK_TRAIN_CUSTOMERS
+                ) as dask:
+                    result = train_from_transactions(
+                        tx,
+                        cutoff=cutoff,
+                        horizon=horizon,
+                        time_unit=time_unit.value,
+                        models=chosen,
+                        n_origins=n_origins,
+                        seed=seed,
+                        progress=update,
+                    )
+                    if dask is not None:  # XGBoost again through xgboost.dask, on everyone
+                        update("training XGBoost through xgboost.dask")
+                        trained = dask.train_xgboost(tx, result, seed=seed)
+                        result.notes += dask.notes + ([trained] if trained else [])
             finally:
                 tx.close()
         update("writing the report")
@@ -342,7 +368,7 @@ def _load(model_dir: Path) -> ModelBundle:
 @handle_errors
 def predict(
     model_dir: ModelDir,
-    data: InputFile,
+    data: DataInput,
     out: Annotated[Path, typer.Option("--out", help="Churn list: .csv, .parquet or .json.")],
     top: Annotated[
         int | None, typer.Option("--top", min=1, help="Keep the N highest-risk customers.")
@@ -374,21 +400,34 @@ def predict(
             "--context/--no-context", help="Add the context columns (--no-context: the bare list)."
         ),
     ] = True,
+    engine: EngineOption = Engine.embedded,
+    scheduler: SchedulerOption = None,
     *,
     read: ReadOptions,
 ) -> None:
     """The churn list in priority order: money at risk, churn probability, context, reasons."""
     _quiet_threads()
+    from toolkit.engines import check_engine
+
+    check_engine(engine.value, scheduler)
     from toolkit.io import output_format, write_frame
     from toolkit.io._present import for_people, round_for_people
     from toolkit.models._churnlist import CONTEXT, DISPLAY, churn_list
 
-    output_format(out)
+    if engine != Engine.dask or out.suffix:  # with dask, no extension: partitioned Parquet
+        output_format(out)
     chosen = None
     if columns is not None:
         if not context:
             raise InputError("--columns and --no-context contradict each other: give one")
         chosen = parse_option_list(columns, "--columns", set(CONTEXT))
+    if engine == Engine.dask:
+        from toolkit.engines.dask_engine import predict_on_dask
+
+        opts = {"with_reasons": reasons, "sort": sort.value, "context": context, "columns": chosen}
+        for line in predict_on_dask(model_dir, data, out, read, cutoff, scheduler, top, **opts):
+            info(line)
+        return
     with progress("predict") as update:
         update("checking the model directory")
         bundle = _load(model_dir)

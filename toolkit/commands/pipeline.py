@@ -20,8 +20,11 @@ from typing import Annotated, Any
 import typer
 
 from toolkit.commands.common import (
-    InputFile,
+    DataInput,
+    Engine,
+    EngineOption,
     ReadOptions,
+    SchedulerOption,
     app,
     handle_errors,
     info,
@@ -132,6 +135,8 @@ def run_pipeline(
     pdf: bool = False,
     target: str | None = None,
     positive: str | None = None,
+    engine: Engine = Engine.embedded,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Run every step on a transaction log (or a customer table) and write everything to ``out``.
 
@@ -205,6 +210,8 @@ def run_pipeline(
         time_unit=TimeUnit.days,
         customers_table=customers_table,
         btyd=True,
+        engine=engine,
+        scheduler=scheduler,
         **cols,
     )
     k_features = run.keys["features"]
@@ -266,6 +273,8 @@ def run_pipeline(
                 segment=run.keys["segment"],
                 target=target,
                 positive=positive,
+                # (the Dask engine trains on a sample above 500k customers)
+                engine=engine.value,
             ),
             train,
             after=("segment",),
@@ -279,6 +288,8 @@ def run_pipeline(
             models=plan.models,
             segmenter=out / "segments" / "segmenter",
             seed=seed,
+            engine=engine,
+            scheduler=scheduler,
             **cols,
         )
     if not trained:
@@ -295,6 +306,8 @@ def run_pipeline(
             out=out,
             cutoff=None if table else cutoff,
             cols=cols,
+            engine=engine,
+            scheduler=scheduler,
         )
     options: dict[str, Any] = {"seed": seed}
     if table and target is not None:
@@ -441,9 +454,12 @@ def _predict_and_attach(
     out: Path,
     cutoff: str | None,
     cols: dict[str, Any],
+    engine: Any = None,
+    scheduler: str | None = None,
 ) -> None:
     churn_list = out / "churn_list.csv"
-    predict(model_dir=model_dir, data=data, out=churn_list, cutoff=cutoff, **cols)
+    engine_options = {} if engine is None else {"engine": engine, "scheduler": scheduler}
+    predict(model_dir=model_dir, data=data, out=churn_list, cutoff=cutoff, **engine_options, **cols)
     # the segments come before the models (train uses their segmenter), so their churn risk is
     # added once the churn list exists: profiles.csv and actions.csv, at-risk segments first
     from toolkit.segments._run import attach_churn
@@ -501,7 +517,7 @@ PdfOpt = Annotated[
 @with_read_options
 @handle_errors
 def run(
-    data: InputFile,
+    data: DataInput,
     out: OutDir,
     cutoff: Annotated[
         str | None,
@@ -539,6 +555,8 @@ def run(
         str | None,
         typer.Option("--positive", help="The value of --target that means churned (Yes)."),
     ] = None,
+    engine: EngineOption = Engine.embedded,
+    scheduler: SchedulerOption = None,
     *,
     read: ReadOptions,
 ) -> None:
@@ -557,19 +575,25 @@ def run(
     parse_cutoff(cutoff)
     if not parse_option_list(models, "--models", set(MODEL_CHOICES)):
         raise InputError(f"--models is empty; choose from {list(MODEL_CHOICES)}")
-    run_pipeline(
-        data,
-        out,
-        read=read,
-        cutoff=cutoff,
-        horizon=horizon,
-        customers_table=customers_table,
-        models=models,
-        seed=seed,
-        pdf=pdf,
-        target=target,
-        positive=positive,
-    )
+    from toolkit.engines import engine_session
+
+    # one cluster for the features, training and scoring steps
+    with engine_session(engine.value, scheduler):
+        run_pipeline(
+            data,
+            out,
+            read=read,
+            cutoff=cutoff,
+            horizon=horizon,
+            customers_table=customers_table,
+            models=models,
+            seed=seed,
+            pdf=pdf,
+            target=target,
+            positive=positive,
+            engine=engine,
+            scheduler=scheduler,
+        )
     _where(out)
 
 

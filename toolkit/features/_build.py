@@ -149,6 +149,25 @@ def _attach_customers(tx: Transactions, customers: pd.DataFrame | None) -> tuple
     categorical columns (as the features table names them)."""
     if customers is None:
         return "", []
+    extra, categories = customer_frame(customers)
+    _finish_pending(tx.con)
+    tx.con.register("customer_table", extra)
+    others = [col for col in extra.columns if col != "customer_id"]
+    return customer_select(others), categories
+
+
+def customer_select(columns: list[str]) -> str:
+    """The SELECT list that adds the customer table's ``columns`` to the features (see
+    :func:`_query`)."""
+    return ", " + ", ".join(f'c."{col}"' for col in columns)
+
+
+def customer_frame(customers: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """A customer table ready for the join: its id column named ``customer_id`` (as text),
+    columns that clash with a feature renamed ``customer_*``; and its categorical columns.
+
+    Raises InputError for a table without an id column or with a repeated id.
+    """
     import pandas as pd
 
     from toolkit.io import find_id_column
@@ -170,11 +189,9 @@ def _attach_customers(tx: Transactions, customers: pd.DataFrame | None) -> tuple
     if extra["customer_id"].duplicated().any():
         n = int(extra["customer_id"].duplicated().sum())
         raise InputError(f"--customers-table has {n} duplicate customer ids in {idcol!r}")
-    _finish_pending(tx.con)
-    tx.con.register("customer_table", extra)
     others = [col for col in extra.columns if col != "customer_id"]
     categories = [col for col in others if isinstance(extra[col].dtype, pd.CategoricalDtype)]
-    return ", " + ", ".join(f'c."{col}"' for col in others), categories
+    return extra, categories
 
 
 def _finish_pending(con: Any) -> None:
@@ -360,7 +377,13 @@ def features_from_spec(
     *,
     btyd: bool = False,
 ) -> pd.DataFrame:
-    """:func:`compute_features` for an already checked :class:`FeatureSpec`."""
+    """:func:`compute_features` for an already checked :class:`FeatureSpec`.
+
+    A log with an engine attached (``tx.engine``, see :mod:`toolkit.engines`) is computed there.
+    """
+    if tx.engine is not None:
+        frame: pd.DataFrame = tx.engine.features(tx, spec, customers, btyd=btyd)
+        return frame
     cols, _ = _attach_customers(tx, customers)
     con = tx.con
     if tx.keys is None:
@@ -403,8 +426,12 @@ def write_features(
     Returns a small summary: rows, with labels the share of repeat purchasers, and with ``btyd``
     the fitted BG/NBD / Gamma-Gamma parameters. Without ``btyd`` the result never passes through
     Python; with it, the features are held once in Arrow (the models need four of their columns
-    as arrays, and the scores are added beside them) and written from there.
+    as arrays, and the scores are added beside them) and written from there. A log with an
+    engine attached (``tx.engine``, see :mod:`toolkit.engines`) is computed and written there.
     """
+    if tx.engine is not None:
+        written: dict[str, Any] = tx.engine.write_features(tx, out, spec, customers, btyd=btyd)
+        return written
     fmt = output_format(out)
     # a CSV is for people: text cells a spreadsheet would run as formulas are neutralised
     safe = neutralises(out)
@@ -587,11 +614,10 @@ def partitions(tx: Transactions) -> list[str]:
     if tx.raw.kind != "parquet" or tx.mapping.customer is None:
         return [""]
     con = tx.con
-    path = _esc(tx.raw.path)
     col = _esc_text(tx.mapping.customer)
     stats = con.execute(
         "SELECT row_group_id, row_group_num_rows, stats_min_value, stats_max_value "
-        f"FROM parquet_metadata('{path}') WHERE path_in_schema = '{col}' "
+        f"FROM parquet_metadata({tx.raw.parquet_sql}) WHERE path_in_schema = '{col}' "
         "ORDER BY file_name, row_group_id"
     ).fetchall()
     rows = sum(int(r[1]) for r in stats)

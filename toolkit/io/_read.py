@@ -86,6 +86,15 @@ class RawSource:
     notes: list[str] = field(default_factory=list)
     cleanup: list[Path] = field(default_factory=list)
     materialised: bool = False
+    #: the Parquet files read, when ``path`` is a directory or a glob of them (else None)
+    files: list[Path] | None = None
+
+    @property
+    def parquet_sql(self) -> str:
+        """``path`` as DuckDB's Parquet functions take it: one quoted path, or a list of them."""
+        if self.files is None:
+            return _sql_str(str(self.path))
+        return "[" + ", ".join(_sql_str(str(f)) for f in self.files) + "]"
 
     def close(self) -> None:
         for p in self.cleanup:
@@ -381,10 +390,9 @@ def open_raw(
     file, naming it.
     """
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory, expected a data file")
+    files = parquet_files(p)
+    if files is not None:
+        return _open_parquet_set(con, p, files, names=names, view=view, materialise=materialise)
     if p.stat().st_size == 0:
         raise InputError(f"{p}: the file is empty")
     magic = _magic(p)
@@ -481,6 +489,93 @@ def open_raw(
     raw.materialised = load
     if kind == "csv" and load and plan is not None:
         _note_long_lines(con, raw, view, len(names) if names else plan.header_fields)
+    return raw
+
+
+#: characters that make an input path a glob pattern (``logs/*.parquet``)
+_GLOB_CHARS = frozenset("*?[")
+
+
+def parquet_files(path: str | os.PathLike[str]) -> list[Path] | None:
+    """The Parquet files a directory or a glob names, in sorted order; None for one file.
+
+    A directory means every ``*.parquet`` / ``*.pq`` file under it, at any depth (the layout of
+    a partitioned data set, ``year=2011/month=09/part-0.parquet``). Raises InputError for a
+    missing path, a glob that matches nothing, or a directory without Parquet files.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.parquet").write_bytes(b""), (d / "b.parquet").write_bytes(b"")
+    >>> [f.name for f in parquet_files(d / "*.parquet")]
+    ['a.parquet', 'b.parquet']
+    >>> parquet_files(d / "a.parquet") is None
+    True
+    """
+    p = Path(path)
+    text = str(p)
+    if not _GLOB_CHARS.intersection(text):
+        if not p.exists():
+            raise InputError(f"{p}: no such file")
+        if not p.is_dir():
+            return None
+        found = sorted(
+            f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in (".parquet", ".pq")
+        )
+        if not found:
+            raise InputError(f"{p}: is a directory without Parquet files (*.parquet)")
+        return found
+    import glob
+
+    found = sorted(Path(f) for f in glob.glob(text, recursive=True) if Path(f).is_file())
+    if not found:
+        raise InputError(f"{p}: no file matches this pattern")
+    bad = [f for f in found if f.suffix.lower() not in (".parquet", ".pq")]
+    if bad:
+        raise InputError(
+            f"{p}: a pattern or directory must name Parquet files only; it matches {bad[0]}"
+        )
+    return found
+
+
+def _open_parquet_set(
+    con: duckdb.DuckDBPyConnection,
+    p: Path,
+    files: list[Path],
+    *,
+    names: list[str] | None,
+    view: str,
+    materialise: bool | None,
+) -> RawSource:
+    """:func:`open_raw` for several Parquet files read as one log (columns matched by name)."""
+    import duckdb
+
+    raw = RawSource(p, "parquet", [], {}, files=files)
+    src_view = f"{view}_src"
+    try:
+        # hive_partitioning off: a directory layout such as month=09 adds no column of its own,
+        # so a log reads the same whichever way its files are laid out
+        con.execute(
+            f"CREATE OR REPLACE VIEW {src_view} AS SELECT * FROM read_parquet("
+            f"{raw.parquet_sql}, union_by_name = true, hive_partitioning = false)"
+        )
+        described = con.execute(f"DESCRIBE {src_view}").fetchall()
+        columns = [str(r[0]) for r in described]
+        types = {str(r[0]): str(r[1]) for r in described}
+        if names and len(names) != len(columns):
+            raise InputError(f"--names gives {len(names)} names but {p} has {len(columns)} columns")
+        select, columns, types = _normalised_select(columns, types, names, "parquet")
+        _drop(con, view)
+        _create(con, view, f"SELECT {select} FROM {src_view}", bool(materialise))
+        row = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {view} LIMIT 1)").fetchone()
+    except duckdb.Error as exc:
+        if is_interruption(exc):
+            raise
+        raise InputError(f"{p}: cannot be read as PARQUET ({_duck_message(exc)})") from None
+    if row is None or row[0] == 0:
+        raise InputError(f"{p}: its Parquet files hold no data rows")
+    raw.columns, raw.types, raw.materialised = columns, types, bool(materialise)
     return raw
 
 

@@ -426,6 +426,9 @@ class Transactions:
         self.has_product = mapping.product is not None
         # the view tx_lines and how to normalise its ids, for a log scanned in place
         self.keys: RawKeys | None = None
+        # where the features of this log are computed: None for the embedded DuckDB engine,
+        # else an engine object of toolkit.engines (the distributed one)
+        self.engine: Any = None
 
     # -- pandas views (small data, tests) ---------------------------------------------------
     @property
@@ -889,11 +892,10 @@ def _parquet_bounds(
     statistics; None when it is not a Parquet column or a row group has no statistics."""
     if raw.kind != "parquet" or col is None:
         return None
-    path = escape_literal(str(raw.path))
     row = con.execute(
         "SELECT count(*), count(stats_null_count), count(stats_min_value), "
         "sum(stats_null_count), min(stats_min_value) "
-        f"FROM parquet_metadata('{path}') WHERE path_in_schema = ?",
+        f"FROM parquet_metadata({raw.parquet_sql}) WHERE path_in_schema = ?",
         [col],
     ).fetchone()
     if row is None or not row[0] or row[1] < row[0] or row[2] < row[0]:

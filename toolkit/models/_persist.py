@@ -515,11 +515,33 @@ def load_model_dir(directory: str | os.PathLike[str]) -> ModelBundle:
 def data_fingerprint(
     source: str | os.PathLike[str] | None = None, frame: pd.DataFrame | None = None
 ) -> dict[str, Any]:
-    """What the manifest records of the training data: the SHA-256 of the input file, else of
-    the features frame, else nothing."""
+    """What the manifest records of the training data: the SHA-256 of the input file (of the
+    files' paths and sizes for a directory or glob of Parquet files, a data set too large to
+    read twice), else of the features frame, else nothing."""
+    files = _source_files(source)
+    if source is not None and files is not None:
+        listing = "\n".join(f"{f}\t{f.stat().st_size}" for f in files)
+        return {
+            "kind": "sha256 of the input files' paths and sizes",
+            "file": Path(source).name,
+            "files": len(files),
+            "sha256": hashlib.sha256(listing.encode("utf-8")).hexdigest(),
+        }
     if source is not None:
         path = Path(source)
         return {"kind": "sha256 of the input file", "file": path.name, "sha256": sha256_file(path)}
     if frame is not None:
         return {"kind": "sha256 of the features frame", "sha256": fingerprint_frame(frame)}
     return {"kind": "none"}
+
+
+def _source_files(source: str | os.PathLike[str] | None) -> list[Path] | None:
+    """The Parquet files of a directory or glob ``source``; None for one file (or none)."""
+    if source is None:
+        return None
+    from toolkit.io._read import parquet_files
+
+    try:
+        return parquet_files(source)
+    except InputError:  # gone meanwhile: fingerprinted as a file, which says so
+        return None
