@@ -101,7 +101,8 @@ class DaskEngine:
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from toolkit.engines.dask_engine import DaskEngine, dask_client
+    >>> from toolkit.engines import dask_client
+    >>> from toolkit.engines.dask_engine import DaskEngine
     >>> from toolkit.features import compute_features
     >>> from toolkit.io import read_transactions
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
