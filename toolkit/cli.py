@@ -8,7 +8,6 @@ commands, so ``toolkit --help`` stays fast.
 from __future__ import annotations
 
 import importlib
-import os
 import pkgutil
 import sys
 from typing import Annotated
@@ -16,7 +15,7 @@ from typing import Annotated
 import typer
 
 from toolkit import commands
-from toolkit._process import end_process, exit_on_sigterm
+from toolkit._process import end_process, exit_on_sigterm, quiet_openmp
 from toolkit._version import __version__
 from toolkit.commands.common import app
 
@@ -57,8 +56,7 @@ def main() -> None:
     The process ends at once, without the interpreter's teardown (:func:`end_process`). To run a
     command inside a Python process, call ``app(args, standalone_mode=False)`` instead.
     """
-    # OpenMP threads that spin while waiting make XGBoost many times slower on a busy machine
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    quiet_openmp()
     exit_on_sigterm()
     try:
         app()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,6 +11,7 @@ import typer
 from toolkit.commands.common import (
     InputFile,
     ReadOptions,
+    TimeUnit,
     announce_reading,
     announce_table,
     app,
@@ -25,11 +25,6 @@ from toolkit.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-class TimeUnit(StrEnum):
-    days = "days"
-    weeks = "weeks"
 
 
 # accepted spellings of the summary columns, compared after toolkit.io.normalise

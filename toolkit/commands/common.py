@@ -492,6 +492,23 @@ InputFile = Annotated[
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed; the same seed, same result.")]
 
 
+class TimeUnit(StrEnum):
+    """``--time-unit``: the unit of the BTYD columns recency and T."""
+
+    days = "days"
+    weeks = "weeks"
+
+
+def parse_models(value: str) -> list[str]:
+    """``--models``: a non-empty comma-separated list of the model names."""
+    from toolkit.models._train import MODEL_CHOICES
+
+    chosen = parse_option_list(value, "--models", set(MODEL_CHOICES))
+    if not chosen:
+        raise InputError(f"--models is empty; choose from {list(MODEL_CHOICES)}")
+    return chosen
+
+
 def parse_option_list(value: str | None, option: str, allowed: set[str] | None = None) -> list[str]:
     """Split a comma-separated option value, checking each item against ``allowed``."""
     if not value:

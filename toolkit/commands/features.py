@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +13,7 @@ from toolkit.commands.common import (
     EngineOption,
     ReadOptions,
     SchedulerOption,
+    TimeUnit,
     announce_reading,
     announce_table,
     app,
@@ -28,11 +28,6 @@ from toolkit.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-class TimeUnit(StrEnum):
-    days = "days"
-    weeks = "weeks"
 
 
 CutoffOption = Annotated[

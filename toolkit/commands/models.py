@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from toolkit._process import quiet_openmp
 from toolkit.commands.common import (
     DataInput,
     Engine,
@@ -16,11 +16,13 @@ from toolkit.commands.common import (
     InputFile,
     ReadOptions,
     SchedulerOption,
+    TimeUnit,
     announce_reading,
     announce_table,
     app,
     handle_errors,
     info,
+    parse_models,
     parse_option_list,
     progress,
     with_raw_text,
@@ -36,11 +38,6 @@ if TYPE_CHECKING:
 
 #: with --engine dask, the models are fitted on a seeded sample of about this many customers
 DASK_TRAIN_CUSTOMERS = 500_000
-
-
-class TimeUnit(StrEnum):
-    days = "days"
-    weeks = "weeks"
 
 
 class SortBy(StrEnum):
@@ -63,12 +60,6 @@ CutoffOption = Annotated[
         "read. Default: the day after the last purchase.",
     ),
 ]
-
-
-def _quiet_threads() -> None:
-    # OpenMP threads that spin while waiting make XGBoost many times slower on a busy machine;
-    # passive waiting costs nothing when the machine is idle. Must be set before XGBoost loads.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 # --- train --------------------------------------------------------------------------------------
@@ -148,7 +139,7 @@ def train(
     read: ReadOptions,
 ) -> None:
     """Fit and compare the churn models (out of time on transactions, CV on a customer table)."""
-    _quiet_threads()
+    quiet_openmp()
     from toolkit.engines import attach_engine, check_engine
 
     check_engine(engine.value, scheduler)
@@ -158,11 +149,9 @@ def train(
             "the data is a customer table (drop --engine dask)"
         )
     from toolkit.features import is_customer_table
-    from toolkit.models._train import MODEL_CHOICES, train_from_table, train_from_transactions
+    from toolkit.models._train import train_from_table, train_from_transactions
 
-    chosen = parse_option_list(models, "--models", set(MODEL_CHOICES))
-    if not chosen:
-        raise InputError(f"--models is empty; choose from {list(MODEL_CHOICES)}")
+    chosen = parse_models(models)
     if (target is None) != (positive is None):
         raise InputError(
             "--target and --positive go together: give both (e.g. --target Churn "
@@ -406,7 +395,7 @@ def predict(
     read: ReadOptions,
 ) -> None:
     """The churn list in priority order: money at risk, churn probability, context, reasons."""
-    _quiet_threads()
+    quiet_openmp()
     from toolkit.engines import check_engine
 
     check_engine(engine.value, scheduler)
@@ -488,7 +477,7 @@ def explain(
     read: ReadOptions,
 ) -> None:
     """SHAP explanations of the champion: global importance, beeswarm, one customer's waterfall."""
-    _quiet_threads()
+    quiet_openmp()
     import numpy as np
 
     from toolkit.io import staged_outputs, write_atomic, write_frame

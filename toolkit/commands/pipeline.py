@@ -25,9 +25,12 @@ from toolkit.commands.common import (
     EngineOption,
     ReadOptions,
     SchedulerOption,
+    SeedOption,
+    TimeUnit,
     app,
     handle_errors,
     info,
+    parse_models,
     with_raw_text,
     with_read_options,
 )
@@ -149,7 +152,7 @@ def run_pipeline(
     from toolkit.commands._runsteps import btyd_check, fingerprint, preflight, read_once, step_key
     from toolkit.commands.clv import clv
     from toolkit.commands.correlate import correlate
-    from toolkit.commands.features import TimeUnit, features
+    from toolkit.commands.features import features
     from toolkit.commands.models import predict, train
     from toolkit.commands.segment import segment
     from toolkit.features import is_customer_table
@@ -503,7 +506,6 @@ def _where(out: Path) -> None:
 
 
 OutDir = Annotated[Path, typer.Option("--out", help="Output directory (created if missing).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same results.")]
 PdfOpt = Annotated[
     bool,
     typer.Option(
@@ -542,7 +544,7 @@ def run(
     models: Annotated[
         str, typer.Option("--models", help="Models to compare: linear,tree,xgboost,bgnbd.")
     ] = "linear,tree,xgboost,bgnbd",
-    seed: SeedOpt = 0,
+    seed: SeedOption = 0,
     pdf: PdfOpt = False,
     target: Annotated[
         str | None,
@@ -565,16 +567,13 @@ def run(
     DIR/report.html tells the whole story (report.md and summary.json hold the same); a second
     run with the same input and options reuses what has not changed.
     """
-    from toolkit.commands.common import parse_option_list
     from toolkit.features import parse_cutoff
-    from toolkit.models._train import MODEL_CHOICES
 
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {str(out)!r} is a file; expected a directory")
     # checked now, not at the train step after five steps have written their outputs
     parse_cutoff(cutoff)
-    if not parse_option_list(models, "--models", set(MODEL_CHOICES)):
-        raise InputError(f"--models is empty; choose from {list(MODEL_CHOICES)}")
+    parse_models(models)
     from toolkit.engines import engine_session
 
     # one cluster for the features, training and scoring steps
@@ -607,7 +606,7 @@ def demo(
     customers: Annotated[
         int, typer.Option("--customers", min=200, help="Size of the generated demo data.")
     ] = 5000,
-    seed: SeedOpt = 0,
+    seed: SeedOption = 0,
     pdf: PdfOpt = False,
 ) -> None:
     """Generate the embedded demo data and run the whole pipeline on it."""
