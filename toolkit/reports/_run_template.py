@@ -91,7 +91,7 @@ significant after the Benjamini-Hochberg correction (q &lt; 0.05). Left out belo
 definition (the same quantity measured twice, or a model score computed from the other column).</p>
 {% if c.pairs %}
 <table><thead><tr><th class="t">in plain words</th><th>r</th><th>q-value</th><th>n</th></tr></thead><tbody>
-{% for p in c.pairs %}<tr><td class="t">{{ p.sentence }}</td><td>{{ '%+.2f' % p.r }}</td><td>{{ '%.2g' % p.q_value }}</td><td>{{ p.n | n }}</td></tr>
+{% for p in c.pairs %}<tr><td class="t">{{ p.sentence }}</td><td>{{ '%+.2f' % p.r }}</td><td>{{ p.q_value | pval }}</td><td>{{ p.n | n }}</td></tr>
 {% endfor %}</tbody></table>
 {% else %}<p>No significant pair beyond those that hold by definition.</p>{% endif %}
 <p class="small">A correlation is not a cause: customers who buy more often also spend more in total partly because they buy more often.</p>

@@ -25,6 +25,7 @@ import numpy as np
 
 from toolkit._version import __version__
 from toolkit.features._correlate import definitional
+from toolkit.reports.comparison import _fig, _png, _pval, _verdict
 
 #: (id, heading) of every section, in the order of the report
 SECTIONS = (
@@ -310,7 +311,6 @@ def _top_share(values: np.ndarray) -> float | None:
 
 
 def _models(out: Path) -> dict[str, Any]:
-    from toolkit.reports.comparison import _verdict
 
     rep = _read_json(out / "model" / "report.json")
     table = [
@@ -490,7 +490,6 @@ def _metric(m: Any) -> str:
 def charts(report: dict[str, Any], base: Path | None) -> dict[str, str]:
     """Every image of the report as base64 PNG: the steps' PNGs (read from ``base``) and the
     distributions, drawn from the dict."""
-    from toolkit.reports.comparison import _fig, _png
 
     out: dict[str, str] = {}
     s = report["sections"]
@@ -548,7 +547,7 @@ def render_html(report: dict[str, Any], base: str | Path | None = None) -> str:
     from toolkit.reports._run_template import TEMPLATE
 
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    env.filters.update(n=_n, pct=_pct, money=_money, num=_num, metric=_metric)
+    env.filters.update(n=_n, pct=_pct, money=_money, num=_num, metric=_metric, pval=_pval)
     return env.from_string(TEMPLATE).render(
         r=report,
         s=report["sections"],
@@ -617,7 +616,9 @@ def _md_features(f: dict[str, Any]) -> list[str]:
             f"Heatmap: `{c['heatmap']}`.",
             "",
         ]
-        lines += [f"- {p['sentence']} q = {p['q_value']:.2g}, n = {p['n']:,}" for p in c["pairs"]]
+        lines += [
+            f"- {p['sentence']} q = {_pval(p['q_value'])}, n = {p['n']:,}" for p in c["pairs"]
+        ]
         lines.append("")
     return lines
 
