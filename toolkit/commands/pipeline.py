@@ -497,12 +497,13 @@ def _where(out: Path) -> None:
         ("report.md", "the same report as Markdown (summary.json: as JSON)"),
         ("churn_list.csv", "every customer's churn probability, rank, segment, value, reasons"),
         ("features.parquet", "customer features as of the cutoff"),
-        ("segments/", "segments, profiles, names, plots"),
+        ("segments/", "segments, profiles, names, actions, plots"),
         ("clv/", "BG/NBD + Gamma-Gamma: P(alive), expected purchases, CLV"),
         ("correlations/", "feature correlations with p- and q-values, heatmap"),
         ("model/", "the trained models (no pickles), metrics.json"),
     ):
-        info(f"  {name:<18} {what}")
+        if (out / name.rstrip("/")).exists():  # a skipped step wrote nothing
+            info(f"  {name:<18} {what}")
 
 
 OutDir = Annotated[Path, typer.Option("--out", help="Output directory (created if missing).")]
