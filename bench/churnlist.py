@@ -43,7 +43,7 @@ def online_retail(toolkit: str, tmp: Path, n: int, seed: int) -> dict[str, float
 
     from toolkit.features import compute_features
     from toolkit.io import read_transactions
-    from toolkit.models._backtest import lost_in_first, spend_before
+    from toolkit.models.action._backtest import lost_in_first, spend_before
 
     data, cutoff, horizon = SHARED / "online_retail.csv.gz", "2011-09-10", 91
     model, out = tmp / f"M{seed}", tmp / f"churn{seed}.parquet"

@@ -76,7 +76,7 @@ def customer_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
 @functools.cache
 def trained_result(models: tuple[str, ...] = ("linear", "tree", "xgboost", "bgnbd")):
     """One training run on synthetic frames, shared by the test modules of a process."""
-    from toolkit.models._train import train_models
+    from toolkit.models.training._train import train_models
 
     train = pd.concat(
         [

@@ -10,8 +10,8 @@ import pytest
 from models_synthetic import features_frame, trained_result
 
 from toolkit.btyd._value import expected_value
-from toolkit.models._churnlist import churn_list
 from toolkit.models._persist import ModelBundle
+from toolkit.models.action._churnlist import churn_list
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +183,7 @@ def test_numbers_for_people_are_rounded_parquet_keeps_them(
 ) -> None:
     from toolkit.io import write_frame
     from toolkit.io._present import round_for_people
-    from toolkit.models._churnlist import DISPLAY
+    from toolkit.models.action._churnlist import DISPLAY
 
     write_frame(round_for_people(churn, DISPLAY), tmp_path / "c.csv")
     text = (tmp_path / "c.csv").read_text()

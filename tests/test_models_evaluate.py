@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from toolkit.models._evaluate import (
+from toolkit.models.training._evaluate import (
     bootstrap_counts,
     choose_threshold,
     compare,

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from models_synthetic import features_frame, trained_result
 
-from toolkit.models._base import Batch, probability_contributions
-from toolkit.models._explain import describe_values, explain, reasons
 from toolkit.models._persist import ModelBundle
+from toolkit.models.action._explain import describe_values, explain, reasons
+from toolkit.models.estimators._base import Batch, probability_contributions
 
 
 def _bundle(champion: str | None = None) -> ModelBundle:

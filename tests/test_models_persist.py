@@ -11,8 +11,8 @@ import pytest
 from models_synthetic import features_frame, trained_result
 
 from toolkit.errors import InputError, UnsafeModelError
-from toolkit.models._base import Batch
 from toolkit.models._persist import ModelBundle, load_model_dir, save_model_dir
+from toolkit.models.estimators._base import Batch
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_features_that_do_not_match_are_refused(model_dir: Path, change, message
 
 
 def test_a_segmenter_travels_with_the_model(tmp_path: Path) -> None:
-    from toolkit.models._churnlist import churn_list
+    from toolkit.models.action._churnlist import churn_list
     from toolkit.segments import Segmenter
 
     frame = features_frame(300, 61)

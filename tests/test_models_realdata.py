@@ -88,7 +88,7 @@ def test_the_default_order_puts_the_money_lost_first(shared_data: Path, tmp_path
         assert res.exit_code == 0, res.output
     churn = pd.read_parquet(tmp_path / "c.parquet")
     assert churn["reason_1"].notna().all() and (churn["reason_1"] != "").all()
-    from toolkit.models._backtest import lost_in_first, spend_before
+    from toolkit.models.action._backtest import lost_in_first, spend_before
 
     tx = read_transactions(data)
     truth = compute_features(tx, cutoff=cutoff, horizon=horizon)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from models_synthetic import features_frame, report_of
 
-from toolkit.models._train import train_models
+from toolkit.models.training._train import train_models
 from toolkit.reports.comparison import build_report, render, render_html, render_markdown
 
 MODEL_NAMES = [

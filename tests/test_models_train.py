@@ -10,10 +10,10 @@ import pytest
 from models_synthetic import customer_table, features_frame
 
 from toolkit.errors import InputError
-from toolkit.models._base import Batch
-from toolkit.models._data import FeatureSchema
-from toolkit.models._linear import LinearPreprocessor
-from toolkit.models._train import (
+from toolkit.models.estimators._base import Batch
+from toolkit.models.estimators._data import FeatureSchema
+from toolkit.models.estimators._linear import LinearPreprocessor
+from toolkit.models.training._train import (
     _validation_split,
     origin_dates,
     target_labels,
@@ -197,7 +197,7 @@ def test_target_labels(target: str, positive: str, message: str | None) -> None:
 def test_library_errors_name_the_parameter_and_the_cli_the_option() -> None:
     """A Python user has no --target: the library says `target`, the CLI says --target."""
     from toolkit.commands.common import in_cli_words
-    from toolkit.models._train import train_from_table
+    from toolkit.models.training._train import train_from_table
 
     with pytest.raises(InputError) as exc:
         train_from_table(customer_table(120), target="churn", positive="Yes")

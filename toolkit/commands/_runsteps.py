@@ -185,7 +185,7 @@ def preflight(
     when no useful run is possible; returns the steps to skip, with their reasons, otherwise.
     """
     from toolkit.features import parse_cutoff
-    from toolkit.models._train import (
+    from toolkit.models.training._train import (
         MIN_HISTORY_DAYS,
         MIN_LABEL_DAYS,
         longest_label_horizon,

@@ -501,7 +501,7 @@ class TimeUnit(StrEnum):
 
 def parse_models(value: str) -> list[str]:
     """``--models``: a non-empty comma-separated list of the model names."""
-    from toolkit.models._train import MODEL_CHOICES
+    from toolkit.models.training._train import MODEL_CHOICES
 
     chosen = parse_option_list(value, "--models", set(MODEL_CHOICES))
     if not chosen:

@@ -149,7 +149,7 @@ def train(
             "the data is a customer table (drop --engine dask)"
         )
     from toolkit.features import is_customer_table
-    from toolkit.models._train import train_from_table, train_from_transactions
+    from toolkit.models.training._train import train_from_table, train_from_transactions
 
     chosen = parse_models(models)
     if (target is None) != (positive is None):
@@ -401,7 +401,7 @@ def predict(
     check_engine(engine.value, scheduler)
     from toolkit.io import output_format, write_frame
     from toolkit.io._present import for_people, round_for_people
-    from toolkit.models._churnlist import CONTEXT, DISPLAY, churn_list
+    from toolkit.models.action._churnlist import CONTEXT, DISPLAY, churn_list
 
     if engine != Engine.dask or out.suffix:  # with dask, no extension: partitioned Parquet
         output_format(out)
@@ -482,7 +482,7 @@ def explain(
 
     from toolkit.io import staged_outputs, write_atomic, write_frame
     from toolkit.io._present import round_for_people
-    from toolkit.models._explain import (
+    from toolkit.models.action._explain import (
         beeswarm_data,
         plot_beeswarm,
         plot_importance,
@@ -490,7 +490,7 @@ def explain(
         waterfall_table,
         waterfall_text,
     )
-    from toolkit.models._explain import (
+    from toolkit.models.action._explain import (
         explain as explain_rows,
     )
 

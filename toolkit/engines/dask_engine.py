@@ -362,7 +362,7 @@ class DaskEngine:
         import pandas as pd
 
         from toolkit.io import staged_outputs
-        from toolkit.models._churnlist import formula
+        from toolkit.models.action._churnlist import formula
 
         partials, _ = self._partials(tx, spec, None)
         rows = sum(int(s["rows"]) for s in partials.stats)
@@ -416,7 +416,7 @@ class DaskEngine:
         from xgboost import dask as dxgb
 
         from toolkit.features import resolve_spec
-        from toolkit.models._boost import EVAL_METRIC, _safe_names
+        from toolkit.models.estimators._boost import EVAL_METRIC, _safe_names
 
         time_unit = result.settings.get("time_unit") or "days"
         items: list[tuple[str, str]] = []
@@ -716,7 +716,7 @@ def _encoded_part(item: tuple[str, str], *, schema: Any, names: list[str]) -> pd
     """One partition's features at one origin as the models' encoded matrix and the label."""
     import pandas as pd
 
-    from toolkit.models._data import label_vector
+    from toolkit.models.estimators._data import label_vector
 
     origin, file = item
     frame = _features_frame(file)
@@ -751,7 +751,7 @@ def _churn_part(file: str, *, bundle: Any, options: dict[str, Any]) -> pd.DataFr
     ones)."""
     from threadpoolctl import threadpool_limits
 
-    from toolkit.models._churnlist import churn_list
+    from toolkit.models.action._churnlist import churn_list
 
     frame = _features_frame(file)
     if frame.empty:
@@ -1019,8 +1019,8 @@ def predict_on_dask(
     from toolkit.features import data_range, is_customer_table, parse_cutoff, resolve_spec
     from toolkit.io import read_transactions, write_frame
     from toolkit.io._present import for_people, round_for_people
-    from toolkit.models._churnlist import DISPLAY
     from toolkit.models._persist import load_model_dir
+    from toolkit.models.action._churnlist import DISPLAY
 
     bundle = load_model_dir(model_dir)
     kwargs = read.read_kwargs()

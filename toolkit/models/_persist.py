@@ -35,13 +35,13 @@ from toolkit._digest import sha256_file
 from toolkit._json import jsonable
 from toolkit._version import __version__
 from toolkit.errors import InputError, UnsafeModelError
-from toolkit.models._base import Batch, Scorer
-from toolkit.models._data import FeatureSchema
+from toolkit.models.estimators._base import Batch, Scorer
+from toolkit.models.estimators._data import FeatureSchema
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from toolkit.models._train import TrainResult
+    from toolkit.models.training._train import TrainResult
 
 FORMAT = "toolkit.model"
 FORMAT_VERSION = 1
@@ -462,15 +462,15 @@ def verify_directory(root: Path) -> dict[str, Any]:
 
 
 def _scorer_class(name: str) -> type[Scorer]:
-    from toolkit.models._boost import XGBoostModel
-    from toolkit.models._linear import LinearProbabilityModel, LogisticModel
-    from toolkit.models._reference import (
+    from toolkit.models.estimators._boost import XGBoostModel
+    from toolkit.models.estimators._linear import LinearProbabilityModel, LogisticModel
+    from toolkit.models.estimators._reference import (
         BGNBDScorer,
         DaysSinceLastPurchase,
         EnsembleModel,
         RepeatPurchases,
     )
-    from toolkit.models._tree import DecisionTreeModel
+    from toolkit.models.estimators._tree import DecisionTreeModel
 
     classes: dict[str, type[Scorer]] = {
         c.name: c

@@ -18,12 +18,12 @@ import numpy as np
 
 from toolkit._json import jsonable
 from toolkit._version import __version__
-from toolkit.models._base import Batch, probability_contributions
-from toolkit.models._evaluate import curves
-from toolkit.models._explain import Explanation, beeswarm_data, new_figure, plot_beeswarm
+from toolkit.models.action._explain import Explanation, beeswarm_data, new_figure, plot_beeswarm
+from toolkit.models.estimators._base import Batch, probability_contributions
+from toolkit.models.training._evaluate import curves
 
 if TYPE_CHECKING:
-    from toolkit.models._train import TrainResult
+    from toolkit.models.training._train import TrainResult
 
 METRIC_LABELS = {
     "roc_auc": "ROC-AUC",

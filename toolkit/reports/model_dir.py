@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from toolkit.models._train import TrainResult
+    from toolkit.models.training._train import TrainResult
 
 
 def report_files(result: TrainResult) -> tuple[dict[str, Any], dict[str, bytes]]:

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from toolkit.errors import InputError
-from toolkit.models._base import Batch, Scorer
-from toolkit.models._data import FeatureSchema, check_classes, label_vector
+from toolkit.models.estimators._base import Batch, Scorer
+from toolkit.models.estimators._data import FeatureSchema, check_classes, label_vector
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -240,15 +240,15 @@ def _fit_scorers(
     hints: dict[str, dict[str, Any]],
     progress: Progress,
 ) -> dict[str, Scorer]:
-    from toolkit.models._boost import XGBoostModel
-    from toolkit.models._linear import LinearProbabilityModel, LogisticModel
-    from toolkit.models._reference import (
+    from toolkit.models.estimators._boost import XGBoostModel
+    from toolkit.models.estimators._linear import LinearProbabilityModel, LogisticModel
+    from toolkit.models.estimators._reference import (
         BGNBDScorer,
         DaysSinceLastPurchase,
         EnsembleModel,
         RepeatPurchases,
     )
-    from toolkit.models._tree import DecisionTreeModel
+    from toolkit.models.estimators._tree import DecisionTreeModel
 
     val_mask = _validation_split(frame, seed)
     if len(np.unique(y[val_mask])) < 2 or len(np.unique(y[~val_mask])) < 2:
@@ -375,7 +375,7 @@ def _judge(
     seed: int,
     n_boot: int,
 ) -> tuple[dict[str, Any], dict[str, Any], Evaluation]:
-    from toolkit.models._evaluate import compare, evaluate_models
+    from toolkit.models.training._evaluate import compare, evaluate_models
 
     metrics, auc_samples = evaluate_models(
         y, probs, thresholds, linear_raw=linear_raw, n_boot=n_boot, seed=seed
@@ -577,7 +577,7 @@ def _model_notes(scorers: dict[str, Scorer]) -> list[str]:
     notes = []
     lin = scorers.get("logistic") or scorers.get("linear")
     if lin is not None:
-        from toolkit.models._linear import LinearPreprocessor
+        from toolkit.models.estimators._linear import LinearPreprocessor
 
         prep: LinearPreprocessor = lin.prep_  # type: ignore[attr-defined]
         notes.append("Linear models: " + prep.note(lin.schema.encoded_names) + ".")
@@ -785,8 +785,8 @@ def _train_long_horizon(
     """
     from toolkit.btyd._value import fit_value_model
     from toolkit.features import compute_features
-    from toolkit.models._calibrate import PlattCalibrator
-    from toolkit.models._reference import BGNBDScorer
+    from toolkit.models.estimators._calibrate import PlattCalibrator
+    from toolkit.models.estimators._reference import BGNBDScorer
 
     label_days, out_of_time = longest_label_horizon(cut, first)
     if label_days < MIN_LABEL_DAYS:

@@ -3,7 +3,7 @@
 The champion's additive contributions (XGBoost's exact TreeSHAP values, shap's TreeExplainer for
 the tree, exact ``coef * (z - mean z)`` for the linear models, exact Shapley values over
 frequency / recency / T for BG/NBD) are moved onto the churn-probability scale
-(:func:`toolkit.models._base.probability_contributions`), so that for every customer
+(:func:`toolkit.models.estimators._base.probability_contributions`), so that for every customer
 ``base + sum(contributions) = churn_probability`` and a reason can say "raises risk by 0.21".
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from toolkit.models._base import Batch, probability_contributions
+from toolkit.models.estimators._base import Batch, probability_contributions
 
 if TYPE_CHECKING:
     import pandas as pd

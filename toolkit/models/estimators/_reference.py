@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from toolkit.models._base import Batch, Scorer, logit, probability_contributions
+from toolkit.models.estimators._base import Batch, Scorer, logit, probability_contributions
 
 
 class _OneColumnRule(Scorer):

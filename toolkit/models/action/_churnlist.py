@@ -27,7 +27,7 @@ import numpy as np
 
 from toolkit.btyd._value import expected_value, median_days_to_next_order
 from toolkit.errors import InputError
-from toolkit.models._explain import explain, reasons
+from toolkit.models.action._explain import explain, reasons
 
 if TYPE_CHECKING:
     import pandas as pd

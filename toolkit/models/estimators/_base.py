@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from toolkit.errors import NotFittedError
-from toolkit.models._calibrate import Calibrator, calibrator_from_dict, choose_calibrator
+from toolkit.models.estimators._calibrate import Calibrator, calibrator_from_dict, choose_calibrator
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from toolkit.models._data import FeatureSchema
+    from toolkit.models.estimators._data import FeatureSchema
 
 
 class Batch:
@@ -98,7 +98,7 @@ class Scorer:
 
     def calibrate(self, val: Batch, y_val: np.ndarray, *, seed: int = 0) -> None:
         """Choose and fit the calibrator, then the decision threshold, on validation rows."""
-        from toolkit.models._evaluate import choose_threshold
+        from toolkit.models.training._evaluate import choose_threshold
 
         self.calibrator_, self.calibration_ = choose_calibrator(self.raw(val), y_val, seed=seed)
         self.threshold_ = choose_threshold(y_val, self.calibrator_.predict(self.raw(val)))

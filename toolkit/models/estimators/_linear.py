@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.models._base import Batch, Scorer, group_columns, logit
+from toolkit.models.estimators._base import Batch, Scorer, group_columns, logit
 
 #: a non-negative column whose sample skewness exceeds this is modelled on the log1p scale
 SKEW_LOG = 1.0

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.models._base import Batch, Scorer, group_columns
+from toolkit.models.estimators._base import Batch, Scorer, group_columns
 
 GRID = {
     "max_depth": (2, 3, 4),
@@ -141,7 +141,7 @@ class XGBoostModel(Scorer):
 
     def contributions(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """XGBoost's exact TreeSHAP values (``pred_contribs``), computed per decision path."""
-        from toolkit.models._fastshap import xgb_contributions
+        from toolkit.models.estimators._fastshap import xgb_contributions
 
         values, bias = xgb_contributions(
             self.booster_,

@@ -1,0 +1,3 @@
+"""What a retention team acts on: explanations and reasons in words (:mod:`._explain`), the
+churn list in priority order (:mod:`._churnlist`), and the back-test of its order
+(:mod:`._backtest`)."""
