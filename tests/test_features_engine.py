@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from toolkit.errors import DataValidationError, InputError
 from toolkit.features import compute_features, data_range
 from toolkit.io import read_transactions
-from toolkit.io._transactions import CANCELLATION, _cancellation
+from toolkit.io._typing import CANCELLATION, _cancellation
 
 TINY = Path(__file__).resolve().parent / "data" / "features_tiny.csv"
 CUTOFF = "2024-07-01"

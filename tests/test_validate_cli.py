@@ -449,7 +449,7 @@ def test_features_leave_out_amounts_too_large_to_total(cli, tmp_path):
 
 
 def test_totals_beyond_a_double_never_print_inf():
-    from toolkit.io._transactions import _money
+    from toolkit.io._report import _money
 
     assert (_money(1234.5), _money(2e15)) == ("1,234.50", "2e+15")
     assert _money(float("inf")) == "too large to total (beyond 1.8e308)"

@@ -242,7 +242,7 @@ def announce_reading(tx: Any) -> None:
     Rows left out are counted where that is cheap (a log loaded into memory); ``toolkit
     validate`` counts them for any log, with examples.
     """
-    from toolkit.io._transactions import PROBLEMS
+    from toolkit.io._report import PROBLEMS
 
     for role, col in tx.report.columns.items():
         if tx.report.detected.get(role) == "detected":

@@ -224,7 +224,7 @@ def _query(
     in customer order.
 
     A log scanned in place is grouped by its ids as stored and only the groups are normalised
-    (:class:`toolkit.io._transactions.RawKeys`); ``exact`` normalises every row first instead,
+    (:class:`toolkit.io._keys.RawKeys`); ``exact`` normalises every row first instead,
     for the rare log where two stored spellings of an id (``12``, ``12.0``) name one customer
     (:func:`_feature_table` tells). ``where``: a condition on the stored customer id (one part
     of :func:`partitions`). ``regroup``: orders grouped again by their normalised invoice
@@ -654,7 +654,7 @@ def _range_bounds(stats: list[tuple[Any, ...]], per_part: float) -> list[str] | 
 
 
 def _is_text_col(tx: Transactions) -> bool:
-    from toolkit.io._transactions import _is_text
+    from toolkit.io._typing import _is_text
 
     assert tx.mapping.customer is not None
     return _is_text(tx.raw.types[tx.mapping.customer])

@@ -40,7 +40,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from toolkit.io._transactions import RawKeys
+    from toolkit.io._keys import RawKeys
 
 FEATURE_COLUMNS = (
     "customer_id",

@@ -8,15 +8,9 @@ formulas: ``neutralise_formulas``, ``raw_text_outputs``).
 
 from toolkit.io._columns import ColumnMapping, find_id_column, normalise, resolve_mapping
 from toolkit.io._read import sniff_encoding, sniff_separator
+from toolkit.io._report import Problem, ValidationReport, check_usable
 from toolkit.io._table import read_table
-from toolkit.io._transactions import (
-    Problem,
-    Transactions,
-    ValidationReport,
-    check_usable,
-    connect,
-    read_transactions,
-)
+from toolkit.io._transactions import Transactions, connect, read_transactions
 from toolkit.io._write import (
     neutralise_formulas,
     output_format,
