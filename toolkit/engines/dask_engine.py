@@ -793,23 +793,16 @@ def global_ranks(keys: list[pd.DataFrame], sort: str = "auto") -> tuple[pd.DataF
     import numpy as np
     import pandas as pd
 
+    from toolkit.models.action._churnlist import list_order
+
     frame = pd.concat(
         [k.assign(part=i) for i, k in enumerate(keys)], ignore_index=True
     ).sort_values("customer_id", kind="stable", ignore_index=True)
     churn = frame["churn_probability"].to_numpy(np.float64)
     at_risk = frame["value_at_risk"].to_numpy(np.float64, na_value=np.nan)
     n = len(frame)
-    by_risk = np.argsort(-churn, kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[by_risk] = np.arange(1, n + 1)
-    decile = np.minimum(10, (rank - 1) * 10 // max(n, 1) + 1).astype(np.int64)
-    valued = bool(np.isfinite(at_risk).any())
-    order_by = ("value_at_risk" if valued else "churn_probability") if sort == "auto" else sort
-    if order_by == "value_at_risk":
-        key = np.where(np.isfinite(at_risk), at_risk, -np.inf)
-        order = np.lexsort((-churn, -key))
-    else:
-        order = by_risk
+    # the same ranks as the embedded list's, over every partition's customers
+    rank, decile, order, order_by = list_order(churn, at_risk, sort)
     priority = np.empty(n, dtype=np.int64)
     priority[order] = np.arange(1, n + 1)
     ranks = pd.DataFrame(

@@ -124,6 +124,37 @@ def formula(bundle: ModelBundle) -> dict[str, str]:
     }
 
 
+def list_order(
+    churn: np.ndarray, at_risk: np.ndarray, sort: str = "auto"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """The list's ranks: ``(risk_rank, risk_decile, order, order_by)``.
+
+    ``risk_rank`` / ``risk_decile`` count by churn probability (1 = highest risk, equal-count
+    deciles); ``order`` puts the rows in the list's order: by value at risk when any customer
+    is valued (``sort="auto"``), customers without a value after them, ties by risk.
+
+    Examples
+    --------
+    >>> rank, decile, order, by = list_order(np.array([0.9, 0.2, 0.5]), np.array([1.0, 50, 5]))
+    >>> rank.tolist(), order.tolist(), by
+    ([1, 3, 2], [1, 2, 0], 'value_at_risk')
+    """
+    n = len(churn)
+    by_risk = np.argsort(-churn, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_risk] = np.arange(1, n + 1)
+    decile = np.minimum(10, (rank - 1) * 10 // max(n, 1) + 1).astype(np.int64)
+    valued = bool(np.isfinite(at_risk).any())
+    order_by = ("value_at_risk" if valued else "churn_probability") if sort == "auto" else sort
+    if order_by == "value_at_risk":
+        # the money first; customers without a value after them, by risk; ties by risk
+        key = np.where(np.isfinite(at_risk), at_risk, -np.inf)
+        order = np.lexsort((-churn, -key))
+    else:
+        order = by_risk
+    return rank, decile, order, order_by
+
+
 def _choose_columns(available: list[str], *, context: bool, columns: list[str] | None) -> list[str]:
     if columns is not None:
         unknown = [c for c in columns if c not in COLUMNS]
@@ -202,10 +233,6 @@ def churn_list(
         churn = bundle.churn_probability(batch)
         slots = [np.full(n, "", dtype=object) for _ in REASONS]
     churn = np.clip(churn, 0.0, 1.0)
-    by_risk = np.argsort(-churn, kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[by_risk] = np.arange(1, n + 1)
-    decile = np.minimum(10, (rank - 1) * 10 // max(n, 1) + 1).astype(np.int64)
     ids = (
         df["customer_id"].astype("string")
         if "customer_id" in df.columns
@@ -213,6 +240,7 @@ def churn_list(
     )
     value = expected_value(bundle.value_model, df)
     at_risk = churn * value
+    rank, decile, order, order_by = list_order(churn, at_risk, sort)
     cols: dict[str, Any] = {
         "customer_id": ids.to_numpy(),
         "churn_probability": churn,
@@ -229,14 +257,6 @@ def churn_list(
         cols[name] = pd.array(texts, dtype="string")
     out = pd.DataFrame(cols)
 
-    valued = bool(np.isfinite(at_risk).any())
-    order_by = ("value_at_risk" if valued else "churn_probability") if sort == "auto" else sort
-    if order_by == "value_at_risk":
-        # the money first; customers without a value after them, by risk; ties by risk
-        key = np.where(np.isfinite(at_risk), at_risk, -np.inf)
-        order = np.lexsort((-churn, -key))
-    else:
-        order = by_risk
     out = out.iloc[order].reset_index(drop=True)
     out.insert(1, "priority_rank", np.arange(1, n + 1, dtype=np.int64))
     if top is not None:
