@@ -321,15 +321,42 @@ class Segmenter(ClusterMixin, BaseEstimator):
             include_categorical=bool(self.include_categorical),
         )
         Xm = prep.transform(df)
-        n, d = Xm.shape
+        n = len(Xm)
         if p["k"] is not None and p["k"] >= n and p["method"] != "dbscan":
             raise InputError(
                 f"k (--k) must be smaller than the number of customers ({n}), got {p['k']}"
             )
         seed = int(self.random_state)
-        sampled = n > self.sample_size
         eval_rows = sample_rows(n, int(self.sample_size), seed)
-        Xe = Xm[eval_rows]
+        res, ari, ari_sd = self._choose(Xm[eval_rows], p, seed, sampled=n > self.sample_size)
+        model, raw = self._assign_everyone(Xm, eval_rows, res, p["method"])
+        seg_of_raw = _relabel_by_size(raw)
+        labels = np.where(raw >= 0, seg_of_raw[np.maximum(raw, 0)], -1)
+        segments = sorted(int(s) for s in np.unique(labels) if s >= 0)
+        z, names, actions = self._describe(df, prep, Xm, labels, segments)
+
+        self.preprocessor_: Preprocessor = prep
+        self.model_: Model = model
+        self.segment_of_raw_ = seg_of_raw
+        self.labels_ = labels.astype(np.int64)
+        self.n_segments_ = len(segments)
+        self.names_ = {int(s): names[s] for s in sorted(names)}
+        self.actions_ = {int(s): actions[s] for s in segments}
+        self.distinctiveness_ = z
+        self.selection_ = res.selection
+        self.params_ = res.params
+        self.extra_ = res.extra
+        self.profiles_ = profile_table(
+            df, prep, self.labels_, self.names_, {s: a[1] for s, a in self.actions_.items()}
+        )
+        self.metrics_ = self._metrics(Xm, raw, model, res, p, (ari, ari_sd), len(eval_rows))
+        return self
+
+    def _choose(
+        self, Xe: np.ndarray, p: dict[str, Any], seed: int, *, sampled: bool
+    ) -> tuple[Any, float | None, float | None]:
+        """Choose the parameters on the evaluation rows ``Xe``; the run's result and the
+        bootstrap stability (ARI and its spread) of its labels."""
         n_init = self.n_init if self.n_init != "auto" else (10 if len(Xe) <= 10_000 else 3)
         ctx = Context(
             k=p["k"],
@@ -366,8 +393,17 @@ class Segmenter(ClusterMixin, BaseEstimator):
                     f" Note: k={top} is the top of the range searched; a wider --k-range "
                     "(k_range) may find a better k."
                 )
+        return res, ari, ari_sd
+
+    @staticmethod
+    def _assign_everyone(
+        Xm: np.ndarray, eval_rows: np.ndarray, res: Any, method: str
+    ) -> tuple[Model, np.ndarray]:
+        """Every row's raw label (-1 = noise): the evaluation rows' own, the others assigned by
+        the fitted model (k-means is refined on every row); empty components pruned."""
+        n = len(Xm)
         model: Model = res.model
-        if not sampled:
+        if len(eval_rows) == n:
             raw = res.labels
         elif isinstance(model, CentroidModel):
             model, raw, _ = kmeans_full(Xm, model.centroids)
@@ -379,16 +415,20 @@ class Segmenter(ClusterMixin, BaseEstimator):
         model, raw = _prune_empty_components(model, raw)
         if not (raw >= 0).any():
             raise InputError(
-                f"{p['method']} found no segment in {n:,} rows: every row is noise (too few "
+                f"{method} found no segment in {n:,} rows: every row is noise (too few "
                 "rows, or no dense group); try another --method such as kmeans"
             )
-        seg_of_raw = _relabel_by_size(raw)
-        labels = np.where(raw >= 0, seg_of_raw[np.maximum(raw, 0)], -1)
+        return model, raw
 
-        sil_rows = sample_rows(n, int(self.silhouette_size), seed + 2)
-        ix = indices(Xm, labels, sil_rows, keep_samples=True)
-        segments = sorted(int(s) for s in np.unique(labels) if s >= 0)
-
+    @staticmethod
+    def _describe(
+        df: pd.DataFrame,
+        prep: Preprocessor,
+        Xm: np.ndarray,
+        labels: np.ndarray,
+        segments: list[int],
+    ) -> tuple[pd.DataFrame, dict[int, str], dict[int, Any]]:
+        """What sets each segment apart (standardised differences), its name and its action."""
         feats = prep.feature_names
         # standardised differences do not change under the (positive, per-column) scaling
         z = distinctiveness(Xm, labels, feats, segments)
@@ -414,25 +454,28 @@ class Segmenter(ClusterMixin, BaseEstimator):
         # the playbook reads the numbers in their own units' distinctiveness (z_names)
         play_roles = playbook_roles(prep.numeric, roles)
         actions = {s: suggest(z_names.loc[s], play_roles) for s in segments}
+        return z, names, actions
 
-        self.preprocessor_: Preprocessor = prep
-        self.model_: Model = model
-        self.segment_of_raw_ = seg_of_raw
-        self.labels_ = labels.astype(np.int64)
-        self.n_segments_ = len(segments)
-        self.names_ = {int(s): names[s] for s in sorted(names)}
-        self.actions_ = {int(s): actions[s] for s in segments}
-        self.distinctiveness_ = z
-        self.selection_ = res.selection
-        self.params_ = res.params
-        self.extra_ = res.extra
+    def _metrics(
+        self,
+        Xm: np.ndarray,
+        raw: np.ndarray,
+        model: Model,
+        res: Any,
+        p: dict[str, Any],
+        stability_ari: tuple[float | None, float | None],
+        n_evaluated: int,
+    ) -> dict[str, Any]:
+        """The fit's metrics.json: the indices on a sample, the choice and how it was made."""
+        n, d = Xm.shape
+        labels = self.labels_
+        seed = int(self.random_state)
+        sil_rows = sample_rows(n, int(self.silhouette_size), seed + 2)
+        ix = indices(Xm, labels, sil_rows, keep_samples=True)
         if "silhouette_rows" in ix:
             self.extra_["silhouette_rows"] = ix["silhouette_rows"]
             self.extra_["silhouette_values"] = ix["silhouette_values"]
-        self.profiles_ = profile_table(
-            df, prep, self.labels_, self.names_, {s: a[1] for s, a in self.actions_.items()}
-        )
-        fitted_n = len(res.fit_rows) if res.fit_rows is not None else len(Xe)
+        fitted_n = len(res.fit_rows) if res.fit_rows is not None else n_evaluated
         metrics: dict[str, Any] = {
             "method": p["method"],
             "k": self.n_segments_,
@@ -447,26 +490,27 @@ class Segmenter(ClusterMixin, BaseEstimator):
             metrics["noise_share"] = float((labels < 0).mean())
         metrics.update(
             {
-                "stability_ari": ari,
-                "stability_ari_sd": ari_sd,
+                "stability_ari": stability_ari[0],
+                "stability_ari_sd": stability_ari[1],
                 "n_bootstrap": int(self.n_bootstrap),
                 "params": res.params,
                 "reason": res.reason,
                 "rule": RULES[p["method"]],
                 "n": n,
                 "n_features": d,
-                "features": feats,
-                "sampled": bool(sampled or fitted_n < n),
-                "n_evaluated": int(len(Xe)),
+                "features": self.preprocessor_.feature_names,
+                "sampled": bool(n_evaluated < n or fitted_n < n),
+                "n_evaluated": int(n_evaluated),
                 "n_fitted": int(n if isinstance(model, CentroidModel) else fitted_n),
                 "silhouette_n": ix["silhouette_n"],
-                "sampling": _sampling_note(p["method"], n, len(Xe), fitted_n, ix["silhouette_n"]),
+                "sampling": _sampling_note(
+                    p["method"], n, n_evaluated, fitted_n, ix["silhouette_n"]
+                ),
                 "sizes": {self.names_[s]: int((labels == s).sum()) for s in self.names_},
                 "selection": _records(res.selection),
             }
         )
-        self.metrics_ = metrics
-        return self
+        return metrics
 
     def _set_input_info(self, X: Any, df: pd.DataFrame) -> None:
         self.n_features_in_ = int(df.shape[1])
