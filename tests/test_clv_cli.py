@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toolkit.commands.clv import OUTPUT_COLUMNS, find_summary_columns
+from toolkit.btyd._clv import OUTPUT_COLUMNS, find_summary_columns
 
 SUMMARY = """CustomerID,frequency,recency,T,monetary_value
 0001,0,0,40,0

@@ -3,7 +3,8 @@
 The layer below features, clv, the churn models and the churn list, which all use it; it
 imports nothing from them. :mod:`toolkit.btyd._bgnbd` (BG/NBD and the toolkit's one standard
 fit at a cutoff), :mod:`toolkit.btyd._gamma_gamma` (spend per purchase),
-:mod:`toolkit.btyd._value` (expected value if retained: the basis of value_at_risk).
+:mod:`toolkit.btyd._value` (expected value if retained: the basis of value_at_risk),
+:mod:`toolkit.btyd._clv` (CLV for every customer of a summary: what ``toolkit clv`` writes).
 
 Examples
 --------
@@ -25,6 +26,7 @@ from toolkit.btyd._bgnbd import (
     fit_standard,
     validate_rfm,
 )
+from toolkit.btyd._clv import find_summary_columns, run_clv
 from toolkit.btyd._gamma_gamma import PERIOD_LENGTH, GammaGammaModel
 from toolkit.btyd._value import (
     expected_value,
@@ -43,8 +45,10 @@ __all__ = [
     "compress_rows",
     "expected_value",
     "find_value_column",
+    "find_summary_columns",
     "fit_value_model",
     "median_days_to_next_order",
+    "run_clv",
     "fit_flags",
     "fit_standard",
     "validate_rfm",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,51 +25,6 @@ from toolkit.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-# accepted spellings of the summary columns, compared after toolkit.io.normalise
-# (case, spaces and underscores ignored): lifetimes' names and the BTYD/CDNOW ones
-SUMMARY_SPELLINGS = {
-    "frequency": ("frequency", "x"),
-    "recency": ("recency", "tx"),
-    "T": ("t",),
-    "monetary_value": ("monetaryvalue", "monetary", "zbar"),
-}
-
-OUTPUT_COLUMNS = [
-    "customer_id",
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
-    "p_alive",
-    "expected_purchases",
-    "p_any_purchase",
-    "expected_avg_spend",
-    "clv",
-]
-
-
-def find_summary_columns(columns: list[str]) -> dict[str, str]:
-    """Map frequency / recency / T / monetary_value to the columns of a summary table.
-
-    Examples
-    --------
-    >>> find_summary_columns(["ID", "x", "t_x", "T", "zbar"])
-    {'frequency': 'x', 'recency': 't_x', 'T': 'T', 'monetary_value': 'zbar'}
-    """
-    from toolkit.io import normalise
-
-    by_norm: dict[str, str] = {}
-    for col in columns:
-        by_norm.setdefault(normalise(str(col)), col)
-    found = {}
-    for role, spellings in SUMMARY_SPELLINGS.items():
-        for s in spellings:
-            if s in by_norm:
-                found[role] = by_norm[s]
-                break
-    return found
 
 
 def _columns_of(path: Path, read: ReadOptions) -> list[str]:
@@ -146,121 +101,6 @@ def _named(path: Path, cols: dict[str, str], exc: InputError) -> InputError:
     return InputError(f"{path} (columns {names}): {exc}")
 
 
-def run_clv(
-    summary: pd.DataFrame,
-    *,
-    horizon: float,
-    discount_rate: float,
-    time_unit: str,
-    penalizer: float | None,
-) -> tuple[pd.DataFrame, dict[str, Any], Any]:
-    """Fit BG/NBD (+ Gamma-Gamma when there is spend) and score every customer.
-
-    ``summary`` has customer_id, frequency, recency, T and optionally monetary_value;
-    ``horizon`` is in the time unit of the summary. Returns the customers frame, the params dict
-    written to params.json, and the fitted BG/NBD model. Fitting warnings are collected into
-    the params (and raised as warnings). ``penalizer`` None is the toolkit's standard fit
-    (:func:`toolkit.btyd.fit_standard`), the one ``toolkit features`` and ``toolkit
-    train`` make at the same cutoff; a number fits both models with that penalty on every
-    customer (0: plain maximum likelihood, as in the published fits).
-    """
-    import warnings
-
-    import numpy as np
-
-    from toolkit.btyd import (
-        PERIOD_LENGTH,
-        STANDARD_PENALIZER,
-        BetaGeoModel,
-        GammaGammaModel,
-        fit_flags,
-        fit_standard,
-    )
-
-    x = summary["frequency"].to_numpy(np.float64)
-    tx = summary["recency"].to_numpy(np.float64)
-    T = summary["T"].to_numpy(np.float64)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if penalizer is None:
-            bg = fit_standard(x, tx, T)
-        else:
-            bg = BetaGeoModel(penalizer=penalizer).fit(x, tx, T)
-    flags = fit_flags(bg.params_, bg.standard_errors_, bg.boundary_warnings_)
-    for w in caught:
-        if str(w.message) not in flags:
-            info(f"warning: {w.message}")
-
-    out = summary.copy()
-    if "monetary_value" not in out.columns:
-        out["monetary_value"] = np.nan
-    out["p_alive"] = bg.p_alive(x, tx, T)
-    out["expected_purchases"] = bg.expected_purchases(horizon, x, tx, T)
-    out["p_any_purchase"] = bg.p_any_purchase(horizon, x, tx, T)
-
-    period = PERIOD_LENGTH["monthly"][time_unit]
-    gg_params: dict[str, Any] | None = None
-    m = out["monetary_value"].to_numpy(np.float64)
-    has_spend = "monetary_value" in summary.columns and bool(np.isfinite(m).any())
-    if has_spend and (x > 0).sum() >= 2:
-        # the spend of every repeat customer is validated: a bad value is an input error
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            gg = GammaGammaModel(
-                penalizer=STANDARD_PENALIZER if penalizer is None else penalizer
-            ).fit(x, m)
-        for w in caught:
-            info(f"warning: {w.message}")
-        gg_params = gg.summary()
-        out["expected_avg_spend"] = gg.expected_spend(x, m)
-        out["clv"] = gg.customer_lifetime_value(
-            bg,
-            x,
-            tx,
-            T,
-            m,
-            horizon=horizon / period,
-            discount_rate=discount_rate,
-            time_unit=time_unit,  # type: ignore[arg-type]
-        )
-        info(
-            f"Gamma-Gamma on {gg.n_customers_:,} customers with repeat purchases "
-            f"({gg.n_excluded_:,} without are not fitted; they get the population mean spend)"
-        )
-    else:
-        out["expected_avg_spend"] = np.nan
-        out["clv"] = np.nan
-        why = "no monetary value column" if not has_spend else "fewer than 2 repeat customers"
-        info(f"no Gamma-Gamma spend model ({why}): expected_avg_spend and clv are left empty")
-
-    params = {
-        "bgnbd": {
-            **bg.summary(),
-            "time_unit": time_unit,
-            "fit": "standard (toolkit.btyd.fit_standard)"
-            if penalizer is None
-            else f"penalizer {penalizer:g}, every customer",
-            "flags": flags,
-        },
-        "gamma_gamma": gg_params,
-        "prediction": {
-            "horizon": horizon,
-            "time_unit": time_unit,
-            "discount_rate": discount_rate,
-            "discount_period": f"month ({period:g} {time_unit})",
-            "n_periods": horizon / period,
-            "columns": {
-                "p_alive": "P(alive) at the end of the observation period",
-                "expected_purchases": f"expected purchases in the next {horizon:g} {time_unit}",
-                "p_any_purchase": f"P(at least one purchase in the next {horizon:g} {time_unit})",
-                "expected_avg_spend": "Gamma-Gamma expected spend per purchase",
-                "clv": "expected purchases x expected spend, discounted monthly, over the horizon",
-            },
-        },
-    }
-    return out[OUTPUT_COLUMNS], params, bg
-
-
 #: the longest --horizon, in months
 MAX_HORIZON_MONTHS = 1200
 
@@ -332,6 +172,7 @@ def clv(
 
     from toolkit._json import jsonable
     from toolkit.btyd import PERIOD_LENGTH
+    from toolkit.btyd._clv import find_summary_columns, run_clv
     from toolkit.io import staged_outputs, write_frame
     from toolkit.reports.btyd_plots import p_alive_matrix, plot_p_alive_matrix
 
@@ -370,7 +211,7 @@ def clv(
             summary = _summary_from_transactions(data, read, unit, cutoff)
         update("fitting")
         try:
-            customers, params, bg = run_clv(
+            customers, params, bg, notes = run_clv(
                 summary,
                 horizon=float(horizon),
                 discount_rate=discount_rate,
@@ -379,6 +220,8 @@ def clv(
             )
         except InputError as exc:
             raise _named(data, cols, exc) from None
+        for note in notes:
+            info(note)
         params["source"] = str(data)
         update("writing")
         # the three outputs land together, or none of them
