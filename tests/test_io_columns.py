@@ -70,7 +70,7 @@ def test_given_column_matches_ignoring_case_and_spaces_when_unambiguous():
         ["Customer ID", "Order Date", "Amount"], ColumnMapping(customer="customer_id"), "f.csv"
     )
     assert m.customer == "Customer ID"
-    with pytest.raises(InputError, match="--customer-col 'customer_id' is not a column"):
+    with pytest.raises(InputError, match="`mapping.customer` 'customer_id' is not a column"):
         resolve_mapping(
             ["Customer ID", "customerid", "Date", "Amount"],
             ColumnMapping(customer="customer_id"),
@@ -100,16 +100,18 @@ def test_missing_required_column_lists_columns_and_closest_names():
         resolve_mapping(["Custmer", "Amount", "OrderDat"], None, "f.csv")
     msg = str(e.value)
     assert "missing required column(s)" in msg
-    assert "a customer id column (--customer-col)" in msg and "a date column (--date-col)" in msg
+    assert "a customer id column (`mapping.customer`)" in msg
+    assert "a date column (`mapping.timestamp`)" in msg
     assert "Columns found: 'Custmer', 'Amount', 'OrderDat'" in msg
-    assert "'Custmer' for --customer-col?" in msg and "'OrderDat' for --date-col?" in msg
+    assert "'Custmer' for `mapping.customer`?" in msg
+    assert "'OrderDat' for `mapping.timestamp`?" in msg
 
 
 def test_unknown_option_column_is_named_with_a_suggestion():
     with pytest.raises(InputError) as e:
         resolve_mapping(ONLINE_RETAIL, ColumnMapping(customer="CustomerIDs"), "or.csv")
     msg = str(e.value)
-    assert "--customer-col 'CustomerIDs' is not a column of or.csv" in msg
+    assert "`mapping.customer` 'CustomerIDs' is not a column of or.csv" in msg
     assert "did you mean 'CustomerID'" in msg and "Columns found: 'InvoiceNo'" in msg
 
 

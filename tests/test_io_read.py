@@ -438,7 +438,7 @@ def test_names_on_parquet_rename_columns(tmp_path):
 )
 def test_names_count_must_match(name, content, names, sep, tmp_path):
     p = _write(tmp_path / name, content)
-    with pytest.raises(InputError, match=r"--names gives \d+ names"):
+    with pytest.raises(InputError, match=r"`names` gives \d+ names"):
         read_transactions(p, names=names, sep=sep)
 
 

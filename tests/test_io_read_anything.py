@@ -214,7 +214,7 @@ def test_a_given_date_format_reads_its_layout(given, layout, kind, tmp_path):
 @pytest.mark.parametrize("given", ["YYYYMMDD", "epoch_ns", "%Y-%Q"])
 def test_a_date_format_neither_duckdb_nor_python_reads_is_refused(given, tmp_path):
     path = _write(tmp_path / "log.csv", "csv", [_render(r[1], "%Y%m%d") for r in ROWS])
-    with pytest.raises(InputError, match=r"--date-format"):
+    with pytest.raises(InputError, match=r"`date_format`"):
         read_transactions(path, date_format=given)
 
 

@@ -244,7 +244,7 @@ def test_lenient_numbers(written, expected, tmp_path):
 def test_date_format_must_be_a_strftime_format(tmp_path):
     p = tmp_path / "d.csv"
     p.write_text("cust,date,amount\n1,19970101,1\n")
-    with pytest.raises(InputError, match="--date-format must be a strftime format"):
+    with pytest.raises(InputError, match="`date_format` must be a strftime format"):
         read_transactions(p, date_format="YYYYMMDD")
 
 
@@ -254,7 +254,7 @@ def test_date_format_must_be_a_strftime_format(tmp_path):
         (
             ["1,not a date,1", "2,never,2"],
             r"2 rows whose date is missing or cannot be parsed "
-            r"\(e\.g\. '(not a date|never)' in 'date'\).*--date-format",
+            r"\(e\.g\. '(not a date|never)' in 'date'\).*`date_format`",
         ),
         ([",2011-01-02,1", ",2011-01-03,2"], r"2 rows without a customer id"),
         (
@@ -271,7 +271,10 @@ def test_unusable_data_says_why(rows, pattern, tmp_path):
     with pytest.raises(DataValidationError, match=pattern) as e:
         read_transactions(p)
     assert "no usable purchases" in str(e.value)
-    assert "--customer-col 'cust', --date-col 'date', --amount-col 'amount'" in str(e.value)
+    assert (
+        "`mapping.customer` 'cust', `mapping.timestamp` 'date', `mapping.amount` 'amount'"
+        in str(e.value)
+    )
     # without the check the report is there to print
     with read_transactions(p, require_usable=False) as tx:
         report = tx.validate()

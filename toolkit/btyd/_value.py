@@ -151,7 +151,7 @@ def fit_value_model(
             ),
         }
     problems.append(
-        "no spend column: give --value-col COL (a spend per customer, e.g. MonthlyCharges)"
+        "no spend column: give `value_column` COL (a spend per customer, e.g. MonthlyCharges)"
     )
     return {"kind": "none", "note": "; ".join(problems)}
 

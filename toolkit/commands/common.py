@@ -59,8 +59,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def info(message: str) -> None:
-    """A progress or decision message for the user (stderr, so stdout stays parseable)."""
-    err_console.print(message, markup=False)
+    """A progress or decision message for the user (stderr, so stdout stays parseable); the
+    library's notes name its parameters, said here as the CLI's options."""
+    err_console.print(in_cli_words(message), markup=False)
 
 
 #: the library names its parameters in `backticks`; the CLI says the option instead, here only
@@ -75,8 +76,23 @@ OPTION_OF_PARAMETER = {
     "value_column": "--value-col",
     "columns": "--columns",
     "sort": "--sort",
+    "engine": "--engine",
+    "scheduler": "--scheduler",
+    "customers": "--customers-table",
+    "churn_list": "--churn-list",
+    "out": "--out",
+    "names": "--names",
+    "sep": "--sep",
+    "date_format": "--date-format",
+    "mapping.customer": "--customer-col",
+    "mapping.timestamp": "--date-col",
+    "mapping.amount": "--amount-col",
+    "mapping.quantity": "--quantity-col",
+    "mapping.price": "--price-col",
+    "mapping.invoice": "--invoice-col",
+    "mapping.product": "--product-col",
 }
-_PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)`")
+_PARAMETER = re.compile(r"`([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)?)`")
 
 
 def in_cli_words(message: str) -> str:
@@ -86,6 +102,8 @@ def in_cli_words(message: str) -> str:
     --------
     >>> in_cli_words("`time_unit` must be 'days' or 'weeks', got 'months'")
     "--time-unit must be 'days' or 'weeks', got 'months'"
+    >>> in_cli_words("`mapping.customer` 'Cust' is not a column of t.csv")
+    "--customer-col 'Cust' is not a column of t.csv"
     >>> in_cli_words("use `toolkit clv`")
     'use `toolkit clv`'
     """

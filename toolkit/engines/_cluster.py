@@ -31,12 +31,12 @@ def check_engine(engine: str, scheduler: str | None) -> None:
     >>> check_engine("embedded", "tcp://10.0.0.1:8786")
     Traceback (most recent call last):
     ...
-    toolkit.errors.InputError: --scheduler applies only with --engine dask
+    toolkit.errors.InputError: `scheduler` applies only with `engine` dask
     """
     if engine not in ENGINES:
-        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        raise InputError(f"`engine` must be one of {', '.join(ENGINES)}, got {engine!r}")
     if scheduler is not None and engine != "dask":
-        raise InputError("--scheduler applies only with --engine dask")
+        raise InputError("`scheduler` applies only with `engine` dask")
     if engine == "dask":
         require_dask()
 
@@ -48,7 +48,7 @@ def require_dask() -> None:
         import distributed  # noqa: F401
     except ImportError as exc:
         raise InputError(
-            f"--engine dask needs dask and distributed, which are not installed ({exc}); "
+            f"`engine` dask needs dask and distributed, which are not installed ({exc}); "
             f"install them with: {INSTALL_HINT}"
         ) from None
 
@@ -101,7 +101,7 @@ def dask_client(scheduler: str | None = None, **cluster: Any) -> Iterator[Client
             client = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError, ValueError) as exc:
             raise InputError(
-                f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({exc})"
+                f"`scheduler` {scheduler}: cannot connect to a Dask scheduler there ({exc})"
             ) from None
         try:
             yield client

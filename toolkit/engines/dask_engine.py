@@ -308,7 +308,7 @@ class DaskEngine:
         in_table = sum(int(s["in_customer_table"]) for s in partials.stats)
         if customers is not None and not in_table:
             raise InputError(
-                "--customers-table: none of its customer ids is a customer of the log "
+                "`customers`: none of its customer ids is a customer of the log "
                 f"({rows:,} customers); do the ids match (e.g. 12345 and C12345)?"
             )
         models, info = self._fit(partials, spec, btyd)
@@ -1019,8 +1019,8 @@ def predict_on_dask(
     kwargs = read.read_kwargs()
     if bundle.settings.get("mode") == "target" or is_customer_table(data, **kwargs):
         raise InputError(
-            f"--engine dask scores a transaction log; {data} has one row per customer "
-            "(drop --engine dask)"
+            f"`engine` dask scores a transaction log; {data} has one row per customer "
+            "(drop `engine` dask)"
         )
     tx = read_transactions(data, **kwargs)
     try:
@@ -1028,7 +1028,7 @@ def predict_on_dask(
         cut = parse_cutoff(cutoff)
         if cut is not None and cut > last + timedelta(days=1):
             raise InputError(
-                f"--cutoff {cut} is after the end of the data ({last}); the latest useful cutoff "
+                f"`cutoff` {cut} is after the end of the data ({last}); the latest useful cutoff "
                 f"is {last + timedelta(days=1)}"
             )
         spec, _ = resolve_spec(tx, cut, None, bundle.settings.get("time_unit") or "days")

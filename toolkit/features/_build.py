@@ -125,7 +125,7 @@ def resolve_spec(
         )
     if cut > after_last:
         notes.append(
-            f"note: --cutoff {cut} is {(cut - after_last).days + 1} days after the last purchase "
+            f"note: `cutoff` {cut} is {(cut - after_last).days + 1} days after the last purchase "
             f"({last}); every customer's recency counts those days too"
         )
     if horizon is not None and end > after_last:
@@ -175,7 +175,7 @@ def customer_frame(customers: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     idcol = find_id_column(list(customers.columns))
     if idcol is None:
         raise InputError(
-            "--customers-table has no customer id column (looked for CustomerID, customer_id, "
+            "`customers` has no customer id column (looked for CustomerID, customer_id, "
             f"ID, ...); columns: {list(customers.columns)}"
         )
     from toolkit.io._table import _id_text
@@ -188,7 +188,7 @@ def customer_frame(customers: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         extra = extra.rename(columns={c: f"customer_{c}" for c in clash})
     if extra["customer_id"].duplicated().any():
         n = int(extra["customer_id"].duplicated().sum())
-        raise InputError(f"--customers-table has {n} duplicate customer ids in {idcol!r}")
+        raise InputError(f"`customers` has {n} duplicate customer ids in {idcol!r}")
     others = [col for col in extra.columns if col != "customer_id"]
     categories = [col for col in others if isinstance(extra[col].dtype, pd.CategoricalDtype)]
     return extra, categories
@@ -493,7 +493,7 @@ def write_features(
         row = rows[0]
         if cols and row[0] and not row[2]:
             raise InputError(
-                "--customers-table: none of its customer ids is a customer of the log "
+                "`customers`: none of its customer ids is a customer of the log "
                 f"({int(row[0]):,} customers); do the ids match (e.g. 12345 and C12345)?"
             )
     return {

@@ -18,15 +18,15 @@ from toolkit.errors import InputError
 
 ROLES = ("customer", "timestamp", "amount", "quantity", "price", "invoice", "product")
 
-# Option that sets each role, for messages.
-ROLE_OPTION = {
-    "customer": "--customer-col",
-    "timestamp": "--date-col",
-    "amount": "--amount-col",
-    "quantity": "--quantity-col",
-    "price": "--price-col",
-    "invoice": "--invoice-col",
-    "product": "--product-col",
+# The parameter that sets each role, as messages name it (the CLI says its option instead).
+ROLE_PARAMETER = {
+    "customer": "`mapping.customer`",
+    "timestamp": "`mapping.timestamp`",
+    "amount": "`mapping.amount`",
+    "quantity": "`mapping.quantity`",
+    "price": "`mapping.price`",
+    "invoice": "`mapping.invoice`",
+    "product": "`mapping.product`",
 }
 
 # Common spellings, compared after normalisation (lower case; spaces, _, -, . removed).
@@ -206,7 +206,7 @@ def resolve_mapping(
     resolved: dict[str, str | None] = {}
     given = mapping.given()
     headerless = (
-        " (the first line looks like data, not a header: give the column names with --names)"
+        " (the first line looks like data, not a header: give the column names with `names`)"
         if _looks_headerless(columns)
         else ""
     )
@@ -215,7 +215,7 @@ def resolve_mapping(
         if match is None:
             near = closest(col, columns)
             problems.append(
-                f"{ROLE_OPTION[role]} {col!r} is not a column of {source}"
+                f"{ROLE_PARAMETER[role]} {col!r} is not a column of {source}"
                 + (f" (did you mean {', '.join(map(repr, near))}?)" if near else "")
             )
         else:
@@ -223,7 +223,7 @@ def resolve_mapping(
             how[role] = "given"
     dup = [c for c in set(resolved.values()) if list(resolved.values()).count(c) > 1]
     for c in dup:
-        roles = [ROLE_OPTION[r] for r, v in resolved.items() if v == c]
+        roles = [ROLE_PARAMETER[r] for r, v in resolved.items() if v == c]
         problems.append(f"{' and '.join(roles)} name the same column {c!r}")
     taken = {c for c in resolved.values() if c}
     for role in ROLES:
@@ -243,11 +243,13 @@ def resolve_mapping(
         )
     # amount: an amount column, or quantity x price
     if resolved.get("amount") is None and not (resolved.get("quantity") and resolved.get("price")):
-        problems.append("an amount column (--amount-col, or --quantity-col with --price-col)")
+        problems.append(
+            "an amount column (`mapping.amount`, or `mapping.quantity` with `mapping.price`)"
+        )
     if resolved.get("customer") is None:
-        problems.append("a customer id column (--customer-col)")
+        problems.append("a customer id column (`mapping.customer`)")
     if resolved.get("timestamp") is None:
-        problems.append("a date column (--date-col)")
+        problems.append("a date column (`mapping.timestamp`)")
     if problems:
         missing = [r for r in ("customer", "timestamp", "amount") if resolved.get(r) is None]
         hint = headerless
@@ -277,7 +279,7 @@ def _suggestions(columns: list[str], roles: list[str], taken: set[str | None]) -
                 if r > score:
                     best, score = c, r
         if best is not None:
-            hints.append(f"{best!r} for {ROLE_OPTION[role]}?")
+            hints.append(f"{best!r} for {ROLE_PARAMETER[role]}?")
     return (" Closest names: " + ", ".join(hints)) if hints else ""
 
 

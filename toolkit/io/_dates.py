@@ -224,7 +224,7 @@ def guess_date_format(
         best = next(t for t in ties if t.startswith("%m"))  # month first, as US exports
         notes.append(
             f"dates in {col!r} are ambiguous between month/day and day/month; read as "
-            f"{best!r} (use --date-format to choose)"
+            f"{best!r} (use `date_format` to choose)"
         )
     if best_n < len(sample):
         _note_partial(con, sample, best, fits(best), best_n, col, notes)
@@ -252,7 +252,7 @@ def _note_partial(
         f"dates in {col!r}: {describe(fmt)} fits {n:,} of {len(sample):,} sampled distinct "
         f"values ({n / len(sample):.0%}); the others look like "
         f"{', '.join(map(repr, others))} and are left out as unparseable "
-        "(use --date-format to choose)"
+        "(use `date_format` to choose)"
     )
 
 
@@ -279,7 +279,7 @@ def resolve_date_format(fmt: str, con: duckdb.DuckDBPyConnection) -> str:
         return "epoch"
     if not _DIRECTIVE.search(fmt) or fmt.replace("%%", "").count("%") == 0:
         raise InputError(
-            "--date-format must be a strftime format such as '%Y-%m-%d' or '%Y%m%d', or one "
+            "`date_format` must be a strftime format such as '%Y-%m-%d' or '%Y%m%d', or one "
             f"of {', '.join(NUMERIC_FORMATS)}, got {fmt!r}"
         )
     translated = _DIRECTIVE.sub(lambda m: _TRANSLATE.get(m.group(0), m.group(0)), fmt)
@@ -290,7 +290,7 @@ def resolve_date_format(fmt: str, con: duckdb.DuckDBPyConnection) -> str:
         reason = str(exc).split("Error: ", 1)[-1]
     if not _python_reads(fmt):
         raise InputError(
-            f"--date-format {fmt!r} is not a format DuckDB can read, nor Python's strptime: "
+            f"`date_format` {fmt!r} is not a format DuckDB can read, nor Python's strptime: "
             f"{reason}"
         ) from None
     register_python_strptime(con)

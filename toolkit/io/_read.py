@@ -446,7 +446,7 @@ def open_raw(
                 )
             columns, types = _unnest_records(con, view, columns, types)
         if names and kind in ("parquet", "json", "ndjson") and len(names) != len(columns):
-            raise InputError(f"--names gives {len(names)} names but {p} has {len(columns)} columns")
+            raise InputError(f"`names` gives {len(names)} names but {p} has {len(columns)} columns")
         select, columns, types = _normalised_select(columns, types, names, kind)
         select = f"SELECT {select} FROM {src_view}"
         _drop(con, view)
@@ -564,7 +564,7 @@ def _open_parquet_set(
         columns = [str(r[0]) for r in described]
         types = {str(r[0]): str(r[1]) for r in described}
         if names and len(names) != len(columns):
-            raise InputError(f"--names gives {len(names)} names but {p} has {len(columns)} columns")
+            raise InputError(f"`names` gives {len(names)} names but {p} has {len(columns)} columns")
         select, columns, types = _normalised_select(columns, types, names, "parquet")
         _drop(con, view)
         _create(con, view, f"SELECT {select} FROM {src_view}", bool(materialise))
@@ -613,7 +613,7 @@ def _duck_message(exc: Exception) -> str:
     first = text.splitlines()[0] if text else type(exc).__name__
     low = text.lower()
     if "sniffing file" in low or "unterminated quote" in low:
-        return f"{first.rstrip('. ')}: an unterminated quote, or not delimited text? Try --sep"
+        return f"{first.rstrip('. ')}: an unterminated quote, or not delimited text? Try `sep`"
     return first
 
 
@@ -646,7 +646,7 @@ def _plan_text(
         resolved = SEPARATORS.get(sep.lower() if len(sep) > 1 else sep, sep)
         if resolved != "whitespace" and len(resolved) != 1:
             raise InputError(
-                "--sep must be one character or one of tab, comma, semicolon, pipe, "
+                "`sep` must be one character or one of tab, comma, semicolon, pipe, "
                 f"whitespace, got {sep!r}"
             )
     else:
@@ -662,7 +662,7 @@ def _plan_text(
         width = common[0][0] if common else 0
         if width and len(names) != width:
             raise InputError(
-                f"--names gives {len(names)} names ({', '.join(names)}) but the lines of {p} "
+                f"`names` gives {len(names)} names ({', '.join(names)}) but the lines of {p} "
                 f"have {width} fields"
             )
     return _TextPlan(
@@ -851,7 +851,7 @@ def _read_excel(path: Path, names: list[str] | None) -> Any:
     if names:
         if len(names) != df.shape[1]:
             raise InputError(
-                f"--names gives {len(names)} names but the first sheet of {path} has "
+                f"`names` gives {len(names)} names but the first sheet of {path} has "
                 f"{df.shape[1]} columns"
             )
         df.columns = names
@@ -883,7 +883,7 @@ def _read_whitespace(plan: _TextPlan, names: list[str] | None) -> Any:
     if names:
         if len(names) != df.shape[1]:
             raise InputError(
-                f"--names gives {len(names)} names but {plan.origin} has {df.shape[1]} "
+                f"`names` gives {len(names)} names but {plan.origin} has {df.shape[1]} "
                 "whitespace-separated fields per line"
             )
         df.columns = names

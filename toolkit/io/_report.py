@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import DataValidationError
-from toolkit.io._columns import ROLE_OPTION
+from toolkit.io._columns import ROLE_PARAMETER
 
 if TYPE_CHECKING:
     from toolkit.io._transactions import Transactions
@@ -262,10 +262,10 @@ def check_usable(report: ValidationReport) -> None:
         if field_ and p.examples and role in report.columns:
             text += f" (e.g. {_show(p.examples[0].get(field_))} in {report.columns[role]!r})"
         reasons.append(text)
-    used = ", ".join(f"{ROLE_OPTION[r]} {c!r}" for r, c in report.columns.items())
+    used = ", ".join(f"{ROLE_PARAMETER[r]} {c!r}" for r, c in report.columns.items())
     hint = ""
     if report.count("bad_date") and "timestamp" in report.columns:
-        hint = " or give --date-format"
+        hint = " or give `date_format`"
     raise DataValidationError(
         f"{report.source}: no usable purchases: all {report.rows:,} rows are excluded or "
         f"returns: {'; '.join(reasons) or 'none'}. Check the columns used ({used}){hint}",

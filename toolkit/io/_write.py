@@ -133,7 +133,7 @@ def staged_outputs(directory: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(directory)
     if target.exists() and not target.is_dir():
-        raise InputError(f"--out {str(target)!r} is a file; give a directory for the outputs")
+        raise InputError(f"`out` {str(target)!r} is a file; give a directory for the outputs")
     missing = [d for d in (target, *target.parents) if not d.exists()]
     stage: Path | None = None
     done = False

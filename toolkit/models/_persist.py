@@ -209,10 +209,10 @@ class ModelBundle:
         """
         target = Path(directory)
         if target.exists() and not target.is_dir():
-            raise InputError(f"--out {str(target)!r} exists and is not a directory")
+            raise InputError(f"`out` {str(target)!r} exists and is not a directory")
         if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST).exists():
             raise InputError(
-                f"--out {str(target)!r} exists, is not empty and is not a model directory; "
+                f"`out` {str(target)!r} exists, is not empty and is not a model directory; "
                 "choose a new or empty directory"
             )
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -148,12 +148,12 @@ def read_churn_list(path: str | Path) -> pd.DataFrame:
     id_col = "customer_id" if "customer_id" in table.columns else find_id_column(table)
     if id_col is None:
         raise InputError(
-            f"--churn-list {str(path)!r}: no customer id column (expected 'customer_id'); "
+            f"`churn_list` {str(path)!r}: no customer id column (expected 'customer_id'); "
             f"columns: {', '.join(map(repr, map(str, table.columns)))}"
         )
     if "churn_probability" not in table.columns:
         raise InputError(
-            f"--churn-list {str(path)!r}: no 'churn_probability' column; columns: "
+            f"`churn_list` {str(path)!r}: no 'churn_probability' column; columns: "
             f"{', '.join(map(repr, map(str, table.columns)))}"
         )
     out = pd.DataFrame({"customer_id": table[id_col].astype("string")})
@@ -164,14 +164,14 @@ def read_churn_list(path: str | Path) -> pd.DataFrame:
         bad = values.isna() & table[col].notna()
         if bad.any():
             raise InputError(
-                f"--churn-list {str(path)!r}: column {col!r} must be numeric; found "
+                f"`churn_list` {str(path)!r}: column {col!r} must be numeric; found "
                 f"{table[col][bad].iloc[0]!r}"
             )
         out[col] = values.astype("float64")
     p = out["churn_probability"].dropna()
     if ((p < 0) | (p > 1)).any():
         raise InputError(
-            f"--churn-list {str(path)!r}: 'churn_probability' must lie in [0, 1]; found "
+            f"`churn_list` {str(path)!r}: 'churn_probability' must lie in [0, 1]; found "
             f"{float(p[(p < 0) | (p > 1)].iloc[0])!r}"
         )
     return out.drop_duplicates("customer_id")

@@ -911,7 +911,7 @@ def _check_one_row_per_customer(ids: pd.Series, column: str) -> None:
         raise InputError(
             f"customer id {str(counts.index[0])!r} in {column!r} appears {int(counts.iloc[0])} "
             f"times ({int((counts > 1).sum()):,} ids repeat): `target` needs one row per "
-            "customer; for a transaction log leave out --target and give --horizon"
+            "customer; for a transaction log leave out `target` and give `horizon`"
         )
 
 
@@ -1019,7 +1019,7 @@ def train_from_table(
         if value_column is not None:
             notes.append(
                 f"Churn list value: {value_column!r} was taken as each customer's spend per "
-                "period (found by its name; choose another with --value-col)."
+                "period (found by its name; choose another with `value_column`)."
             )
     value_model = fit_value_model(frame, horizon_days=None, value_column=value_column)
     settings = {
