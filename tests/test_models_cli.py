@@ -403,7 +403,7 @@ def test_one_bgnbd_fit_per_cutoff_across_commands(log: Path, model: Path, tmp_pa
     from toolkit.models._persist import load_model_dir
 
     bundle = load_model_dir(model)
-    cutoff = bundle.settings["cutoff"]
+    cutoff = bundle.settings.cutoff
     assert bundle.value_model["fitted_at"] == cutoff
     tx = read_transactions(log)
     assert str(data_range(tx)[1]) < cutoff

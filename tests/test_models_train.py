@@ -168,9 +168,9 @@ def test_target_mode_one_hot_and_cross_validation() -> None:
     )
     assert "Contract" in res.schema.categorical
     assert "Contract=Month-to-month" in res.schema.encoded_names
-    assert res.settings["churn_is_positive"] is True
-    assert res.settings["churn_probability"] == "P(Churn = 'Yes')"
-    assert "stratified 5-fold" in res.settings["evaluation"]["method"]
+    assert res.settings.churn_is_positive is True
+    assert res.settings.churn_probability == "P(Churn = 'Yes')"
+    assert "stratified 5-fold" in res.settings.evaluation["method"]
     assert res.metrics["logistic"]["roc_auc"]["value"] > 0.65
     assert "customer_id" not in res.schema.features
 

@@ -257,10 +257,10 @@ def _save(result: Any, out: Path, data: Path, seg: Any) -> ModelBundle:
 
 def _summary(bundle: ModelBundle, notes: list[str]) -> None:
     s = bundle.settings
-    info(f"positive class: {s.get('positive_class')}")
-    info(f"churn probability = {s.get('churn_probability')}")
-    ev = s.get("evaluation") or {}
-    if s.get("mode") == "transactions":
+    info(f"positive class: {s.positive_class}")
+    info(f"churn probability = {s.churn_probability}")
+    ev = s.evaluation or {}
+    if s.mode == "transactions":
         kind = "out of time" if ev.get("out_of_time") else "NOT out of time"
         info(
             f"evaluation ({kind}): {ev.get('customers')} customers at {ev.get('origin')}, "
@@ -272,10 +272,10 @@ def _summary(bundle: ModelBundle, notes: list[str]) -> None:
     for name, m in rows:
         r = m["roc_auc"]
         flag = "  <- champion" if name == bundle.champion else ""
-        if name == bundle.champion and s.get("long_horizon"):
-            flag += f" (at {s['long_horizon']['asked_days']} days)"
+        if name == bundle.champion and s.long_horizon:
+            flag += f" (at {s.long_horizon['asked_days']} days)"
         info(f"  {name:26s} ROC-AUC {r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]{flag}")
-    long = s.get("long_horizon")
+    long = s.long_horizon
     if long:
         info(
             f"champion at the asked {long['asked_days']} days: {bundle.champion} (no labels "
@@ -304,7 +304,7 @@ def _scoring_frame(
     from toolkit.io import find_id_column, read_table, read_transactions
 
     kwargs = read.read_kwargs()
-    target_mode = bundle.settings.get("mode") == "target"
+    target_mode = bundle.settings.mode == "target"
     if target_mode or is_customer_table(data, **kwargs):
         if cutoff:
             raise InputError(
@@ -314,7 +314,7 @@ def _scoring_frame(
         idcol = read.customer_col or find_id_column([str(c) for c in table.columns])
         if idcol and idcol != "customer_id":
             table = table.rename(columns={idcol: "customer_id"})
-        target = bundle.settings.get("target")
+        target = bundle.settings.target
         if target and target in table.columns:
             table = table.drop(columns=[target])
         return table, f"{data} (one row per customer)"
@@ -327,9 +327,7 @@ def _scoring_frame(
                 f"--cutoff {cut} is after the end of the data ({last}); the latest useful cutoff "
                 f"is {last + _one_day()}"
             )
-        frame = compute_features(
-            tx, cutoff=cut, time_unit=bundle.settings.get("time_unit") or "days"
-        )
+        frame = compute_features(tx, cutoff=cut, time_unit=bundle.settings.time_unit or "days")
     finally:
         tx.close()
     when = cut or (last + _one_day())
@@ -435,10 +433,7 @@ def predict(
         update("writing")
         write_frame(round_for_people(churn, DISPLAY) if for_people(out) else churn, out)
     meta = churn.attrs.get("toolkit", {})
-    info(
-        f"champion {bundle.champion}; churn_probability = "
-        f"{bundle.settings.get('churn_probability')}"
-    )
+    info(f"champion {bundle.champion}; churn_probability = {bundle.settings.churn_probability}")
     order = (
         "money at risk first (value_at_risk)"
         if meta.get("order") == "value_at_risk"
@@ -560,7 +555,7 @@ def explain(
         typer.echo(waterfall_text(steps, customer=cid, model=bundle.champion))
     info(
         f"explained {bundle.champion} on {len(rows):,} of {n:,} {what}; "
-        f"contributions are in churn-probability units ({bundle.settings.get('churn_probability')})"
+        f"contributions are in churn-probability units ({bundle.settings.churn_probability})"
     )
     info(
         f"wrote {out / 'importance.csv'}, importance.png, beeswarm.png, customer_{safe}.csv and "

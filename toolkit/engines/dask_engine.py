@@ -406,8 +406,8 @@ class DaskEngine:
         the model (None without an XGBoost model).
         """
         scorer = result.scorers.get("xgboost")
-        origins = (result.settings.get("training") or {}).get("origins") or []
-        horizon = result.settings.get("horizon")
+        origins = (result.settings.training or {}).get("origins") or []
+        horizon = result.settings.horizon
         if scorer is None or not origins or not horizon:
             return None
         import numpy as np
@@ -418,7 +418,7 @@ class DaskEngine:
         from toolkit.features import resolve_spec
         from toolkit.models.estimators._boost import EVAL_METRIC, _safe_names
 
-        time_unit = result.settings.get("time_unit") or "days"
+        time_unit = result.settings.time_unit or "days"
         items: list[tuple[str, str]] = []
         rows = positives = 0
         for origin in origins:
@@ -1017,7 +1017,7 @@ def predict_on_dask(
 
     bundle = load_model_dir(model_dir)
     kwargs = read.read_kwargs()
-    if bundle.settings.get("mode") == "target" or is_customer_table(data, **kwargs):
+    if bundle.settings.mode == "target" or is_customer_table(data, **kwargs):
         raise InputError(
             f"`engine` dask scores a transaction log; {data} has one row per customer "
             "(drop `engine` dask)"
@@ -1031,7 +1031,7 @@ def predict_on_dask(
                 f"`cutoff` {cut} is after the end of the data ({last}); the latest useful cutoff "
                 f"is {last + timedelta(days=1)}"
             )
-        spec, _ = resolve_spec(tx, cut, None, bundle.settings.get("time_unit") or "days")
+        spec, _ = resolve_spec(tx, cut, None, bundle.settings.time_unit or "days")
         with attach_engine(tx, "dask", scheduler) as dask:
             churn, meta = dask.churn_list(tx, spec, bundle, out=out, top=top, **options)
             parts = len(dask.shuffle(tx).parts)
@@ -1050,8 +1050,7 @@ def predict_on_dask(
         else "highest churn probability first"
     )
     return [
-        f"champion {bundle.champion}; churn_probability = "
-        f"{bundle.settings.get('churn_probability')}",
+        f"champion {bundle.champion}; churn_probability = {bundle.settings.churn_probability}",
         f"scored {customers:,} customers of {data} as of {spec.cutoff} on Dask ({parts} "
         f"partitions: features, scores and reasons in the workers); wrote {written}, {order}",
     ]

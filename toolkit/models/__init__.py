@@ -19,6 +19,7 @@ from typing import Any
 _LAZY = {
     "MODEL_CHOICES": "toolkit.models.training._train",
     "TrainResult": "toolkit.models.training._train",
+    "TrainSettings": "toolkit.models.training._settings",
     "build_training_frames": "toolkit.models.training._train",
     "train_models": "toolkit.models.training._train",
     "train_from_transactions": "toolkit.models.training._train",

@@ -37,6 +37,7 @@ from toolkit._version import __version__
 from toolkit.errors import InputError, UnsafeModelError
 from toolkit.models.estimators._base import Batch, Scorer
 from toolkit.models.estimators._data import FeatureSchema
+from toolkit.models.training._settings import TrainSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,7 +89,7 @@ class ModelBundle:
     scorers : dict
         Model name -> fitted scorer (the champion among them).
     champion : str
-    settings : dict
+    settings : TrainSettings
         Mode, label, cutoff, horizon, time unit, what churn probability means, ...
     metrics, comparison : dict
         The evaluation (``metrics.json``).
@@ -107,7 +108,7 @@ class ModelBundle:
         schema: FeatureSchema,
         scorers: dict[str, Scorer],
         champion: str,
-        settings: dict[str, Any],
+        settings: TrainSettings,
         metrics: dict[str, Any],
         comparison: dict[str, Any],
         value_model: dict[str, Any],
@@ -167,22 +168,18 @@ class ModelBundle:
     def churn_probability(self, batch: Batch, model: str | None = None) -> np.ndarray:
         """Churn probability from the champion (or ``model``)."""
         p = self.scorers[model or self.champion].predict_proba(batch)
-        return p if self.settings.get("churn_is_positive") else 1.0 - p
+        return p if self.settings.churn_is_positive else 1.0 - p
 
     def metrics_document(self) -> dict[str, Any]:
         return {
             "champion": self.champion,
-            "positive_class": self.settings.get("positive_class"),
-            "churn_probability": self.settings.get("churn_probability"),
-            "evaluation": self.settings.get("evaluation"),
-            **(
-                {"long_horizon": self.settings["long_horizon"]}
-                if self.settings.get("long_horizon")
-                else {}
-            ),
+            "positive_class": self.settings.positive_class,
+            "churn_probability": self.settings.churn_probability,
+            "evaluation": self.settings.evaluation,
+            **({"long_horizon": self.settings.long_horizon} if self.settings.long_horizon else {}),
             "interval": "95% percentile bootstrap, "
-            f"{self.settings.get('n_boot', 200)} resamples of the evaluation customers "
-            f"(seed {self.settings.get('seed', 0)})",
+            f"{self.settings.n_boot} resamples of the evaluation customers "
+            f"(seed {self.settings.seed})",
             "threshold_rule": "calibrated probability maximising Youden's J (TPR - FPR) on "
             "the validation split",
             "models": {
@@ -276,10 +273,10 @@ class ModelBundle:
                 "dtypes": {k: self.schema.dtypes.get(k, "") for k in self.schema.features},
             },
             "schema": self.schema.to_dict(),
-            "settings": self.settings,
-            "cutoff": self.settings.get("cutoff"),
-            "horizon": self.settings.get("horizon"),
-            "time_unit": self.settings.get("time_unit"),
+            "settings": self.settings.to_dict(),
+            "cutoff": self.settings.cutoff,
+            "horizon": self.settings.horizon,
+            "time_unit": self.settings.time_unit,
             "data_fingerprint": self.fingerprint,
             "champion": self.champion,
             "models": list(self.scorers),
@@ -345,7 +342,7 @@ class ModelBundle:
             schema=schema,
             scorers=scorers,
             champion=manifest["champion"],
-            settings=manifest["settings"],
+            settings=TrainSettings.from_dict(manifest["settings"]),
             metrics=manifest["metrics"],
             comparison=manifest["comparison"],
             value_model=_read_json(root / "value_model.json"),

@@ -82,7 +82,7 @@ def build_report(result: TrainResult, *, seed: int = 0) -> dict[str, Any]:
     batch = Batch(frame.iloc[rows].reset_index(drop=True), result.schema)
     champ = scorers[result.champion]
     C, p0, p = probability_contributions(champ, batch)
-    churn_pos = bool(result.settings.get("churn_is_positive"))
+    churn_pos = result.settings.churn_is_positive
     expl = Explanation(
         values=C if churn_pos else -C,
         base=p0 if churn_pos else 1 - p0,
@@ -120,7 +120,7 @@ def build_report(result: TrainResult, *, seed: int = 0) -> dict[str, Any]:
         "title": "Model comparison",
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "toolkit_version": __version__,
-        "settings": result.settings,
+        "settings": result.settings.to_dict(),
         "notes": result.notes,
         "champion": result.champion,
         "champion_title": champ.title,

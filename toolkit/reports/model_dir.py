@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def report_files(result: TrainResult) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The report dict and the files rendered from it: report.html, report.md and, with a
     decision tree, tree_rules.txt."""
-    report = build_report(result, seed=int(result.settings.get("seed", 0)))
+    report = build_report(result, seed=result.settings.seed)
     rendered = {
         "report.html": render_html(report).encode("utf-8"),
         "report.md": render_markdown(report).encode("utf-8"),
@@ -32,7 +32,7 @@ def report_files(result: TrainResult) -> tuple[dict[str, Any], dict[str, bytes]]
     if tree.get("rules"):
         rendered["tree_rules.txt"] = (
             "Decision tree rules (class 1 = "
-            + str(result.settings.get("label") or "the positive class")
+            + (result.settings.label or "the positive class")
             + " = 1; see report.html for the leaves with their churn rates)\n\n"
             + str(tree["rules"])
         ).encode("utf-8")

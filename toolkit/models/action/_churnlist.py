@@ -113,7 +113,7 @@ def formula(bundle: ModelBundle) -> dict[str, str]:
     """What each money column means for this model (printed, and stored with the list)."""
     vm = bundle.value_model
     return {
-        "churn_probability": str(bundle.settings.get("churn_probability") or ""),
+        "churn_probability": bundle.settings.churn_probability,
         "expected_value": str(vm.get("note") or "not available"),
         "value_at_risk": "churn_probability x expected_value",
         "risk_band": "low < 0.33 <= medium < 0.66 <= high (churn probability)",
@@ -226,7 +226,7 @@ def churn_list(
         churn = expl.churn
         slots = reasons(
             expl,
-            time_unit=bundle.settings.get("time_unit") or "days",
+            time_unit=bundle.settings.time_unit or "days",
             categorical=list(bundle.schema.categorical),
         )
     else:

@@ -93,7 +93,7 @@ def explain(bundle: ModelBundle, batch: Batch, model: str | None = None) -> Expl
     name = model or bundle.champion
     scorer = bundle.scorers[name]
     C, p0, p = probability_contributions(scorer, batch)
-    if bundle.settings.get("churn_is_positive"):
+    if bundle.settings.churn_is_positive:
         values, base, churn = C, p0, p
     else:  # churn = 1 - P(bought again)
         values, base, churn = -C, 1.0 - p0, 1.0 - p

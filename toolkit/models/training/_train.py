@@ -22,6 +22,7 @@ table, a random quarter of the customers (all their rows).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -32,6 +33,7 @@ import numpy as np
 from toolkit.errors import InputError
 from toolkit.models.estimators._base import Batch, Scorer
 from toolkit.models.estimators._data import FeatureSchema, check_classes, label_vector
+from toolkit.models.training._settings import TrainSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -329,7 +331,7 @@ class TrainResult:
     champion: str
     metrics: dict[str, dict[str, dict[str, float]]]
     comparison: dict[str, Any]
-    settings: dict[str, Any]
+    settings: TrainSettings
     value_model: dict[str, Any]
     evaluation: Evaluation
     notes: list[str] = field(default_factory=list)
@@ -390,12 +392,6 @@ def _judge(
         scorers=scorers,
     )
     return metrics, comparison, evaluation
-
-
-def _settings_common(
-    *, label: str, models: Sequence[str], seed: int, n_boot: int
-) -> dict[str, Any]:
-    return {"label": label, "models_requested": list(models), "seed": seed, "n_boot": n_boot}
 
 
 def _check_models(models: Sequence[str]) -> list[str]:
@@ -519,26 +515,29 @@ def train_models(
         seed=seed,
     )
     champion = comparison["champion"]
-    settings = {
-        **_settings_common(label=label, models=models, seed=seed, n_boot=n_boot),
-        "mode": "transactions" if label == "repeat_purchase" else "labelled frame",
-        "horizon": horizon,
-        "time_unit": time_unit,
-        "positive_class": (
+    settings = TrainSettings(
+        label=label,
+        models_requested=list(models),
+        seed=seed,
+        n_boot=n_boot,
+        mode="transactions" if label == "repeat_purchase" else "labelled frame",
+        horizon=horizon,
+        time_unit=time_unit,
+        positive_class=(
             "churned: did not buy in the horizon (repeat_purchase = 0)"
             if label == "repeat_purchase"
             else f"churned: {label} = 0"
         ),
-        "churn_probability": (
+        churn_probability=(
             f"1 - P({label} = 1): the probability of not buying in the horizon"
             if label == "repeat_purchase"
             else f"1 - P({label} = 1)"
         ),
-        "churn_is_positive": False,
-        "n_train_rows": int(len(train)),
-        "n_evaluation_rows": int(len(evaluate)),
-        "evaluation_positive_rate": float(1.0 - y_ev.mean()),
-    }
+        churn_is_positive=False,
+        n_train_rows=int(len(train)),
+        n_evaluation_rows=int(len(evaluate)),
+        evaluation_positive_rate=float(1.0 - y_ev.mean()),
+    )
     notes = _model_notes(final)
     return TrainResult(
         schema=schema,
@@ -630,7 +629,7 @@ def train_from_transactions(
     >>> _ = generate_transactions(1500, seed=2, out=p)
     >>> res = train_from_transactions(read_transactions(p), horizon=90, models=["linear"],
     ...                               n_boot=20)
-    >>> res.settings["evaluation"]["out_of_time"]
+    >>> res.settings.evaluation["out_of_time"]
     True
     """
     import pandas as pd
@@ -714,27 +713,26 @@ def train_from_transactions(
     result.value_model["fitted_at"] = str(cut)
     origins_final = sorted({str(o.date()) for o in final_frames["origin"]})
     origins_eval = sorted({str(o.date()) for o in older["origin"]})
-    result.settings.update(
-        {
-            "mode": "transactions",
-            "cutoff": str(cut),
-            "data_first_day": str(first),
-            "data_last_day": str(last),
-            "training": {
-                "origins": origins_final,
-                "rows": int(len(final_frames)),
-                "labels": f"bought in [origin, origin + {horizon} days), all before {cut}",
-            },
-            "evaluation": {
-                "out_of_time": out_of_time,
-                "origin": str(eval_origin),
-                "label_window": f"[{eval_origin}, {cut})",
-                "customers": int(len(evaluate)),
-                "trained_on_origins": origins_eval,
-                "positive_rate": float(1.0 - evaluate["repeat_purchase"].mean()),
-                "repeat_rate": float(evaluate["repeat_purchase"].mean()),
-            },
-        }
+    result.settings = dataclasses.replace(
+        result.settings,
+        mode="transactions",
+        cutoff=str(cut),
+        data_first_day=str(first),
+        data_last_day=str(last),
+        training={
+            "origins": origins_final,
+            "rows": int(len(final_frames)),
+            "labels": f"bought in [origin, origin + {horizon} days), all before {cut}",
+        },
+        evaluation={
+            "out_of_time": out_of_time,
+            "origin": str(eval_origin),
+            "label_window": f"[{eval_origin}, {cut})",
+            "customers": int(len(evaluate)),
+            "trained_on_origins": origins_eval,
+            "positive_rate": float(1.0 - evaluate["repeat_purchase"].mean()),
+            "repeat_rate": float(evaluate["repeat_purchase"].mean()),
+        },
     )
     result.notes = notes + result.notes
     return result
@@ -840,22 +838,22 @@ def _train_long_horizon(
     if "bgnbd" not in models:
         note += " BG/NBD was added to the models for this: no other model can score the horizon."
     result.notes = [note, *result.notes]
-    result.settings.update(
-        {
-            "horizon": horizon,
-            "label_horizon": label_days,
-            "long_horizon": {
-                "asked_days": horizon,
-                "label_days": label_days,
-                "out_of_time": out_of_time,
-                "champion_at_labels": best_at_labels,
-                "note": note,
-            },
-        }
-    )
-    result.settings["training"]["labels"] = (
-        f"supervised models: bought in [origin, origin + {label_days} days); BG/NBD at "
-        f"{horizon} days, fitted on the history before {cut} (no labels)"
+    result.settings = dataclasses.replace(
+        result.settings,
+        horizon=horizon,
+        label_horizon=label_days,
+        long_horizon={
+            "asked_days": horizon,
+            "label_days": label_days,
+            "out_of_time": out_of_time,
+            "champion_at_labels": best_at_labels,
+            "note": note,
+        },
+        training={
+            **(result.settings.training or {}),
+            "labels": f"supervised models: bought in [origin, origin + {label_days} days); "
+            f"BG/NBD at {horizon} days, fitted on the history before {cut} (no labels)",
+        },
     )
     return result
 
@@ -946,7 +944,7 @@ def train_from_table(
     ...                   "Churn": churn})
     >>> res = train_from_table(t, target="Churn", positive="Yes", models=["linear"], n_boot=20,
     ...                        id_column="id")
-    >>> res.settings["churn_is_positive"], res.metrics["logistic"]["roc_auc"]["value"] > 0.7
+    >>> res.settings.churn_is_positive, res.metrics["logistic"]["roc_auc"]["value"] > 0.7
     (True, True)
     """
     from sklearn.model_selection import StratifiedKFold
@@ -1022,28 +1020,31 @@ def train_from_table(
                 "period (found by its name; choose another with `value_column`)."
             )
     value_model = fit_value_model(frame, horizon_days=None, value_column=value_column)
-    settings = {
-        **_settings_common(label=target, models=models, seed=seed, n_boot=n_boot),
-        "mode": "target",
-        "target": target,
-        "positive": str(positive),
-        "positive_class": f"{target} = {positive!r}",
-        "churn_probability": f"P({target} = {positive!r})",
-        "churn_is_positive": True,
-        "horizon": None,
-        "time_unit": None,
-        "cutoff": None,
-        "evaluation": {
+    settings = TrainSettings(
+        label=target,
+        models_requested=list(models),
+        seed=seed,
+        n_boot=n_boot,
+        mode="target",
+        target=target,
+        positive=str(positive),
+        positive_class=f"{target} = {positive!r}",
+        churn_probability=f"P({target} = {positive!r})",
+        churn_is_positive=True,
+        horizon=None,
+        time_unit=None,
+        cutoff=None,
+        evaluation={
             "out_of_time": False,
             "method": f"stratified {folds}-fold cross-validation (out-of-fold probabilities)",
             "customers": int(len(frame)),
             "positive_rate": float(y.mean()),
         },
-        "training": {"rows": int(len(frame))},
-        "n_train_rows": int(len(frame)),
-        "n_evaluation_rows": int(len(frame)),
-        "evaluation_positive_rate": float(y.mean()),
-    }
+        training={"rows": int(len(frame))},
+        n_train_rows=int(len(frame)),
+        n_evaluation_rows=int(len(frame)),
+        evaluation_positive_rate=float(y.mean()),
+    )
     return TrainResult(
         schema=schema,
         scorers=final,
