@@ -367,7 +367,9 @@ def test_unusable_data_still_prints_the_report(cli, tmp_path):
 
 @pytest.mark.parametrize(
     ("target", "pattern"),
-    [("missing.csv", r"does not exist"), (".", r"is a directory")],
+    # validate takes what features takes (a file, a Parquet directory or glob, a URL): the reader
+    # names a missing path
+    [("missing.csv", r"no such file"), (".", r"is a directory")],
     ids=["file not found", "directory"],
 )
 def test_missing_file_and_directory(cli, tmp_path, target, pattern):

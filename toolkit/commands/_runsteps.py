@@ -36,6 +36,10 @@ def fingerprint(path: Path | None) -> str | None:
     if path is None:
         return None
     from toolkit._digest import sha256_file
+    from toolkit.io._remote import as_url, remote_fingerprint
+
+    if as_url(path) is not None:  # object storage: the files' names, sizes and ETags, unread
+        return remote_fingerprint(path)
 
     return sha256_file(path)
 

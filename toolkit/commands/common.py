@@ -123,6 +123,7 @@ def handle_errors(func: F) -> F:
 
         try:
             _check_seed(kwargs.get("seed"))
+            _refuse_url_output(kwargs)
             _refuse_output_onto_input(kwargs)
             _refuse_output_into_saved_model(kwargs, replaces_model=func.__name__ == "train")
             # and no output of the command, whatever its name, replaces an input file
@@ -221,6 +222,21 @@ def _input_paths(params: dict[str, Any]) -> list[tuple[str, Path]]:
         and not name.endswith("_out")
         and value.is_file()
     ]
+
+
+def _refuse_url_output(params: dict[str, Any]) -> None:
+    """Outputs are local paths: an object-storage URL as ``--out`` would become a local
+    directory named ``s3:`` (inputs may be URLs: toolkit.io._remote)."""
+    from toolkit.io._remote import as_url
+
+    for name, value in params.items():
+        if (name == "out" or name.endswith("_out")) and isinstance(value, str | os.PathLike):
+            url = as_url(value)
+            if url is not None:
+                raise InputError(
+                    f"{option_name(name)} {url!r}: outputs go to a local path (or a mounted "
+                    "file system), not to a URL; write locally, then copy (aws s3 cp, gsutil cp)"
+                )
 
 
 def _refuse_output_onto_input(params: dict[str, Any]) -> None:

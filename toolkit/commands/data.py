@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from toolkit.commands.common import (
-    InputFile,
+    DataInput,
     ReadOptions,
     app,
     handle_errors,
@@ -23,7 +23,7 @@ from toolkit.commands.common import (
 @with_read_options
 @handle_errors
 def validate(
-    data: InputFile,
+    data: DataInput,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON instead of text.")
     ] = False,

@@ -20,10 +20,13 @@ What runs where (one Dask task per box; ``n`` partitions, ``f`` input files):
    are added per partition, and the partition is written to the output directory (partitioned
    Parquet) or sent to the client (one file, or the frame the models need).
 
-Workers need to see the input files, the scratch directory (``TOOLKIT_DASK_SCRATCH``, default
-the system temporary directory: right for a LocalCluster, a shared path on a real cluster) and
-the output directory. Each worker runs DuckDB with as many threads as the worker has and a
-memory limit of half the worker's memory per thread, spilling beyond it.
+Workers need to see the input files (or reach their URLs: a file in object storage is fetched
+by its split task to the worker's temporary directory and deleted once read; the client reads
+only the Parquet footers, see :mod:`toolkit.io._remote`), the scratch directory
+(``TOOLKIT_DASK_SCRATCH``, default the system temporary directory: right for a LocalCluster, a
+shared path on a real cluster) and the output directory. Each worker runs DuckDB with as many
+threads as the worker has and a memory limit of half the worker's memory per thread, spilling
+beyond it.
 """
 
 from __future__ import annotations
@@ -145,7 +148,7 @@ class DaskEngine:
         done = self._shuffled.get(id(tx))
         if done is not None:
             return done
-        files = [str(f) for f in (tx.raw.files or [tx.raw.path])]
+        files = input_files(tx)
         rows = _row_count(tx)
         n = self.partitions or max(
             _PARTS_PER_THREAD * self._threads(), math.ceil(rows / PARTITION_ROWS)
@@ -495,6 +498,14 @@ def _read_options(tx: Transactions) -> dict[str, Any]:
     return keywords
 
 
+def input_files(tx: Transactions) -> list[str]:
+    """The files of the log, one split task each: local paths, or the URLs of a log in object
+    storage (each worker fetches its own file; the client never downloads them)."""
+    if tx.raw.remote is not None:
+        return tx.raw.remote.urls
+    return [str(f) for f in (tx.raw.files or [tx.raw.path])]
+
+
 def _row_count(tx: Transactions) -> int:
     """Lines of the log: from the Parquet footers (no scan), else estimated from the size."""
     if tx.raw.kind == "parquet":
@@ -502,6 +513,8 @@ def _row_count(tx: Transactions) -> int:
             f"SELECT sum(num_rows) FROM parquet_file_metadata({tx.raw.parquet_sql})"
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else 0
+    if tx.raw.remote is not None:
+        return tx.raw.remote.total_bytes // _TEXT_BYTES_PER_ROW
     files = tx.raw.files or [tx.raw.path]
     return sum(Path(f).stat().st_size for f in files) // _TEXT_BYTES_PER_ROW
 
@@ -532,9 +545,19 @@ def _connect() -> Any:
 
 def _split_file(file: str, out_dir: str, *, read: dict[str, Any], n_parts: int) -> int:
     """Read one input file as the client did and write its usable rows (purchases and returns),
-    by hash partition of the customer id, under ``out_dir/part=K/``. Returns the rows written."""
-    from toolkit.io import read_transactions
+    by hash partition of the customer id, under ``out_dir/part=K/``. Returns the rows written.
 
+    A URL (object storage) is fetched to the worker's temporary directory first, read, and the
+    copy deleted."""
+    from toolkit.io import read_transactions
+    from toolkit.io._remote import fetch_url, is_url
+
+    if is_url(file):
+        local = fetch_url(file)
+        try:
+            return _split_file(str(local), out_dir, read=read, n_parts=n_parts)
+        finally:
+            local.unlink(missing_ok=True)
     con = _connect()
     tx = read_transactions(file, con=con, **read)
     try:
@@ -1062,12 +1085,17 @@ def attach_engine(
 ) -> Iterator[Any]:
     """Run every feature computation of ``tx`` on ``engine`` while the block runs.
 
-    ``embedded`` changes nothing (yields None). ``dask`` connects to ``scheduler`` (or starts a
+    ``embedded`` yields None (a log in object storage is downloaded once, to read local copies:
+    :func:`toolkit.io._read.localise`). ``dask`` connects to ``scheduler`` (or starts a
     :class:`distributed.LocalCluster` sized to the machine, closed at the end) and yields the
     :class:`~toolkit.engines.dask_engine.DaskEngine`; ``options`` go to it.
     """
     check_engine(engine, scheduler)
     if engine == "embedded":
+        from toolkit.io._read import localise
+
+        # a log in object storage: one download, rather than a fetch on every scan
+        localise(tx.con, tx.raw)
         yield None
         return
     with engine_session(engine, scheduler) as client:

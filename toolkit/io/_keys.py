@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from toolkit.io._dates import date_expr as _date_expr
-from toolkit.io._sql import escape_literal, quote_ident, quote_literal
+from toolkit.io._sql import quote_ident, quote_literal
 from toolkit.io._typing import HUGE_AMOUNT, _cancellation, _id_expr, _is_float, _is_text
 
 if TYPE_CHECKING:
@@ -76,7 +76,6 @@ def _largest_amount(
     cols = [m.amount] if m.amount else [m.quantity, m.price]
     if any(c is None or _is_text(ty(c)) for c in cols):
         return None
-    path = escape_literal(str(raw.path))
     largest = 1.0
     for col in cols:
         row = con.execute(
@@ -84,7 +83,7 @@ def _largest_amount(
             "count(TRY_CAST(stats_max_value AS DOUBLE)), "
             "max(greatest(abs(TRY_CAST(stats_min_value AS DOUBLE)), "
             "abs(TRY_CAST(stats_max_value AS DOUBLE)))) "
-            f"FROM parquet_metadata('{path}') WHERE path_in_schema = ?",
+            f"FROM parquet_metadata({raw.parquet_sql}) WHERE path_in_schema = ?",
             [col],
         ).fetchone()
         if row is None or not row[0] or row[1] < row[0] or row[2] < row[0]:

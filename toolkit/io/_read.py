@@ -44,10 +44,13 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit._process import is_interruption
 from toolkit.errors import InputError
+from toolkit.io._remote import as_url
 from toolkit.io._sql import quote_ident, quote_literal
 
 if TYPE_CHECKING:
     import duckdb
+
+    from toolkit.io._remote import RemoteFiles
 
 SEPARATORS = {
     "tab": "\t",
@@ -88,10 +91,15 @@ class RawSource:
     materialised: bool = False
     #: the Parquet files read, when ``path`` is a directory or a glob of them (else None)
     files: list[Path] | None = None
+    #: the files a URL names (``path`` is then that URL): read in place through fsspec while
+    #: ``files`` is None, from the local copies in ``files`` once fetched (toolkit.io._remote)
+    remote: RemoteFiles | None = None
 
     @property
     def parquet_sql(self) -> str:
         """``path`` as DuckDB's Parquet functions take it: one quoted path, or a list of them."""
+        if self.files is None and self.remote is not None:
+            return "[" + ", ".join(_sql_str(u) for u in self.remote.urls) + "]"
         if self.files is None:
             return _sql_str(str(self.path))
         return "[" + ", ".join(_sql_str(str(f)) for f in self.files) + "]"
@@ -387,8 +395,11 @@ def open_raw(
     ``materialise``: ``False`` keeps a view over the file (cheap, for a look at the columns),
     ``True`` loads it into a temporary table, ``None`` loads it when it is small
     (:data:`MATERIALISE_BELOW_BYTES`). Raises InputError for a missing, empty or unreadable
-    file, naming it.
+    file, naming it. ``path`` may be an object-storage URL (:mod:`toolkit.io._remote`).
     """
+    url = as_url(path)
+    if url is not None:
+        return _open_url(con, url, sep=sep, names=names, view=view, materialise=materialise)
     p = Path(path)
     files = parquet_files(p)
     if files is not None:
@@ -539,19 +550,69 @@ def parquet_files(path: str | os.PathLike[str]) -> list[Path] | None:
     return found
 
 
-def _open_parquet_set(
+def _open_url(
     con: duckdb.DuckDBPyConnection,
-    p: Path,
-    files: list[Path],
+    url: str,
     *,
+    sep: str | None,
     names: list[str] | None,
     view: str,
     materialise: bool | None,
 ) -> RawSource:
+    """:func:`open_raw` for a URL: Parquet is read in place (the footers now, the columns a
+    query needs later); one text, JSON or Excel file is downloaded first (its bytes are sniffed)."""
+    from toolkit.io._remote import list_files, local_copies, register
+
+    remote = list_files(url)
+    if remote.parquet:
+        register(con, remote.fs)
+        return _open_parquet_set(
+            con, Path(url), None, names=names, view=view, materialise=materialise, remote=remote
+        )
+    local = local_copies(remote)[0]
+    try:
+        raw = open_raw(con, local, sep=sep, names=names, view=view, materialise=materialise)
+    except InputError as exc:
+        raise InputError(str(exc).replace(str(local), url)) from None
+    raw.path, raw.remote = Path(url), remote
+    if raw.kind == "parquet":  # Parquet under another extension: read from the copy
+        raw.files = [local]
+    return raw
+
+
+def localise(con: duckdb.DuckDBPyConnection, raw: RawSource, view: str = "raw") -> None:
+    """From now on, read a URL's Parquet files from local copies (downloaded once per process:
+    :func:`toolkit.io._remote.local_copies`) instead of in place; nothing for a local log.
+
+    The embedded engine calls this before its feature queries: it scans the log once per cutoff,
+    and one download is cheaper than a fetch of the columns on every scan.
+    """
+    if raw.remote is None or raw.files is not None or raw.kind != "parquet":
+        return
+    from toolkit.io._remote import local_copies
+
+    raw.files = local_copies(raw.remote)
+    con.execute(
+        f"CREATE OR REPLACE VIEW {view}_src AS SELECT * FROM read_parquet("
+        f"{raw.parquet_sql}, union_by_name = true, hive_partitioning = false)"
+    )
+
+
+def _open_parquet_set(
+    con: duckdb.DuckDBPyConnection,
+    p: Path,
+    files: list[Path] | None,
+    *,
+    names: list[str] | None,
+    view: str,
+    materialise: bool | None,
+    remote: RemoteFiles | None = None,
+) -> RawSource:
     """:func:`open_raw` for several Parquet files read as one log (columns matched by name)."""
     import duckdb
 
-    raw = RawSource(p, "parquet", [], {}, files=files)
+    raw = RawSource(p, "parquet", [], {}, files=files, remote=remote)
+    shown = remote.url if remote is not None else p
     src_view = f"{view}_src"
     try:
         # hive_partitioning off: a directory layout such as month=09 adds no column of its own,
@@ -564,7 +625,9 @@ def _open_parquet_set(
         columns = [str(r[0]) for r in described]
         types = {str(r[0]): str(r[1]) for r in described}
         if names and len(names) != len(columns):
-            raise InputError(f"`names` gives {len(names)} names but {p} has {len(columns)} columns")
+            raise InputError(
+                f"`names` gives {len(names)} names but {shown} has {len(columns)} columns"
+            )
         select, columns, types = _normalised_select(columns, types, names, "parquet")
         _drop(con, view)
         _create(con, view, f"SELECT {select} FROM {src_view}", bool(materialise))
@@ -572,9 +635,9 @@ def _open_parquet_set(
     except duckdb.Error as exc:
         if is_interruption(exc):
             raise
-        raise InputError(f"{p}: cannot be read as PARQUET ({_duck_message(exc)})") from None
+        raise InputError(f"{shown}: cannot be read as PARQUET ({_duck_message(exc)})") from None
     if row is None or row[0] == 0:
-        raise InputError(f"{p}: its Parquet files hold no data rows")
+        raise InputError(f"{shown}: its Parquet files hold no data rows")
     raw.columns, raw.types, raw.materialised = columns, types, bool(materialise)
     return raw
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import DataValidationError
 from toolkit.io._columns import ROLE_PARAMETER
+from toolkit.io._remote import display
 
 if TYPE_CHECKING:
     from toolkit.io._transactions import Transactions
@@ -210,7 +211,7 @@ class _PendingReport(ValidationReport):
 
     def __init__(self, tx: Transactions) -> None:  # the dataclass __init__ needs the counts
         self.__dict__["_tx"] = tx
-        self.source = str(tx.source)
+        self.source = display(tx.source)
         self.columns = {role: col for role, col in vars(tx.mapping).items() if col is not None}
         self.detected = tx.detected
         self.notes = list(tx.notes)

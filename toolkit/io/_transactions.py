@@ -75,6 +75,7 @@ from toolkit.io._dates import date_text as _date_text
 from toolkit.io._dates import guess_date_format, reading_note, resolve_date_format
 from toolkit.io._keys import RawKeys, _keyed_lines
 from toolkit.io._read import RawSource, open_raw
+from toolkit.io._remote import display
 from toolkit.io._report import PROBLEMS, Problem, ValidationReport, _PendingReport, check_usable
 from toolkit.io._sql import quote_ident, quote_literal
 from toolkit.io._typing import (
@@ -242,7 +243,7 @@ class Transactions:
                 problems.append(Problem(code, desc, treatment, n, self._examples(code)))
         columns = {role: col for role, col in vars(self.mapping).items() if col is not None}
         report = ValidationReport(
-            source=str(self.source),
+            source=display(self.source),
             rows=int(agg[0]),
             customers=int(agg[1]),
             first_date=agg[2],
@@ -423,7 +424,7 @@ def _build(
     date_format: str | None,
     require_usable: bool,
 ) -> Transactions:
-    resolved, how = resolve_mapping(raw.columns, mapping, str(raw.path))
+    resolved, how = resolve_mapping(raw.columns, mapping, display(raw.path))
     detected = {role: h for role, h in how.items()}
     notes = list(raw.notes)
     t = raw.types
@@ -555,7 +556,7 @@ def _build(
         if is_interruption(exc):
             raise  # Ctrl-C / SIGTERM (DuckDB 1.x), not the file's fault
         msg = str(exc).splitlines()[0]
-        raise InputError(f"{raw.path}: cannot be read ({msg})") from None
+        raise InputError(f"{display(raw.path)}: cannot be read ({msg})") from None
     tx = Transactions(con, raw, resolved, detected, notes)
     tx.keys = keys
     if require_usable:

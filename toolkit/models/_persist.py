@@ -514,7 +514,17 @@ def data_fingerprint(
 ) -> dict[str, Any]:
     """What the manifest records of the training data: the SHA-256 of the input file (of the
     files' paths and sizes for a directory or glob of Parquet files, a data set too large to
-    read twice), else of the features frame, else nothing."""
+    read twice), else of the features frame, else nothing. A URL (object storage) is pinned by
+    its files' URLs, sizes and versions, without reading them."""
+    from toolkit.io._remote import as_url, remote_fingerprint
+
+    url = as_url(source) if source is not None else None
+    if url is not None:
+        return {
+            "kind": "sha256 of the input files' URLs, sizes and versions",
+            "file": url,
+            "sha256": remote_fingerprint(url),
+        }
     files = _source_files(source)
     if source is not None and files is not None:
         listing = "\n".join(f"{f}\t{f.stat().st_size}" for f in files)
