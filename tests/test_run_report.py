@@ -283,3 +283,36 @@ def test_a_step_the_data_cannot_support_is_skipped_with_its_reason(cli, first_ru
     s = _summary(out)["sections"]
     assert not s["models"]["available"] and "a later --cutoff" in s["models"]["absent_reason"]
     assert s["clv"]["available"]
+
+
+@pytest.mark.slow
+def test_a_directory_of_parquet_files_runs_and_a_changed_file_runs_again(cli, tmp_path):
+    """The README's `toolkit run history/`: a directory (or glob) of Parquet files is the input;
+    its identity for the reuse of steps is its files' paths, sizes and modification times."""
+    import os
+
+    from toolkit.datasets import generate_transactions
+
+    tx, _ = generate_transactions(300, seed=7)
+    history = tmp_path / "history"
+    history.mkdir()
+    half = len(tx) // 2
+    tx.iloc[:half].to_parquet(history / "a.parquet")
+    tx.iloc[half:].to_parquet(history / "b.parquet")
+    out = tmp_path / "run"
+    args = ("run", str(history), "--out", str(out), "--models", "linear,bgnbd")
+    first = cli(*args)
+    assert first.exit_code == 0, first.output
+    assert set(_run(out)["steps"].values()) == {"ran"}
+    assert (out / "churn_list.csv").exists()
+    again = cli(*args)
+    assert again.exit_code == 0, again.output
+    assert set(_run(out)["steps"].values()) == {"reused"}
+    # a file of the log rewritten: nothing is reused (the validation and every step read it)
+    tx.iloc[half:].head(len(tx) - half - 5).to_parquet(history / "b.parquet")
+    os.utime(history / "b.parquet", ns=(1, 1))
+    third = cli(*args)
+    assert third.exit_code == 0, third.output
+    assert "reused" not in set(_run(out)["steps"].values())
+    glob = cli("run", str(history / "*.parquet"), "--out", str(tmp_path / "g"), "--models", "bgnbd")
+    assert glob.exit_code == 0, glob.output

@@ -32,15 +32,22 @@ SLOW_KINDS = ("excel", "whitespace")
 
 
 def fingerprint(path: Path | None) -> str | None:
-    """SHA-256 of a file's content (None for no file): the input's identity for the cache."""
+    """The input's identity for the cache (None for no input): the SHA-256 of a file's content;
+    of the files' paths, sizes and modification times for a directory or glob of Parquet files
+    (a log too large to read twice); of the names, sizes and ETags of object-storage files."""
     if path is None:
         return None
     from toolkit._digest import sha256_file
+    from toolkit.io._read import parquet_files
     from toolkit.io._remote import as_url, remote_fingerprint
 
     if as_url(path) is not None:  # object storage: the files' names, sizes and ETags, unread
         return remote_fingerprint(path)
-
+    files = parquet_files(path)
+    if files is not None:
+        stats = [(f, f.stat()) for f in files]
+        listing = "\n".join(f"{f}\t{s.st_size}\t{s.st_mtime_ns}" for f, s in stats)
+        return hashlib.sha256(listing.encode("utf-8")).hexdigest()
     return sha256_file(path)
 
 
