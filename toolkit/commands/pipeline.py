@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from toolkit.commands._runsteps import step_key
 from toolkit.commands.common import (
     DataInput,
     Engine,
@@ -125,6 +127,38 @@ class _Runner:
         return True
 
 
+@dataclass
+class _Run:
+    """What every step of one run reads: the options, the input as the steps read it, the plan."""
+
+    data: Path
+    out: Path
+    read: ReadOptions
+    cutoff: str | None
+    horizon: int
+    customers_table: Path | None
+    seed: int
+    target: str | None
+    positive: str | None
+    engine: Engine
+    scheduler: str | None
+    #: the file the steps read (the user's, or a Parquet copy of a slow format) and its options
+    src: Path = Path()
+    read_kwargs: dict[str, Any] = field(default_factory=dict)
+    read_key: str = ""
+    table: bool = False
+    plan: Any = None
+
+    @property
+    def cols(self) -> dict[str, Any]:
+        return _column_options(self.read_kwargs)
+
+    @property
+    def log_cutoff(self) -> str | None:
+        """The cutoff of a transaction log's steps (a customer table has none)."""
+        return None if self.table else self.cutoff
+
+
 def run_pipeline(
     data: Path,
     out: Path,
@@ -149,40 +183,60 @@ def run_pipeline(
     checked before the first write; a second run with the same input and options reuses every
     output whose inputs have not changed.
     """
-    from toolkit.commands._runsteps import btyd_check, fingerprint, preflight, read_once, step_key
-    from toolkit.commands.clv import clv
-    from toolkit.commands.correlate import correlate
-    from toolkit.commands.features import features
-    from toolkit.commands.models import predict, train
-    from toolkit.commands.segment import segment
+    started = time.perf_counter()
+    ctx = _Run(
+        data, out, read, cutoff, horizon, customers_table, seed, target, positive, engine, scheduler
+    )
+    run = _Runner(out)
+    _check_before_writing(run, ctx, models)
+    _describe_steps(run, ctx)
+    trained = _model_steps(run, ctx)
+    if not trained:
+        run.skip("predict", ctx.plan.skip.get("predict") or "no churn models (see train)")
+    summary = _summary(run, ctx)
+    report_key = step_key("report", steps=run.keys, skipped=run.skipped, options=summary["options"])
+    run("report", report_key, _write_report, after=tuple(STEPS), out=out, run_info=summary)
+    summary["seconds"]["report"] = round(run.seconds.get("report", 0.0), 2)
+    summary["seconds"]["total"] = round(time.perf_counter() - started, 2)
+    from toolkit.io import write_atomic
+
+    with write_atomic(out / "run.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    if pdf:
+        _print_pdf(out)
+    return summary
+
+
+def _check_before_writing(run: _Runner, ctx: _Run, models: str) -> None:
+    """Read the input once, validate it and check what every step needs; only then create
+    ``out``, keep the input's copy there and write validation.json."""
+    from toolkit.commands._runsteps import fingerprint, preflight, read_once
     from toolkit.features import is_customer_table
 
-    started_run = time.perf_counter()
-    kwargs = read.read_kwargs()
+    kwargs = ctx.read.read_kwargs()
     fp = {
-        "data": fingerprint(data),
-        "customers_table": fingerprint(customers_table),
-        "read": {k: v for k, v in vars(read).items()},
+        "data": fingerprint(ctx.data),
+        "customers_table": fingerprint(ctx.customers_table),
+        "read": {k: v for k, v in vars(ctx.read).items()},
     }
-    read_key = step_key("read", **fp)
-    run = _Runner(out)
-    source = read_once(data, kwargs, out, read_key)
+    ctx.read_key = step_key("read", **fp)
+    source = read_once(ctx.data, kwargs, ctx.out, ctx.read_key)
     try:
         if source.pending is not None:
-            info(f"read {data} once ({source.kind}); every step reads that copy")
+            info(f"read {ctx.data} once ({source.kind}); every step reads that copy")
             for note in source.notes:
                 info(f"note: {note}")
-        table = is_customer_table(source.path, **source.read_kwargs)
-        validation, validation_fresh = _validation(run, source, data, read_key, table)
-        plan = preflight(
-            data,
+        ctx.table = is_customer_table(source.path, **source.read_kwargs)
+        validation, validation_fresh = _validation(run, source, ctx.data, ctx.read_key, ctx.table)
+        ctx.plan = preflight(
+            ctx.data,
             validation,
-            cutoff=cutoff,
-            horizon=horizon,
+            cutoff=ctx.cutoff,
+            horizon=ctx.horizon,
             models=models,
-            customers_table=customers_table,
-            target=target,
-            positive=positive,
+            customers_table=ctx.customers_table,
+            target=ctx.target,
+            positive=ctx.positive,
             read_kwargs=source.read_kwargs,
             source=source.path,
         )
@@ -190,32 +244,41 @@ def run_pipeline(
         source.discard()
         raise
     # the checks passed: from here on, outputs are written
-    out.mkdir(parents=True, exist_ok=True)
-    source.keep(out, read_key)
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    source.keep(ctx.out, ctx.read_key)
+    ctx.src, ctx.read_kwargs = source.path, source.read_kwargs
     if validation_fresh:
         from toolkit.io import write_atomic
 
         run.cache.begin("validate")
-        with write_atomic(out / "validation.json") as tmp:
+        with write_atomic(ctx.out / "validation.json") as tmp:
             tmp.write_text(json.dumps(validation, indent=2, default=str))
         run.cache.done("validate", run.keys["validate"])
-    src = source.path
-    cols = _column_options(source.read_kwargs)
-    features_file = out / "features.parquet"
+
+
+def _describe_steps(run: _Runner, ctx: _Run) -> None:
+    """features, correlate, segment and clv: the customers as they are."""
+    from toolkit.commands._runsteps import btyd_check
+    from toolkit.commands.clv import clv
+    from toolkit.commands.correlate import correlate
+    from toolkit.commands.features import features
+    from toolkit.commands.segment import segment
+
+    features_file = ctx.out / "features.parquet"
     run(
         "features",
-        step_key("features", read=read_key, cutoff=cutoff),
+        step_key("features", read=ctx.read_key, cutoff=ctx.cutoff),
         features,
-        data=src,
+        data=ctx.src,
         out=features_file,
-        cutoff=None if table else cutoff,
+        cutoff=ctx.log_cutoff,
         horizon=None,
         time_unit=TimeUnit.days,
-        customers_table=customers_table,
+        customers_table=ctx.customers_table,
         btyd=True,
-        engine=engine,
-        scheduler=scheduler,
-        **cols,
+        engine=ctx.engine,
+        scheduler=ctx.scheduler,
+        **ctx.cols,
     )
     k_features = run.keys["features"]
     run(
@@ -224,112 +287,125 @@ def run_pipeline(
         correlate,
         after=("features",),
         features=features_file,
-        out=out / "correlations",
+        out=ctx.out / "correlations",
     )
     run(
         "segment",
-        step_key("segment", features=k_features, seed=seed, target=target),
+        step_key("segment", features=k_features, seed=ctx.seed, target=ctx.target),
         segment,
         after=("features",),
         data=features_file,
-        out=out / "segments",
+        out=ctx.out / "segments",
         # a log's features: the behaviour a marketer reads at once; a customer table: the
         # segmentation's own column rules (ids, outcomes and constants stay out)
-        columns=None if table else ",".join(SEGMENT_COLUMNS),
-        target=target,
-        seed=seed,
+        columns=None if ctx.table else ",".join(SEGMENT_COLUMNS),
+        target=ctx.target,
+        seed=ctx.seed,
     )
-    no_btyd = None if table else btyd_check(features_file)
+    no_btyd = None if ctx.table else btyd_check(features_file)
     if no_btyd is not None:
-        plan.skip.setdefault("clv", no_btyd)
-        requested = [m.strip() for m in models.split(",") if m.strip()]
+        ctx.plan.skip.setdefault("clv", no_btyd)
+        requested = [m.strip() for m in ctx.plan.models.split(",") if m.strip()]
         if "bgnbd" in requested and len(requested) > 1:
             requested.remove("bgnbd")
             info(f"note: the bgnbd churn model is left out: {no_btyd}")
-            plan.models = ",".join(requested)
-    if "clv" in plan.skip:
-        run.skip("clv", plan.skip["clv"])
-    else:
-        run(
-            "clv",
-            step_key("clv", features=k_features, horizon=horizon),
-            clv,
-            after=("features",),
-            data=features_file,
-            out=out / "clv",
-            horizon=horizon,
-        )
-    model_dir = out / "model"
-    trained = False
-    if "train" in plan.skip:
-        run.skip("train", plan.skip["train"])
-    else:
-        trained = run(
+            ctx.plan.models = ",".join(requested)
+    if "clv" in ctx.plan.skip:
+        run.skip("clv", ctx.plan.skip["clv"])
+        return
+    run(
+        "clv",
+        step_key("clv", features=k_features, horizon=ctx.horizon),
+        clv,
+        after=("features",),
+        data=features_file,
+        out=ctx.out / "clv",
+        horizon=ctx.horizon,
+    )
+
+
+def _model_steps(run: _Runner, ctx: _Run) -> bool:
+    """train and predict: the churn models and the churn list; False when none was trained."""
+    from toolkit.commands.models import predict, train
+
+    if "train" in ctx.plan.skip:
+        run.skip("train", ctx.plan.skip["train"])
+        return False
+    model_dir = ctx.out / "model"
+    trained = run(
+        "train",
+        step_key(
             "train",
-            step_key(
-                "train",
-                read=read_key,
-                cutoff=cutoff,
-                horizon=horizon,
-                models=plan.models,
-                seed=seed,
-                segment=run.keys["segment"],
-                target=target,
-                positive=positive,
-                # (the Dask engine trains on a sample above 500k customers)
-                engine=engine.value,
-            ),
-            train,
-            after=("segment",),
-            data=src,
-            out=model_dir,
-            # a customer table's models learn --target by cross-validation: no cutoff, horizon
-            cutoff=None if table else cutoff,
-            horizon=None if table else horizon,
-            target=target,
-            positive=positive,
-            models=plan.models,
-            segmenter=out / "segments" / "segmenter",
-            seed=seed,
-            engine=engine,
-            scheduler=scheduler,
-            **cols,
-        )
-    if not trained:
-        run.skip("predict", plan.skip.get("predict") or "no churn models (see train)")
-    else:
+            read=ctx.read_key,
+            cutoff=ctx.cutoff,
+            horizon=ctx.horizon,
+            models=ctx.plan.models,
+            seed=ctx.seed,
+            segment=run.keys["segment"],
+            target=ctx.target,
+            positive=ctx.positive,
+            # (the Dask engine trains on a sample above 500k customers)
+            engine=ctx.engine.value,
+        ),
+        train,
+        after=("segment",),
+        data=ctx.src,
+        out=model_dir,
+        # a customer table's models learn --target by cross-validation: no cutoff, horizon
+        cutoff=ctx.log_cutoff,
+        horizon=None if ctx.table else ctx.horizon,
+        target=ctx.target,
+        positive=ctx.positive,
+        models=ctx.plan.models,
+        segmenter=ctx.out / "segments" / "segmenter",
+        seed=ctx.seed,
+        engine=ctx.engine,
+        scheduler=ctx.scheduler,
+        **ctx.cols,
+    )
+    if trained:
         run(
             "predict",
-            step_key("predict", train=run.keys["train"], cutoff=cutoff),
+            step_key("predict", train=run.keys["train"], cutoff=ctx.cutoff),
             _predict_and_attach,
             after=("train", "segment"),
             predict=predict,
             model_dir=model_dir,
-            data=src,
-            out=out,
-            cutoff=None if table else cutoff,
-            cols=cols,
-            engine=engine,
-            scheduler=scheduler,
+            data=ctx.src,
+            out=ctx.out,
+            cutoff=ctx.log_cutoff,
+            cols=ctx.cols,
+            engine=ctx.engine,
+            scheduler=ctx.scheduler,
         )
-    options: dict[str, Any] = {"seed": seed}
-    if table and target is not None:
-        options = {"target": target, "positive": positive, "models": plan.models, **options}
-    if not table:  # a customer table has no cutoff, horizon or models
+    return trained
+
+
+def _summary(run: _Runner, ctx: _Run) -> dict[str, Any]:
+    """run.json: the options, what ran, was reused or skipped (and why), the seconds."""
+    options: dict[str, Any] = {"seed": ctx.seed}
+    if ctx.table and ctx.target is not None:
         options = {
-            "cutoff": cutoff,
-            "horizon_days": horizon,
-            "models": plan.models,
+            "target": ctx.target,
+            "positive": ctx.positive,
+            "models": ctx.plan.models,
             **options,
-            "customers_table": str(customers_table) if customers_table else None,
         }
-    options.update({k: v for k, v in vars(read).items() if v is not None})
+    if not ctx.table:  # a customer table has no cutoff, horizon or models
+        options = {
+            "cutoff": ctx.cutoff,
+            "horizon_days": ctx.horizon,
+            "models": ctx.plan.models,
+            **options,
+            "customers_table": str(ctx.customers_table) if ctx.customers_table else None,
+        }
+    options.update({k: v for k, v in vars(ctx.read).items() if v is not None})
     seconds = {k: round(v, 2) for k, v in run.seconds.items()}
     summary: dict[str, Any] = {
-        "data": str(data),
-        "kind": "customer table" if table else "transaction log",
-        "cutoff": cutoff,
-        "horizon_days": horizon,
+        "data": str(ctx.data),
+        "kind": "customer table" if ctx.table else "transaction log",
+        "cutoff": ctx.cutoff,
+        "horizon_days": ctx.horizon,
         "options": options,
         "steps": run.status,
         "skipped": run.skipped,
@@ -349,7 +425,7 @@ def run_pipeline(
     }
     # a reused step's time is the one it took when it was computed (from the earlier run.json)
     try:
-        earlier = json.loads((out / "run.json").read_text()).get("seconds_when_computed", {})
+        earlier = json.loads((ctx.out / "run.json").read_text()).get("seconds_when_computed", {})
     except (OSError, ValueError):
         earlier = {}
     summary["seconds_when_computed"] = {
@@ -357,16 +433,6 @@ def run_pipeline(
         for k, state in run.status.items()
         if state != "skipped"
     }
-    report_key = step_key("report", steps=run.keys, skipped=run.skipped, options=options)
-    run("report", report_key, _write_report, after=tuple(STEPS), out=out, run_info=summary)
-    seconds["report"] = round(run.seconds.get("report", 0.0), 2)
-    seconds["total"] = round(time.perf_counter() - started_run, 2)
-    from toolkit.io import write_atomic
-
-    with write_atomic(out / "run.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
-    if pdf:
-        _print_pdf(out)
     return summary
 
 
