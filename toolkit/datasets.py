@@ -312,6 +312,40 @@ def _times_of_day(rng: np.random.Generator, n: int) -> np.ndarray:
     return hour * 3600 + rng.integers(0, 60, n) * 60
 
 
+@dataclass
+class _People:
+    """One block's customers: their attributes and what the attributes do to their buying."""
+
+    age: np.ndarray
+    gender: np.ndarray
+    income: np.ndarray
+    region: np.ndarray
+    channel: np.ndarray
+    rate: np.ndarray
+    dropout: np.ndarray
+    log_spend: np.ndarray
+    line_factor: np.ndarray
+    favourite: np.ndarray
+    return_factor: np.ndarray
+
+
+@dataclass
+class _Lines:
+    """Purchase lines (by order, then product) and the return lines drawn from them."""
+
+    order: np.ndarray  # the order of each line
+    customer: np.ndarray
+    product: np.ndarray
+    price: np.ndarray
+    quantity: np.ndarray
+    returned: np.ndarray  # the purchase lines sent back (indices into the lines)
+    return_group: np.ndarray  # each returned line's return invoice (index into return_orders)
+    return_quantity: np.ndarray
+    return_seconds: np.ndarray  # per return invoice
+    return_number: np.ndarray  # per return invoice: its number after the block's orders
+    n_returns: int  # return invoices inside the period
+
+
 def _block(
     seed: int,
     block: int,
@@ -322,13 +356,20 @@ def _block(
     cat: _Catalogue,
     first_invoice: int,
 ) -> tuple[pa.Table, pa.Table, int]:
-    """Simulate customers ``first .. first + n - 1``; returns (lines, customers, invoices used)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    """Simulate customers ``first .. first + n - 1``; returns (lines, customers, invoices used).
 
+    The steps draw from one generator in a fixed order (people, orders, lines, returns): the same
+    seed gives the same data, whatever the chunk size.
+    """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, block)))
+    people = _draw_people(rng, n)
+    order_cust, order_day, order_sec = _draw_orders(rng, n, people, cal)
+    lines = _draw_lines(rng, people, cat, cal, order_cust, order_day)
+    _draw_returns(rng, lines, cat, cal, people, order_cust, order_day)
+    return _block_tables(first, n, width, cal, cat, first_invoice, people, lines, order_sec)
 
-    # customers and what their attributes do
+
+def _draw_people(rng: np.random.Generator, n: int) -> _People:
     age = np.clip(np.rint(rng.normal(_AGE_MEAN, _AGE_SD, n)), 18, 90).astype(np.int64)
     gender = rng.choice(len(_GENDERS), n, p=_GENDER_P)
     income = rng.choice(len(_INCOME), n, p=_INCOME_P)
@@ -351,7 +392,25 @@ def _block(
     logits = _CAT_BASE + _CAT_GENDER[gender] + np.outer((age - _AGE_MEAN) / 10.0, _CAT_AGE)
     favourite = np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)
     return_factor = rng.gamma(2.0, 0.5, n)
+    return _People(
+        age,
+        gender,
+        income,
+        region,
+        channel,
+        rate,
+        dropout,
+        log_spend,
+        line_factor,
+        favourite,
+        return_factor,
+    )
 
+
+def _draw_orders(
+    rng: np.random.Generator, n: int, people: _People, cal: _Calendar
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every order's customer, day and second, sorted by customer and time."""
     # first purchase: a day drawn from the acquisition density, at a uniform moment in that day
     t0 = np.searchsorted(cal.acq_cdf, rng.random(n), side="right") + rng.random(n)
     t0 = np.minimum(t0, cal.n_days - 1e-9)
@@ -362,8 +421,8 @@ def _block(
     # are sorted uniforms; when J < N the J-th is the J-th order statistic ~ Beta(J, N - J + 1).
     s0 = cal.op_time(t0)
     window = cal.op_edges[-1] - s0
-    n_events = rng.poisson(rate * window)
-    last = rng.geometric(dropout)
+    n_events = rng.poisson(people.rate * window)
+    last = rng.geometric(people.dropout)
     x = np.minimum(n_events, last)
     cut = last < n_events
     upper = window.copy()
@@ -379,22 +438,32 @@ def _block(
     order_day = order_day.astype(np.int64)
     order_sec = order_day * 86_400 + _times_of_day(rng, len(order_cust))
     o = np.argsort((order_cust << 40) | order_sec, kind="stable")
-    order_cust, order_day, order_sec = order_cust[o], order_day[o], order_sec[o]
-    n_orders = len(order_cust)
+    return order_cust[o], order_day[o], order_sec[o]
 
-    # lines: how many, which products, what the order is worth, quantities and prices
+
+def _draw_lines(
+    rng: np.random.Generator,
+    people: _People,
+    cat: _Catalogue,
+    cal: _Calendar,
+    order_cust: np.ndarray,
+    order_day: np.ndarray,
+) -> _Lines:
+    """How many lines an order has, which products, what the order is worth, quantities and
+    prices (returns are drawn next, by :func:`_draw_returns`)."""
+    n_orders = len(order_cust)
     value = np.exp(
-        log_spend[order_cust]
+        people.log_spend[order_cust]
         + _DECEMBER_SPEND * cal.december[order_day]
         + rng.normal(0.0, _ORDER_SD, n_orders)
     )
-    n_lines = 1 + rng.poisson(_EXTRA_LINES * line_factor[order_cust])
+    n_lines = 1 + rng.poisson(_EXTRA_LINES * people.line_factor[order_cust])
     line_order = np.repeat(np.arange(n_orders), n_lines)
     line_cust = order_cust[line_order]
     slot = rng.integers(0, _TABLE, len(line_order))
     fav = rng.random(len(line_order)) < _FAVOURITE_SHARE
     product = cat.global_table[slot]
-    product[fav] = cat.within_table[favourite[line_cust[fav]], slot[fav]]
+    product[fav] = cat.within_table[people.favourite[line_cust[fav]], slot[fav]]
     # a product drawn twice for one order is one line (sorted: order, then product)
     key = np.sort(line_order * len(cat.price) + product)
     key = key[np.concatenate([[True], key[1:] != key[:-1]])]  # np.unique, without its hashing
@@ -406,16 +475,35 @@ def _block(
     discounted = rng.random(len(line_order)) < _DISCOUNT_SHARE
     price[discounted] = np.maximum(np.round(price[discounted] * _DISCOUNT, 2), 0.01)
     quantity = np.maximum(np.rint(value[line_order] * share / price), 1).astype(np.int64)
+    empty = np.empty(0, dtype=np.int64)
+    return _Lines(
+        line_order, line_cust, product, price, quantity, empty, empty, empty, empty, empty, 0
+    )
 
-    # returns: lines sent back together per order, a few days to weeks later, inside the period
-    ret_p = _RETURN_RATE * _CAT_RETURN[cat.category[product]] * return_factor[line_cust]
-    returned = np.flatnonzero(rng.random(len(line_order)) < ret_p)
-    ret_orders, ret_group = np.unique(line_order[returned], return_inverse=True)
+
+def _draw_returns(
+    rng: np.random.Generator,
+    lines: _Lines,
+    cat: _Catalogue,
+    cal: _Calendar,
+    people: _People,
+    order_cust: np.ndarray,
+    order_day: np.ndarray,
+) -> None:
+    """Lines sent back together per order, a few days to weeks later, inside the period."""
+    n_orders = len(order_cust)
+    ret_p = (
+        _RETURN_RATE
+        * _CAT_RETURN[cat.category[lines.product]]
+        * people.return_factor[lines.customer]
+    )
+    returned = np.flatnonzero(rng.random(len(lines.order)) < ret_p)
+    ret_orders, ret_group = np.unique(lines.order[returned], return_inverse=True)
     ret_day = order_day[ret_orders] + rng.geometric(1 / 9, len(ret_orders))
     keep_order = ret_day < cal.n_days
     ret_sec = ret_day * 86_400 + _times_of_day(rng, len(ret_orders))
     part = rng.random(len(returned)) < 0.25
-    ret_qty = quantity[returned].copy()
+    ret_qty = lines.quantity[returned].copy()
     ret_qty[part] = 1 + np.floor(rng.random(part.sum()) * ret_qty[part]).astype(np.int64)
     keep = keep_order[ret_group]
     returned, ret_group, ret_qty = returned[keep], ret_group[keep], ret_qty[keep]
@@ -424,26 +512,46 @@ def _block(
     r = kept_orders[np.lexsort((ret_sec[kept_orders], order_cust[ret_orders[kept_orders]]))]
     ret_number = np.empty(len(ret_orders), dtype=np.int64)
     ret_number[r] = n_orders + np.arange(len(r))
+    lines.returned, lines.return_group, lines.return_quantity = returned, ret_group, ret_qty
+    lines.return_seconds, lines.return_number, lines.n_returns = ret_sec, ret_number, len(r)
 
+
+def _block_tables(
+    first: int,
+    n: int,
+    width: int,
+    cal: _Calendar,
+    cat: _Catalogue,
+    first_invoice: int,
+    people: _People,
+    lines: _Lines,
+    order_sec: np.ndarray,
+) -> tuple[pa.Table, pa.Table, int]:
+    """The block's invoice lines (sorted by customer and time) and customer table."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n_orders = len(order_sec)
+    returned, ret_group = lines.returned, lines.return_group
     # all rows, sorted by customer and time; purchase lines are in that order already, and a
     # stable sort keeps the lines of an invoice together (a key fits: 2**40 s is 34,000 years)
-    cust_idx = np.concatenate([line_cust, line_cust[returned]])
-    seconds = np.concatenate([order_sec[line_order], ret_sec[ret_group]])
+    cust_idx = np.concatenate([lines.customer, lines.customer[returned]])
+    seconds = np.concatenate([order_sec[lines.order], lines.return_seconds[ret_group]])
     s = np.argsort((cust_idx << 40) | seconds, kind="stable")
-    invoice = np.concatenate([line_order, ret_number[ret_group]])[s]  # 0 .. used - 1
-    prod_idx = np.concatenate([product, product[returned]])
-    qty = np.concatenate([quantity, -ret_qty])
-    unit = np.concatenate([price, price[returned]])
+    invoice = np.concatenate([lines.order, lines.return_number[ret_group]])[s]  # 0 .. used - 1
+    prod_idx = np.concatenate([lines.product, lines.product[returned]])
+    qty = np.concatenate([lines.quantity, -lines.return_quantity])
+    unit = np.concatenate([lines.price, lines.price[returned]])
 
     ids = _customer_ids(first, n, width)
-    used = n_orders + len(r)
+    used = n_orders + lines.n_returns
     numbers = pc.cast(pa.array(np.arange(first_invoice, first_invoice + used)), pa.string())
     inv_strings = pa.concat_arrays(
         [numbers[:n_orders], pc.binary_join_element_wise("C", numbers[n_orders:], "")]
     )
     start_s = (cal.start - _dt.date(1970, 1, 1)).days * 86_400
     take = pa.array(prod_idx[s])
-    lines = pa.table(
+    table = pa.table(
         {
             "customer_id": ids.take(pa.array(cust_idx[s])),
             "invoice_no": inv_strings.take(pa.array(invoice)),
@@ -457,14 +565,14 @@ def _block(
     customers = pa.table(
         {
             "customer_id": ids,
-            "age": pa.array(age, pa.int64()),
-            "gender": pa.array(_GENDERS[gender].tolist(), pa.string()),
-            "income_bracket": pa.array(_INCOME[income].tolist(), pa.string()),
-            "region": pa.array(_REGIONS[region].tolist(), pa.string()),
-            "signup_channel": pa.array(_CHANNELS[channel].tolist(), pa.string()),
+            "age": pa.array(people.age, pa.int64()),
+            "gender": pa.array(_GENDERS[people.gender].tolist(), pa.string()),
+            "income_bracket": pa.array(_INCOME[people.income].tolist(), pa.string()),
+            "region": pa.array(_REGIONS[people.region].tolist(), pa.string()),
+            "signup_channel": pa.array(_CHANNELS[people.channel].tolist(), pa.string()),
         }
     )
-    return lines, customers, used
+    return table, customers, used
 
 
 def _blocks(
