@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -417,6 +418,29 @@ def read_transactions(
     return tx
 
 
+@dataclass
+class _Typed:
+    """The SQL that types a file's columns: each expression over the ``raw`` view."""
+
+    select: str  # every typed column and the raw text of id, date and amount, FROM raw
+    amount: str
+    qty: str
+    price: str
+    product: str
+    fmt: str | None  # the date format used (None: the column is a date type already)
+
+
+@dataclass
+class _Rules:
+    """The row classification (see the module docstring), as SQL conditions."""
+
+    bad_num: str
+    huge: str
+    returned: str
+    usable: str
+    status: str  # the CASE expression naming each row's status
+
+
 def _build(
     con: duckdb.DuckDBPyConnection,
     raw: RawSource,
@@ -424,15 +448,43 @@ def _build(
     date_format: str | None,
     require_usable: bool,
 ) -> Transactions:
-    resolved, how = resolve_mapping(raw.columns, mapping, display(raw.path))
+    """Type the columns, classify every row and create the views the toolkit reads."""
+    import duckdb
+
+    m, how = resolve_mapping(raw.columns, mapping, display(raw.path))
     detected = {role: h for role, h in how.items()}
     notes = list(raw.notes)
-    t = raw.types
+    typed = _typed_select(con, raw, m, date_format, notes)
+    rules = _row_rules(m, typed)
+    try:
+        keys = _create_views(con, raw, m, typed, rules)
+    except duckdb.Error as exc:
+        if is_interruption(exc):
+            raise  # Ctrl-C / SIGTERM (DuckDB 1.x), not the file's fault
+        msg = str(exc).splitlines()[0]
+        raise InputError(f"{display(raw.path)}: cannot be read ({msg})") from None
+    tx = Transactions(con, raw, m, detected, notes)
+    tx.keys = keys
+    if require_usable:
+        tx.check_usable()
+    return tx
 
-    def ty(col: str | None) -> str:
-        return t[col] if col else "VARCHAR"
 
-    m = resolved
+def _column_type(raw: RawSource) -> Callable[[str | None], str]:
+    """The DuckDB type of a column of ``raw`` (VARCHAR for a role without a column)."""
+    return lambda col: raw.types[col] if col else "VARCHAR"
+
+
+def _typed_select(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawSource,
+    m: ColumnMapping,
+    date_format: str | None,
+    notes: list[str],
+) -> _Typed:
+    """The typing of each role's column (date format given, native or guessed; numbers in any
+    locale; ids as text); reading notes are added to ``notes``."""
+    ty = _column_type(raw)
     assert m.customer and m.timestamp
     if date_format:
         fmt: str | None = resolve_date_format(date_format, con)
@@ -470,9 +522,12 @@ def _build(
             {raw_amount} AS raw_amount
         FROM raw
     """
-    materialise = raw.materialised
-    import duckdb
+    return _Typed(select, amount, qty, price, product, fmt)
 
+
+def _row_rules(m: ColumnMapping, typed: _Typed) -> _Rules:
+    """The conditions that classify a typed row (missing id, bad date, bad or huge amount,
+    non-positive price, return, purchase)."""
     price_rule = "WHEN price IS NOT NULL AND price <= 0 THEN 'nonpositive_price'" if m.price else ""
     if m.amount:
         bad_num = "amount IS NULL OR NOT isfinite(amount)"
@@ -489,76 +544,81 @@ def _build(
     usable = (
         f"customer_id IS NOT NULL AND timestamp IS NOT NULL AND NOT ({bad_num}) AND NOT ({huge})"
     ) + (" AND NOT (price IS NOT NULL AND price <= 0)" if m.price else "")
-    try:
-        status = f"""CASE
-                WHEN customer_id IS NULL THEN 'missing_id'
-                WHEN timestamp IS NULL THEN 'bad_date'
-                WHEN {bad_num} THEN 'bad_amount'
-                WHEN {huge} THEN 'huge_amount'
-                {price_rule}
-                WHEN {returned} THEN 'return'
-                ELSE 'purchase' END AS status"""
-        if materialise:
-            # the status is computed once: every count and example later is a scan of memory
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE tx_all AS SELECT *, {status} FROM ({select})"
-            )
-            con.execute("CREATE OR REPLACE VIEW tx_status AS SELECT * FROM tx_all")
-        else:
-            # a table of an earlier (loaded) read on this connection would hide the new view
-            con.execute("DROP TABLE IF EXISTS temp.main.tx_all")
-            con.execute(f"CREATE OR REPLACE VIEW tx_all AS {select}")
-            con.execute(f"CREATE OR REPLACE VIEW tx_status AS SELECT *, {status} FROM tx_all")
-        if materialise:
-            events = (
-                "SELECT customer_id, timestamp, abs(amount) AS amount, abs(quantity) AS quantity, "
-                "invoice, product, status = 'return' AS is_return "
-                "FROM tx_all WHERE status IN ('purchase', 'return')"
-            )
-        else:
-            # purchases have amount >= 0 and quantity >= 0 (else they are returns): abs() only
-            # changes the returns, whose value is kept positive
-            events = (
-                "SELECT customer_id, timestamp, abs(amount) AS amount, abs(quantity) AS quantity, "
-                f"invoice, product, COALESCE({returned}, false) AS is_return "
-                f"FROM tx_all WHERE {usable}"
-            )
-        con.execute(f"CREATE OR REPLACE VIEW tx_events AS {events}")
-        keys = None
-        if not materialise:
-            keys = _keyed_lines(con, raw, m, ty, fmt, amount, qty, price, bad_num, huge)
-        # the distinct products, from the distinct values of the product column (a file's
-        # catalogue is small: this is cheap where the column is stored, as in Parquet)
-        if materialise or not m.product:
-            products = "SELECT DISTINCT product FROM tx_all WHERE product IS NOT NULL"
-        else:
-            col = _q(m.product)
-            products = (
-                f"SELECT DISTINCT {product} AS product FROM (SELECT DISTINCT {col} FROM raw) "
-                f"WHERE {product} IS NOT NULL"
-            )
-        con.execute(f"CREATE OR REPLACE VIEW tx_products AS {products}")
+    status = f"""CASE
+            WHEN customer_id IS NULL THEN 'missing_id'
+            WHEN timestamp IS NULL THEN 'bad_date'
+            WHEN {bad_num} THEN 'bad_amount'
+            WHEN {huge} THEN 'huge_amount'
+            {price_rule}
+            WHEN {returned} THEN 'return'
+            ELSE 'purchase' END AS status"""
+    return _Rules(bad_num, huge, returned, usable, status)
+
+
+def _create_views(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawSource,
+    m: ColumnMapping,
+    typed: _Typed,
+    rules: _Rules,
+) -> RawKeys | None:
+    """``tx_all``, ``tx_status``, ``tx_events``, ``tx_products``, ``purchases`` and ``returns``
+    (and ``tx_lines`` of a log left on disk); the key normalisations of that log, else None."""
+    materialise = raw.materialised
+    if materialise:
+        # the status is computed once: every count and example later is a scan of memory
         con.execute(
-            """
-            CREATE OR REPLACE VIEW purchases AS
+            f"CREATE OR REPLACE TEMP TABLE tx_all AS SELECT *, {rules.status} FROM ({typed.select})"
+        )
+        con.execute("CREATE OR REPLACE VIEW tx_status AS SELECT * FROM tx_all")
+        events = (
+            "SELECT customer_id, timestamp, abs(amount) AS amount, abs(quantity) AS quantity, "
+            "invoice, product, status = 'return' AS is_return "
+            "FROM tx_all WHERE status IN ('purchase', 'return')"
+        )
+    else:
+        # a table of an earlier (loaded) read on this connection would hide the new view
+        con.execute("DROP TABLE IF EXISTS temp.main.tx_all")
+        con.execute(f"CREATE OR REPLACE VIEW tx_all AS {typed.select}")
+        con.execute(f"CREATE OR REPLACE VIEW tx_status AS SELECT *, {rules.status} FROM tx_all")
+        # purchases have amount >= 0 and quantity >= 0 (else they are returns): abs() only
+        # changes the returns, whose value is kept positive
+        events = (
+            "SELECT customer_id, timestamp, abs(amount) AS amount, abs(quantity) AS quantity, "
+            f"invoice, product, COALESCE({rules.returned}, false) AS is_return "
+            f"FROM tx_all WHERE {rules.usable}"
+        )
+    con.execute(f"CREATE OR REPLACE VIEW tx_events AS {events}")
+    keys = None
+    if not materialise:
+        keys = _keyed_lines(
+            con,
+            raw,
+            m,
+            _column_type(raw),
+            typed.fmt,
+            typed.amount,
+            typed.qty,
+            typed.price,
+            rules.bad_num,
+            rules.huge,
+        )
+    # the distinct products, from the distinct values of the product column (a file's
+    # catalogue is small: this is cheap where the column is stored, as in Parquet)
+    if materialise or not m.product:
+        products = "SELECT DISTINCT product FROM tx_all WHERE product IS NOT NULL"
+    else:
+        products = (
+            f"SELECT DISTINCT {typed.product} AS product FROM (SELECT DISTINCT {_q(m.product)} "
+            f"FROM raw) WHERE {typed.product} IS NOT NULL"
+        )
+    con.execute(f"CREATE OR REPLACE VIEW tx_products AS {products}")
+    for view, negate in (("purchases", "NOT "), ("returns", "")):
+        con.execute(
+            f"""
+            CREATE OR REPLACE VIEW {view} AS
             SELECT customer_id, timestamp, amount, quantity, invoice, product
-            FROM tx_events WHERE NOT is_return
+            FROM tx_events WHERE {negate}is_return
             """
         )
-        con.execute(
-            """
-            CREATE OR REPLACE VIEW returns AS
-            SELECT customer_id, timestamp, amount, quantity, invoice, product
-            FROM tx_events WHERE is_return
-            """
-        )
-    except duckdb.Error as exc:
-        if is_interruption(exc):
-            raise  # Ctrl-C / SIGTERM (DuckDB 1.x), not the file's fault
-        msg = str(exc).splitlines()[0]
-        raise InputError(f"{display(raw.path)}: cannot be read ({msg})") from None
-    tx = Transactions(con, raw, resolved, detected, notes)
-    tx.keys = keys
-    if require_usable:
-        tx.check_usable()
-    return tx
+    return keys
