@@ -379,10 +379,29 @@ def _setting_lines(report: dict[str, Any]) -> list[str]:
 
 def render_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown (tables and text; the charts are in the HTML report)."""
-    metric_names = _metric_names(report)
     lines = [f"# {report['title']}", ""]
     lines += [f"- {t}" for t in _setting_lines(report)]
     lines += ["", "## Verdict", ""] + [f"- {t}" for t in _verdict(report)]
+    lines += _md_comparison(report)
+    lines += _md_champion(report)
+    lines += _md_models(report)
+    lines += _md_value_at_risk(report)
+    if report.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {_md(n)}" for n in report["notes"]]
+    lines += [
+        "",
+        f"_Generated {report['generated']} by toolkit {report['toolkit_version']}; "
+        "the charts (ROC, precision-recall, calibration, gain/lift, confusion matrix, SHAP) are in "
+        "report.html._",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _md_comparison(report: dict[str, Any]) -> list[str]:
+    """Every model and naive rule side by side, with intervals."""
+    lines: list[str] = []
+    metric_names = _metric_names(report)
     lines += ["", "## Comparison (value [95% interval])", ""]
     lines.append("| model | kind | " + " | ".join(METRIC_LABELS[m] for m in metric_names) + " |")
     lines.append("|---|---|" + "---|" * len(metric_names))
@@ -395,6 +414,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "Models: " + "; ".join(f"{r['name']} = {_md(r['title'])}" for r in report["table"]),
     ]
+    return lines
+
+
+def _md_champion(report: dict[str, Any]) -> list[str]:
+    """The champion's confusion matrix, cumulative gain and SHAP importance."""
+    lines: list[str] = []
     champ = report["champion"]
     cm = report["curves"][champ]["confusion"]
     lines += [
@@ -428,6 +453,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {_md(r['feature'])} | {r['mean_abs_contribution']:.4f} | {r['share']:.1%} |"
         )
+    return lines
+
+
+def _md_models(report: dict[str, Any]) -> list[str]:
+    """What each model learnt: coefficients, the tree's leaves, hyperparameters, BG/NBD."""
+    lines: list[str] = []
     models = report["models"]
     if "linear" in models and models["linear"].get("ols"):
         ols = models["linear"]["ols"]
@@ -486,6 +517,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
         lines += [f"- **flag**: {_md(n)}" for n in b.get("flags", [])]
         lines += [f"- {_md(n)}" for n in b.get("notes", []) if n not in b.get("flags", [])]
+    return lines
+
+
+def _md_value_at_risk(report: dict[str, Any]) -> list[str]:
+    """How the value at risk is computed."""
+    lines: list[str] = []
     vm = report.get("value_model", {})
     if vm:
         lines += [
@@ -501,16 +538,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 + ", ".join(f"{k} = {v:.4g}" for k, v in vm["bgnbd"].items()),
             ]
         lines += [f"- **flag**: {_md(n)}" for n in vm.get("bgnbd_flags", [])]
-    if report.get("notes"):
-        lines += ["", "## Notes", ""] + [f"- {_md(n)}" for n in report["notes"]]
-    lines += [
-        "",
-        f"_Generated {report['generated']} by toolkit {report['toolkit_version']}; "
-        "the charts (ROC, precision-recall, calibration, gain/lift, confusion matrix, SHAP) are in "
-        "report.html._",
-        "",
-    ]
-    return "\n".join(lines)
+    return lines
 
 
 def _pval(p: float | None) -> str:
