@@ -196,7 +196,9 @@ def test_200k_customers_on_two_worker_processes_equal_the_embedded_engine(large_
     import toolkit.btyd as bgnbd
 
     monkeypatch.setattr("toolkit.features._btyd.FIT_SAMPLE", 10**9)
-    monkeypatch.setattr(bgnbd, "fit_standard", partial(bgnbd.fit_standard, sample=10**9))
+    everyone = partial(bgnbd.fit_standard, sample=10**9)
+    monkeypatch.setattr(bgnbd, "fit_standard", everyone)
+    monkeypatch.setattr("toolkit.features._btyd.fit_standard", everyone)  # its own binding
     kwargs = {"cutoff": "2023-10-01", "horizon": 90, "btyd": True}
     want = embedded(large_log, **kwargs)
     with dask_client(n_workers=2, threads_per_worker=1, processes=True) as c:

@@ -196,12 +196,12 @@ def test_a_missing_backend_says_what_to_install(s3, cli, tmp_path, monkeypatch):
 
 
 def test_access_denied_is_one_message(s3, cli, tmp_path, monkeypatch):
-    from toolkit.io import _remote
+    from toolkit.io import _read, _remote
 
     def denied(url: str) -> object:
         raise _remote._failure(url, PermissionError("Access Denied"), "list it")
 
-    monkeypatch.setattr(_remote, "list_files", denied)
+    monkeypatch.setattr(_read, "list_files", denied)
     url = SOURCES["prefix"][0]
     res = cli("validate", url)
     assert res.exit_code == 2, res.output

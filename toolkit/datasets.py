@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from toolkit.errors import InputError
+from toolkit.io import write_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -158,7 +159,7 @@ def _default_customers_out(out: Path) -> Path:
     return out.with_name(out.name[: len(out.name) - len(suffix)] + "_customers" + suffix)
 
 
-def _check_args(
+def check_generate_args(
     n_customers: Any,
     seed: Any,
     start: Any,
@@ -816,7 +817,7 @@ def generate_transactions(
     >>> len(customers), customers["customer_id"].iloc[0]
     (100, 'C0000001')
     """
-    n, seed_, first, last, out_path, customers_path = _check_args(
+    n, seed_, first, last, out_path, customers_path = check_generate_args(
         n_customers, seed, start, end, out, customers_out
     )
     if isinstance(chunk_customers, bool) or not isinstance(chunk_customers, int | np.integer):
@@ -839,7 +840,6 @@ def generate_transactions(
 
     for path in (out_path, customers_path):
         path.parent.mkdir(parents=True, exist_ok=True)
-    from toolkit.io import write_atomic
 
     with ExitStack() as stack:
         tmp_tx = stack.enter_context(write_atomic(out_path))

@@ -45,7 +45,7 @@ def generate(
     ] = None,
 ) -> None:
     """Simulate a retailer's invoice lines and customer table (seeded, any size, bounded memory)."""
-    from toolkit.datasets import _check_args, generate_transactions
+    from toolkit.datasets import check_generate_args, generate_transactions
 
     names = {
         "n_customers": "--customers",
@@ -55,7 +55,7 @@ def generate(
         "out": "--out",
         "customers_out": "--customers-out",
     }
-    _check_args(customers, seed, start, end, out, customers_out, names)
+    check_generate_args(customers, seed, start, end, out, customers_out, names)
     began = time.perf_counter()
     with progress("generating") as update:
         result = generate_transactions(

@@ -239,7 +239,7 @@ class DaskEngine:
         order)."""
         import duckdb
 
-        from toolkit.features._build import _finish_frame
+        from toolkit.features._build import finish_frame
 
         partials, _ = self._partials(tx, spec, customers)
         models, info = self._fit(partials, spec, btyd)
@@ -261,7 +261,7 @@ class DaskEngine:
             df = con.execute("SELECT * FROM features_result").df()
         finally:
             con.close()
-        df = _finish_frame(df, customers)
+        df = finish_frame(df, customers)
         if info is not None:
             df.attrs["btyd"] = info
         return df
@@ -419,7 +419,7 @@ class DaskEngine:
         from xgboost import dask as dxgb
 
         from toolkit.features import resolve_spec
-        from toolkit.models.estimators._boost import EVAL_METRIC, _safe_names
+        from toolkit.models.estimators._boost import EVAL_METRIC, safe_names
 
         time_unit = result.settings.time_unit or "days"
         items: list[tuple[str, str]] = []
@@ -430,7 +430,7 @@ class DaskEngine:
             items += [(origin, f) for f in partials.files]
             rows += sum(int(s["rows"]) for s in partials.stats)
             positives += sum(int(s["repeat"] or 0) for s in partials.stats)
-        names = _safe_names(result.schema.encoded_names)
+        names = safe_names(result.schema.encoded_names)
         meta = pd.DataFrame({n: pd.Series(dtype="float64") for n in [*names, "__label"]})
         frame = dd.from_map(
             _encoded_part,
@@ -522,7 +522,7 @@ def _row_count(tx: Transactions) -> int:
 def _connect() -> Any:
     """A DuckDB connection for a task: the worker's threads, a share of its memory, the
     toolkit's spill directory and engine settings."""
-    from toolkit.features._build import _prepare
+    from toolkit.features._build import prepare_connection
     from toolkit.io import connect
 
     threads, memory = 1, None
@@ -537,7 +537,7 @@ def _connect() -> Any:
     except (ImportError, ValueError):  # not inside a worker (a test calling it directly)
         pass
     con = connect(threads=threads)
-    _prepare(con)
+    prepare_connection(con)
     if memory is not None and not os.environ.get("TOOLKIT_MEMORY_LIMIT"):
         con.execute(f"SET memory_limit = '{memory}'")
     return con
@@ -757,7 +757,7 @@ def _features_frame(file: str) -> pd.DataFrame:
     import duckdb
     import pyarrow.parquet as pq
 
-    from toolkit.features._build import _finish_frame
+    from toolkit.features._build import finish_frame
 
     con = duckdb.connect()
     try:
@@ -766,7 +766,7 @@ def _features_frame(file: str) -> pd.DataFrame:
         df = con.execute("SELECT * FROM features_result").df()
     finally:
         con.close()
-    return _finish_frame(df, None)
+    return finish_frame(df, None)
 
 
 def _churn_part(file: str, *, bundle: Any, options: dict[str, Any]) -> pd.DataFrame:
@@ -992,13 +992,14 @@ def _write_table(table: pa.Table, out: Path, categories: list[str]) -> None:
     """Write the gathered features to one file, as the embedded engine writes them."""
     import duckdb
 
-    from toolkit.features._build import _esc, _write_with_categories
+    from toolkit.features._build import write_with_categories
     from toolkit.io import output_format, write_atomic
+    from toolkit.io._sql import escape_literal
 
     fmt = output_format(out)
     with write_atomic(out) as tmp:
         if categories and fmt == ".parquet":
-            _write_with_categories(table, categories, tmp)
+            write_with_categories(table, categories, tmp)
             return
         copy_opts = {
             ".parquet": "(FORMAT parquet, COMPRESSION snappy)",
@@ -1009,7 +1010,7 @@ def _write_table(table: pa.Table, out: Path, categories: list[str]) -> None:
         try:
             con.register("features_result", table)
             con.execute("SET preserve_insertion_order = true")
-            con.execute(f"COPY features_result TO '{_esc(tmp)}' {copy_opts}")
+            con.execute(f"COPY features_result TO '{escape_literal(str(tmp))}' {copy_opts}")
         finally:
             con.close()
 

@@ -12,6 +12,9 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from toolkit.btyd import GammaGammaModel, fit_flags, fit_standard
+from toolkit.errors import ToolkitError
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -54,9 +57,6 @@ def btyd_scores(
     ['expected_purchases', 'expected_value', 'p_alive']
     """
     import numpy as np
-
-    from toolkit.btyd import GammaGammaModel, fit_flags, fit_standard
-    from toolkit.errors import ToolkitError
 
     t = horizon_days / (7.0 if time_unit == "weeks" else 1.0)
     info: dict[str, Any] = {"horizon_days": horizon_days, "warnings": []}

@@ -12,9 +12,21 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit._process import spill_directory
 from toolkit.errors import InputError
-from toolkit.features._sql import RESPELLED, FeatureSpec, feature_sql
-from toolkit.io import output_format, write_atomic
+from toolkit.features import _sql
+from toolkit.features._btyd import DEFAULT_BTYD_DAYS, btyd_scores
+from toolkit.features._sql import (
+    FEATURE_COLUMNS,
+    LABEL_COLUMNS,
+    RESPELLED,
+    FeatureSpec,
+    feature_sql,
+)
+from toolkit.io import ColumnMapping, connect, find_id_column, output_format, write_atomic
+from toolkit.io._columns import SPELLINGS, match_given, normalise
+from toolkit.io._read import open_raw
 from toolkit.io._sql import escape_literal, quote_ident
+from toolkit.io._table import id_text
+from toolkit.io._typing import is_text
 from toolkit.io._write import neutralised_query, neutralised_sql, neutralises
 
 if TYPE_CHECKING:
@@ -170,19 +182,16 @@ def customer_frame(customers: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """
     import pandas as pd
 
-    from toolkit.io import find_id_column
-
     idcol = find_id_column(list(customers.columns))
     if idcol is None:
         raise InputError(
             "`customers` has no customer id column (looked for CustomerID, customer_id, "
             f"ID, ...); columns: {list(customers.columns)}"
         )
-    from toolkit.io._table import _id_text
 
     extra = customers.rename(columns={idcol: "customer_id"})
     # ids are text in the log (17850, 0001): a numeric id column would not join (or not match)
-    extra["customer_id"] = _id_text(extra["customer_id"])
+    extra["customer_id"] = id_text(extra["customer_id"])
     clash = [c for c in extra.columns if c != "customer_id" and c in _reserved()]
     if clash:
         extra = extra.rename(columns={c: f"customer_{c}" for c in clash})
@@ -205,7 +214,6 @@ def _finish_pending(con: Any) -> None:
 
 
 def _reserved() -> set[str]:
-    from toolkit.features._sql import FEATURE_COLUMNS, LABEL_COLUMNS
 
     return set(FEATURE_COLUMNS) | set(LABEL_COLUMNS)
 
@@ -231,7 +239,7 @@ def _query(
     (:func:`toolkit.features.feature_sql`). ``codes``: :func:`_product_codes` already made for
     this route (they take a pass over the file's products: once for all the parts).
     """
-    _prepare(tx.con)
+    prepare_connection(tx.con)
     keys = None if exact else tx.keys
     events = "tx_events" if keys is None else "tx_lines"
     if where and keys is not None:
@@ -252,7 +260,7 @@ def _query(
     )
 
 
-def _prepare(con: Any) -> None:
+def prepare_connection(con: Any) -> None:
     """DuckDB settings for the feature query: a memory limit and a spill directory.
 
     The limit (``TOOLKIT_MEMORY_LIMIT``, e.g. ``4GB``; default :data:`DEFAULT_MEMORY_LIMIT`) makes
@@ -292,7 +300,6 @@ def _product_codes(tx: Transactions, spec: FeatureSpec, *, keyed: bool = False) 
     products as stored (``tx_lines``), each numbered by its normalised value, so that two
     spellings of one product share a code.
     """
-    from toolkit.features._sql import PRODUCT_BITMAP_MAX
 
     if not spec.has_product or not (tx.raw.kind == "parquet" or tx.raw.materialised):
         return {}
@@ -303,24 +310,24 @@ def _product_codes(tx: Transactions, spec: FeatureSpec, *, keyed: bool = False) 
             "CREATE OR REPLACE TEMP TABLE product_codes AS "
             "SELECT product, CAST(dense_rank() OVER (ORDER BY norm) - 1 AS INTEGER) AS code "
             f"FROM (SELECT product, {tx.keys.product} AS norm FROM "
-            f"(SELECT product FROM tx_product_keys LIMIT {4 * PRODUCT_BITMAP_MAX + 1})) "
+            f"(SELECT product FROM tx_product_keys LIMIT {4 * _sql.PRODUCT_BITMAP_MAX + 1})) "
             "WHERE norm IS NOT NULL"
         )
         rows = con.execute(
             "SELECT COALESCE(max(code) + 1, 0), count(*) FROM product_codes"
         ).fetchall()
         n = int(rows[0][0]) if rows else 0
-        if rows and int(rows[0][1]) > 4 * PRODUCT_BITMAP_MAX:
+        if rows and int(rows[0][1]) > 4 * _sql.PRODUCT_BITMAP_MAX:
             return {}
     else:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE product_codes AS "
             "SELECT product, CAST(row_number() OVER (ORDER BY product) - 1 AS INTEGER) AS code "
-            f"FROM (SELECT product FROM tx_products LIMIT {PRODUCT_BITMAP_MAX + 1})"
+            f"FROM (SELECT product FROM tx_products LIMIT {_sql.PRODUCT_BITMAP_MAX + 1})"
         )
         rows = con.execute("SELECT count(*) FROM product_codes").fetchall()
         n = int(rows[0][0]) if rows else 0
-    if not 0 < n <= PRODUCT_BITMAP_MAX:
+    if not 0 < n <= _sql.PRODUCT_BITMAP_MAX:  # (tests lower it)
         return {}
     return {"product_codes": "product_codes", "n_product_codes": n}
 
@@ -392,7 +399,7 @@ def features_from_spec(
         # the checked table, converted by DuckDB as a query result is (same column types)
         with _registered(con, _feature_table(tx, spec, cols)) as name:
             df = con.execute(f"SELECT * FROM {name}").df()
-    df = _finish_frame(df, customers)
+    df = finish_frame(df, customers)
     if btyd:
         from toolkit.features._btyd import add_btyd_columns
 
@@ -400,7 +407,7 @@ def features_from_spec(
     return df
 
 
-def _finish_frame(df: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
+def finish_frame(df: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
     import pandas as pd
 
     df["customer_id"] = df["customer_id"].astype("string")
@@ -469,7 +476,7 @@ def write_features(
                 table = _feature_table(tx, spec, cols)
             with _registered(con, table) as name:
                 if categories:
-                    _write_with_categories(table, categories, tmp)
+                    write_with_categories(table, categories, tmp)
                 elif safe:
                     source = neutralised_query(con, f"SELECT * FROM {name}")
                     con.execute(f"COPY ({source}) TO '{_esc(tmp)}' {copy_opts}")
@@ -504,7 +511,7 @@ def write_features(
     }
 
 
-def _write_with_categories(table: Any, categories: list[str], path: Path) -> None:
+def write_with_categories(table: Any, categories: list[str], path: Path) -> None:
     """Write ``table`` as Parquet with ``categories`` dictionary-encoded (pandas: category)."""
     import pyarrow.parquet as pq
 
@@ -654,10 +661,9 @@ def _range_bounds(stats: list[tuple[Any, ...]], per_part: float) -> list[str] | 
 
 
 def _is_text_col(tx: Transactions) -> bool:
-    from toolkit.io._typing import _is_text
 
     assert tx.mapping.customer is not None
-    return _is_text(tx.raw.types[tx.mapping.customer])
+    return is_text(tx.raw.types[tx.mapping.customer])
 
 
 @contextmanager
@@ -680,8 +686,6 @@ def _with_btyd(table: Any, spec: FeatureSpec) -> tuple[Any, dict[str, Any]]:
     """
     import numpy as np
     import pyarrow as pa
-
-    from toolkit.features._btyd import DEFAULT_BTYD_DAYS, btyd_scores
 
     frequency, recency, T, monetary = (
         np.asarray(table.column(c).to_numpy(), dtype=np.float64)
@@ -727,9 +731,6 @@ def is_customer_table(
     date column whose customer id repeats (a log whose date column has an unusual name: reading
     it as transactions then says which option to give, instead of passing the log through).
     """
-    from toolkit.io import ColumnMapping, connect, find_id_column
-    from toolkit.io._columns import SPELLINGS, _match_given, normalise
-    from toolkit.io._read import open_raw
 
     mapping = mapping or ColumnMapping()
     if any(getattr(mapping, role) for role in TRANSACTION_ROLES):
@@ -745,7 +746,7 @@ def is_customer_table(
             given = None
             if mapping.customer is not None:
                 # matched as the readers match it: exactly, else after normalising (customerid)
-                given = _match_given(mapping.customer, list(raw.columns))
+                given = match_given(mapping.customer, list(raw.columns))
                 if given is None:
                     return False  # read as a log, which says the column is not there
             idcol = given or find_id_column(list(raw.columns))

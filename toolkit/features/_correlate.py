@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from toolkit.errors import InputError
+from toolkit.io import find_id_column
 
 METHODS = ("pearson", "spearman")
 #: a column (and a pair) needs at least this many values for a p-value (n - 2 > 0)
@@ -206,7 +207,6 @@ def _select_columns(
 ) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, int]]:
     """The usable columns as float arrays (NaN = missing), the skipped ones with why, and the
     count of infinite values (made missing) of the columns with any."""
-    from toolkit.io import find_id_column
 
     if id_column is not None and id_column not in df.columns:
         raise InputError(

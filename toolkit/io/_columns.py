@@ -172,7 +172,7 @@ def closest(name: str, columns: list[str], n: int = 3) -> list[str]:
     return [norm[h] for h in hits]
 
 
-def _match_given(col: str, columns: list[str]) -> str | None:
+def match_given(col: str, columns: list[str]) -> str | None:
     """The column an option names: exact, else the one column equal after normalisation."""
     if col in columns:
         return col
@@ -211,7 +211,7 @@ def resolve_mapping(
         else ""
     )
     for role, col in given.items():
-        match = _match_given(col, columns)
+        match = match_given(col, columns)
         if match is None:
             near = closest(col, columns)
             problems.append(

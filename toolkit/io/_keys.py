@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from toolkit.io._dates import date_expr as _date_expr
 from toolkit.io._sql import quote_ident, quote_literal
-from toolkit.io._typing import HUGE_AMOUNT, _cancellation, _id_expr, _is_float, _is_text
+from toolkit.io._typing import HUGE_AMOUNT, _cancellation, _id_expr, _is_float, is_text
 
 if TYPE_CHECKING:
     import duckdb
@@ -74,7 +74,7 @@ def _largest_amount(
     if raw.kind != "parquet":
         return None
     cols = [m.amount] if m.amount else [m.quantity, m.price]
-    if any(c is None or _is_text(ty(c)) for c in cols):
+    if any(c is None or is_text(ty(c)) for c in cols):
         return None
     largest = 1.0
     for col in cols:
@@ -106,8 +106,8 @@ def _keyed_lines(
 ) -> RawKeys:
     """Create the view ``tx_lines`` (see :class:`RawKeys`) and return its normalisations."""
     assert m.customer and m.timestamp
-    cust_text = _is_text(ty(m.customer))
-    inv_text = bool(m.invoice) and _is_text(ty(m.invoice))
+    cust_text = is_text(ty(m.customer))
+    inv_text = bool(m.invoice) and is_text(ty(m.invoice))
     cust = _q(m.customer)
     inv = _q(m.invoice) if m.invoice else "NULL::VARCHAR"
     prod = _q(m.product) if m.product else "NULL::VARCHAR"

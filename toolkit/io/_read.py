@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit._process import is_interruption
 from toolkit.errors import InputError
-from toolkit.io._remote import as_url
+from toolkit.io._remote import as_url, list_files, local_copies, register
 from toolkit.io._sql import quote_ident, quote_literal
 
 if TYPE_CHECKING:
@@ -561,7 +561,6 @@ def _open_url(
 ) -> RawSource:
     """:func:`open_raw` for a URL: Parquet is read in place (the footers now, the columns a
     query needs later); one text, JSON or Excel file is downloaded first (its bytes are sniffed)."""
-    from toolkit.io._remote import list_files, local_copies, register
 
     remote = list_files(url)
     if remote.parquet:
@@ -589,7 +588,6 @@ def localise(con: duckdb.DuckDBPyConnection, raw: RawSource, view: str = "raw") 
     """
     if raw.remote is None or raw.files is not None or raw.kind != "parquet":
         return
-    from toolkit.io._remote import local_copies
 
     raw.files = local_copies(raw.remote)
     con.execute(

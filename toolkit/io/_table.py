@@ -75,7 +75,7 @@ def read_table(
     for col in df.columns:
         s = df[col]
         if col == idcol:
-            out[col] = _id_text(s)
+            out[col] = id_text(s)
         else:
             out[col] = _type_column(s, len(df))
     table = pd.DataFrame(out)
@@ -84,7 +84,7 @@ def read_table(
     return table
 
 
-def _id_text(s: pd.Series) -> pd.Series:
+def id_text(s: pd.Series) -> pd.Series:
     import numpy as np
     import pandas as pd
 

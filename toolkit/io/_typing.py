@@ -15,7 +15,7 @@ HUGE_AMOUNT = 1e300
 CANCELLATION = "^[Cc][0-9]"
 
 
-def _is_text(dtype: str) -> bool:
+def is_text(dtype: str) -> bool:
     return dtype.upper().startswith("VARCHAR") or dtype.upper() in ("STRING", "TEXT", "JSON")
 
 
@@ -29,7 +29,7 @@ def _id_expr(col: str, dtype: str, *, null_words: bool = True) -> str:
     ``null_words``: also read 'nan', 'null', 'none', 'na', 'n/a' (any case) as missing.
     """
     c = _q(col)
-    if _is_text(dtype):
+    if is_text(dtype):
         # Written for speed: this runs on every row of files with 100M+ rows, so the costly
         # checks (lower, regexp) only run on the few values that can need them.
         v = f"trim({c})"
@@ -68,7 +68,7 @@ def _num_expr(col: str, dtype: str) -> str:
     comma (29,33), thousands separators with decimals or several groups (1,234.50; 1.234,50;
     1,234,567) and a currency sign ($, EUR, GBP, JPY signs) before or after the number."""
     c = _q(col)
-    if not _is_text(dtype):
+    if not is_text(dtype):
         return f"CAST({c} AS DOUBLE)"
     v = f"trim({c})"
     w = f"regexp_replace({v}, '^([-+]?)\\s*[$€£¥]\\s*|\\s*[$€£¥]$', '\\1')"

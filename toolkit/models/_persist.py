@@ -35,8 +35,20 @@ from toolkit._digest import sha256_file
 from toolkit._json import jsonable
 from toolkit._version import __version__
 from toolkit.errors import InputError, UnsafeModelError
+from toolkit.io._read import parquet_files
+from toolkit.io._remote import as_url, remote_fingerprint
+from toolkit.io._write import make_temp_dir
 from toolkit.models.estimators._base import Batch, Scorer
+from toolkit.models.estimators._boost import XGBoostModel
 from toolkit.models.estimators._data import FeatureSchema
+from toolkit.models.estimators._linear import LinearProbabilityModel, LogisticModel
+from toolkit.models.estimators._reference import (
+    BGNBDScorer,
+    DaysSinceLastPurchase,
+    EnsembleModel,
+    RepeatPurchases,
+)
+from toolkit.models.estimators._tree import DecisionTreeModel
 from toolkit.models.training._settings import TrainSettings
 
 if TYPE_CHECKING:
@@ -213,7 +225,6 @@ class ModelBundle:
                 "choose a new or empty directory"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
-        from toolkit.io._write import make_temp_dir
 
         # not mkdtemp: its 0700 would become the model directory's mode
         tmp = make_temp_dir(target.parent, f".{target.name}.")
@@ -459,15 +470,6 @@ def verify_directory(root: Path) -> dict[str, Any]:
 
 
 def _scorer_class(name: str) -> type[Scorer]:
-    from toolkit.models.estimators._boost import XGBoostModel
-    from toolkit.models.estimators._linear import LinearProbabilityModel, LogisticModel
-    from toolkit.models.estimators._reference import (
-        BGNBDScorer,
-        DaysSinceLastPurchase,
-        EnsembleModel,
-        RepeatPurchases,
-    )
-    from toolkit.models.estimators._tree import DecisionTreeModel
 
     classes: dict[str, type[Scorer]] = {
         c.name: c
@@ -516,7 +518,6 @@ def data_fingerprint(
     files' paths and sizes for a directory or glob of Parquet files, a data set too large to
     read twice), else of the features frame, else nothing. A URL (object storage) is pinned by
     its files' URLs, sizes and versions, without reading them."""
-    from toolkit.io._remote import as_url, remote_fingerprint
 
     url = as_url(source) if source is not None else None
     if url is not None:
@@ -546,7 +547,6 @@ def _source_files(source: str | os.PathLike[str] | None) -> list[Path] | None:
     """The Parquet files of a directory or glob ``source``; None for one file (or none)."""
     if source is None:
         return None
-    from toolkit.io._read import parquet_files
 
     try:
         return parquet_files(source)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ToolkitError
+from toolkit.io import write_atomic
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 TIMEOUT_S = 60.0
@@ -320,7 +321,6 @@ def print_pdf(html: str | Path, pdf: str | Path) -> Path:
 
     Raises :class:`BrowserMissing` when Chromium is not installed.
     """
-    from toolkit.io import write_atomic
 
     with Browser() as browser:
         browser.open(html)

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from toolkit.io import write_atomic
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -108,7 +110,6 @@ def _new_figure(width: float, height: float) -> Figure:
 def _save(fig: Figure, path: str | os.PathLike[str] | None) -> None:
     if path is None:
         return
-    from toolkit.io import write_atomic
 
     with write_atomic(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -21,6 +21,7 @@ from toolkit._version import __version__
 from toolkit.models.action._explain import Explanation, beeswarm_data, new_figure, plot_beeswarm
 from toolkit.models.estimators._base import Batch, probability_contributions
 from toolkit.models.training._evaluate import curves
+from toolkit.reports._comparison_template import TEMPLATE
 
 if TYPE_CHECKING:
     from toolkit.models.training._train import TrainResult
@@ -555,8 +556,6 @@ def _md(text: Any) -> str:
 def render_html(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page (charts embedded, text escaped)."""
     from jinja2 import Environment, select_autoescape
-
-    from toolkit.reports._comparison_template import TEMPLATE
 
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["fmt"] = _fmt

@@ -25,6 +25,8 @@ import numpy as np
 
 from toolkit._version import __version__
 from toolkit.features._correlate import definitional
+from toolkit.io import write_atomic
+from toolkit.reports._run_template import TEMPLATE
 from toolkit.reports.comparison import _fig, _png, _pval, _verdict
 
 #: (id, heading) of every section, in the order of the report
@@ -544,8 +546,6 @@ def render_html(report: dict[str, Any], base: str | Path | None = None) -> str:
     """One self-contained HTML page (charts embedded, text escaped, no network)."""
     from jinja2 import Environment, select_autoescape
 
-    from toolkit.reports._run_template import TEMPLATE
-
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters.update(n=_n, pct=_pct, money=_money, num=_num, metric=_metric, pval=_pval)
     return env.from_string(TEMPLATE).render(
@@ -702,7 +702,6 @@ _MD = {
 def write_run_report(out: str | Path, run: dict[str, Any]) -> dict[str, Any]:
     """Compute the report of the run in ``out`` and write report.html, report.md, summary.json
     (each atomically); ``run`` as for :func:`build_run_report`."""
-    from toolkit.io import write_atomic
 
     out = Path(out)
     report = build_run_report(out, run)

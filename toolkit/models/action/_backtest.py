@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from toolkit.features import compute_features, data_range, parse_cutoff
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -29,7 +31,6 @@ def spend_before(tx: Transactions, cutoff: str | date, days: int = 365) -> pd.Se
     >>> spend_before(read_transactions(p), "2024-02-01").to_dict()
     {'a': 20.0}
     """
-    from toolkit.features import compute_features, data_range, parse_cutoff
 
     cut = parse_cutoff(cutoff)
     assert cut is not None

@@ -15,6 +15,7 @@ import numpy as np
 
 from toolkit.errors import NotFittedError
 from toolkit.models.estimators._calibrate import Calibrator, calibrator_from_dict, choose_calibrator
+from toolkit.models.training._evaluate import choose_threshold
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,7 +99,6 @@ class Scorer:
 
     def calibrate(self, val: Batch, y_val: np.ndarray, *, seed: int = 0) -> None:
         """Choose and fit the calibrator, then the decision threshold, on validation rows."""
-        from toolkit.models.training._evaluate import choose_threshold
 
         self.calibrator_, self.calibration_ = choose_calibrator(self.raw(val), y_val, seed=seed)
         self.threshold_ = choose_threshold(y_val, self.calibrator_.predict(self.raw(val)))

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.models.estimators._base import Batch, Scorer, group_columns
+from toolkit.models.estimators._fastshap import xgb_contributions
 
 GRID = {
     "max_depth": (2, 3, 4),
@@ -47,7 +48,7 @@ class XGBoostModel(Scorer):
     ) -> None:
         import xgboost as xgb
 
-        names = _safe_names(self.schema.encoded_names)
+        names = safe_names(self.schema.encoded_names)
         nthread = _threads(len(y) + len(y_val))
         dtrain = xgb.DMatrix(train.X, label=y, missing=np.nan, feature_names=names, nthread=nthread)
         pos = max(int(y.sum()), 1)
@@ -129,7 +130,7 @@ class XGBoostModel(Scorer):
         return xgb.DMatrix(
             batch.X,
             missing=np.nan,
-            feature_names=_safe_names(self.schema.encoded_names),
+            feature_names=safe_names(self.schema.encoded_names),
             nthread=_threads(len(batch)),
         )
 
@@ -141,12 +142,11 @@ class XGBoostModel(Scorer):
 
     def contributions(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """XGBoost's exact TreeSHAP values (``pred_contribs``), computed per decision path."""
-        from toolkit.models.estimators._fastshap import xgb_contributions
 
         values, bias = xgb_contributions(
             self.booster_,
             batch.X,
-            feature_names=_safe_names(self.schema.encoded_names),
+            feature_names=safe_names(self.schema.encoded_names),
             nthread=NTHREAD,
         )
         phi = group_columns(values, self.schema.groups, len(self.schema.features))
@@ -185,6 +185,6 @@ def _threads(n_rows: int) -> int:
     return NTHREAD if n_rows >= SMALL_ROWS else 1
 
 
-def _safe_names(names: list[str]) -> list[str]:
+def safe_names(names: list[str]) -> list[str]:
     """XGBoost refuses feature names with [, ] or <; keep them readable otherwise."""
     return [n.replace("[", "(").replace("]", ")").replace("<", "lt ") for n in names]

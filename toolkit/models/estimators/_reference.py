@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from toolkit.btyd import BetaGeoModel, fit_flags, fit_standard
 from toolkit.models.estimators._base import Batch, Scorer, logit, probability_contributions
 
 
@@ -89,7 +90,6 @@ class BGNBDScorer(Scorer):
     def _fit(
         self, train: Batch, y: np.ndarray, val: Batch, y_val: np.ndarray, *, seed: int
     ) -> None:
-        from toolkit.btyd import fit_standard
 
         df = train.df
         rows = np.arange(len(df))
@@ -116,7 +116,6 @@ class BGNBDScorer(Scorer):
         self.baseline_ = [float(np.nanmedian(v[rows_ref])) for v in players]
 
     def model(self) -> Any:
-        from toolkit.btyd import BetaGeoModel
 
         m = BetaGeoModel()
         m.params_ = dict(self.params_)
@@ -209,7 +208,6 @@ class BGNBDScorer(Scorer):
         self.baseline_ = [float(v) for v in state["baseline"]]
 
     def describe(self) -> dict[str, Any]:
-        from toolkit.btyd import fit_flags
 
         return {
             "params": self.params_,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.models.estimators._base import Batch, Scorer, group_columns
+from toolkit.models.estimators._fastshap import TreeSplits, shap_by_codes
 
 DEPTHS = (2, 3, 4, 5, 6)
 LEAF_SHARES = (0.005, 0.02, 0.05)
@@ -122,7 +123,6 @@ class DecisionTreeModel(Scorer):
         return shap.TreeExplainer({"trees": [tree]})
 
     def contributions(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-        from toolkit.models.estimators._fastshap import TreeSplits, shap_by_codes
 
         a = self._arrays()
         explainer = self._explainer()
