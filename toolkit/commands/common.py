@@ -92,6 +92,7 @@ OPTION_OF_PARAMETER = {
     "mapping.invoice": "--invoice-col",
     "mapping.product": "--product-col",
     "k": "--k",
+    "discount_rate": "--discount-rate",
 }
 _PARAMETER = re.compile(r"`([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)?)`")
 
