@@ -6,13 +6,20 @@ of repeat purchases (lifetimes' names, or the CDNOW paper's x, t_x, T, zbar).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.btyd._bgnbd import STANDARD_PENALIZER, BetaGeoModel, fit_flags, fit_standard
 from toolkit.btyd._gamma_gamma import PERIOD_LENGTH, GammaGammaModel
+from toolkit.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+#: the longest `horizon`, in months
+MAX_HORIZON_MONTHS = 1200
 
 # accepted spellings of the summary columns, compared after toolkit.io.normalise
 # (case, spaces and underscores ignored): lifetimes' names and the BTYD/CDNOW ones
@@ -57,6 +64,96 @@ def find_summary_columns(columns: list[str]) -> dict[str, str]:
                 found[role] = by_norm[s]
                 break
     return found
+
+
+def clv_horizon(horizon: float | None, *, discount_rate: float, time_unit: str) -> float:
+    """The prediction window in ``time_unit``, checked (default: 12 months); also checks that
+    ``discount_rate`` is finite.
+
+    Examples
+    --------
+    >>> clv_horizon(None, discount_rate=0.01, time_unit="days")
+    360.0
+    """
+    if horizon is not None and not horizon > 0:
+        raise InputError(f"`horizon` must be > 0 (in {time_unit}), got {horizon:g}")
+    # CLV sums a discounted term per month of the horizon: past a century it means nothing
+    # and only costs time (1e9 weeks never finished)
+    longest = MAX_HORIZON_MONTHS * PERIOD_LENGTH["monthly"][time_unit]
+    if horizon is not None and not horizon <= longest:
+        raise InputError(
+            f"`horizon` must be at most {longest:g} {time_unit} ({MAX_HORIZON_MONTHS // 12} "
+            f"years), got {horizon:g}"
+        )
+    if not math.isfinite(discount_rate):
+        raise InputError(f"`discount_rate` must be a finite number >= 0, got {discount_rate:g}")
+    if horizon is None:
+        horizon = 12 * PERIOD_LENGTH["monthly"][time_unit]
+    return float(horizon)
+
+
+def summary_columns(
+    path: Path, *, sep: str | None = None, names: list[str] | None = None
+) -> dict[str, str]:
+    """:func:`find_summary_columns` of the file ``path``, read without its rows."""
+    from toolkit.io import connect
+    from toolkit.io._read import open_raw
+
+    con = connect()
+    try:
+        raw = open_raw(con, path, sep=sep, names=names)
+        raw.close()
+    finally:
+        con.close()
+    return find_summary_columns([str(c) for c in raw.columns])
+
+
+def summary_from_table(
+    path: Path,
+    cols: dict[str, str],
+    *,
+    sep: str | None = None,
+    names: list[str] | None = None,
+    id_column: str | None = None,
+    notify: Callable[[str], None] = lambda _note: None,
+) -> pd.DataFrame:
+    """The summary table in ``path`` (its columns ``cols``, from :func:`summary_columns`) as
+    customer_id (text), frequency, recency, T and monetary_value when there is one (floats).
+
+    ``notify`` receives the notes on the reading as they arise, so that an error later still
+    follows them.
+    """
+    import pandas as pd
+
+    from toolkit.io import find_id_column, read_table
+
+    table = read_table(path, sep=sep, names=names, id_column=id_column)
+    for note in getattr(table, "attrs", {}).get("notes", []):
+        notify(f"note: {note}")
+    missing = [role for role in ("frequency", "recency", "T") if role not in cols]
+    if missing:
+        raise InputError(
+            f"{path}: a summary table needs the columns frequency, recency and T (or x, t_x, T); "
+            f"missing {', '.join(missing)}; columns found: {list(table.columns)}"
+        )
+    out = pd.DataFrame(index=table.index)
+    idcol = id_column or find_id_column(list(table.columns))
+    if idcol is not None:
+        out["customer_id"] = table[idcol].astype("string")
+    else:
+        out["customer_id"] = pd.Series(range(1, len(table) + 1), index=table.index).astype("string")
+        notify(f"{path} has no customer id column: rows are numbered 1..{len(table)} instead")
+    for role, col in cols.items():
+        values = pd.to_numeric(table[col], errors="coerce")
+        bad = values.isna() & table[col].notna()
+        if bad.any():
+            example = table[col][bad].iloc[0]
+            raise InputError(
+                f"{path}: column {col!r} ({role}) must be numeric; {int(bad.sum())} rows are not, "
+                f"e.g. {example!r}"
+            )
+        out[role] = values.astype("float64")
+    return out
 
 
 def run_clv(

@@ -91,6 +91,8 @@ OPTION_OF_PARAMETER = {
     "mapping.price": "--price-col",
     "mapping.invoice": "--invoice-col",
     "mapping.product": "--product-col",
+    "k": "--k",
+    "discount_rate": "--discount-rate",
 }
 _PARAMETER = re.compile(r"`([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)?)`")
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,7 +12,6 @@ from toolkit.commands.common import (
     InputFile,
     ReadOptions,
     SeedOption,
-    announce_table,
     app,
     handle_errors,
     info,
@@ -26,6 +22,10 @@ from toolkit.commands.common import (
     with_read_options,
 )
 from toolkit.errors import InputError
+
+if TYPE_CHECKING:
+    from toolkit.segments import SegmentationRun
+    from toolkit.segments._workflow import Assignment
 
 
 class Method(StrEnum):
@@ -59,51 +59,6 @@ _METHOD_TITLE = {
     "hierarchical": "hierarchical",
     "gmm": "Gaussian mixture",
 }
-
-
-def _parse_k(value: str) -> int | str:
-    v = value.strip().lower()
-    if v == "auto":
-        return "auto"
-    try:
-        k = int(v)
-    except ValueError:
-        raise InputError(f"--k must be 'auto' or a whole number >= 2, got {value!r}") from None
-    if k < 2:
-        raise InputError(f"--k must be 'auto' or a whole number >= 2, got {value!r}")
-    return k
-
-
-def _load_customers(data: Path, read: ReadOptions) -> tuple[Any, str | None, Any]:
-    """The customer table in DATA and, for a transaction log with a product column, what each
-    customer bought (for segment_products.csv); a log is turned into features first."""
-    from toolkit.segments._io import read_table
-
-    kwargs = read.read_kwargs()
-    try:
-        from toolkit.features import compute_features, is_customer_table
-    except ImportError:  # pragma: no cover - features is part of the package
-        is_customer_table = compute_features = None  # type: ignore[assignment]
-    if is_customer_table is not None and not is_customer_table(data, **kwargs):
-        from toolkit.io import read_transactions
-        from toolkit.segments._products import customer_products
-
-        tx = read_transactions(data, **kwargs)
-        try:
-            features = compute_features(tx)
-            products = customer_products(tx)
-        finally:
-            close = getattr(tx, "close", None)
-            if close is not None:
-                close()
-        info(
-            f"{data} is a transaction log: segmenting the features of {len(features):,} "
-            "customers computed as of the day after the last purchase"
-        )
-        return features, "customer_id", products
-    df = read_table(data, sep=read.sep, names=kwargs["names"], id_column=read.customer_col)
-    announce_table(df)
-    return df, read.customer_col, None
 
 
 @app.command()
@@ -207,12 +162,13 @@ def segment(
     read: ReadOptions,
 ) -> None:
     """Cluster customers, choose k (or eps) from evidence, profile and name the segments."""
-    from toolkit.io import staged_outputs
-    from toolkit.segments._run import assign_table, segment_table
+    from toolkit.segments._workflow import assign_customers, load_customers, segment_customers
 
     with progress("segment") as update:
         update("reading")
-        df, id_column, products = _load_customers(data, read)
+        customers = load_customers(data, id_column=read.customer_col, **read.read_kwargs())
+        for note in customers.notes:
+            info(note)
         if assign is not None:
             fitting = {
                 "method": method,
@@ -230,62 +186,46 @@ def segment(
             }
             _refuse_fitting_options_with_assign(fitting)
             update("assigning")
-            with staged_outputs(out) as stage:
-                seg, segments, files = assign_table(assign, df, stage, id_column=id_column)
-            files = [out / f.relative_to(stage) for f in files]
-            counts = segments["segment_name"].value_counts()
-            info(f"assigned {len(segments):,} customers to {seg.n_segments_} saved segments:")
-            for name, n in counts.items():
-                info(f"  {name}: {n:,}")
-            info(f"wrote {', '.join(str(f) for f in files)}")
+            _report_assignment(assign_customers(assign, customers, out))
             return
-        params: dict[str, Any] = {
-            "k": _parse_k(k),
-            "k_range": k_range,
-            "columns": [c.strip() for c in columns.split(",") if c.strip()] if columns else None,
-            "scale": scale.value,
-            "log_skewed": log_skewed,
-            "impute": impute,
-            "categorical": categorical.value,
-            "sample_size": sample_size,
-            "random_state": seed,
-            "include_categorical": include_categorical,
-            "target": target,
-        }
-        if target is not None and target not in df.columns:
-            raise InputError(
-                f"--target {target!r} is not a column of {data}; columns: "
-                f"{', '.join(map(repr, map(str, df.columns)))}"
-            )
-        churn = None
-        if churn_list is not None:
-            from toolkit.segments._run import read_churn_list
-
-            churn = read_churn_list(churn_list)
-        update("clustering")
-        # every output lands at the end, together (a failed run leaves an older one whole);
-        # scikit-learn's warnings (a k-means that finds fewer distinct points than k) are
-        # summed up once each instead of printed per fit with file and line
-        with staged_outputs(out) as stage, _library_warnings():
-            run = segment_table(
-                df,
-                stage,
-                method=method.value,
-                id_column=id_column,
-                embed=embed.value,
-                plots=plots,
-                products=products,
-                churn=churn,
-                **params,
-            )
+        run = segment_customers(
+            customers,
+            out,
+            method=method.value,
+            k=k,
+            k_range=k_range,
+            columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,
+            scale=scale.value,
+            log_skewed=log_skewed,
+            impute=impute,
+            categorical=categorical.value,
+            sample_size=sample_size,
+            random_state=seed,
+            include_categorical=include_categorical,
+            target=target,
+            churn_list=churn_list,
+            embed=embed.value,
+            plots=plots,
+            progress=update,
+        )
+    for note in run.notes:
+        info(note)
     _report(run, out, churn_list is not None)
+
+
+def _report_assignment(done: Assignment) -> None:
+    n_segments = done.segmenter.n_segments_
+    info(f"assigned {len(done.segments):,} customers to {n_segments} saved segments:")
+    for name, n in done.counts.items():
+        info(f"  {name}: {n:,}")
+    info(f"wrote {', '.join(str(f) for f in done.files)}")
 
 
 def _fmt(v: Any, spec: str = ".3f") -> str:
     return "n/a" if v is None else format(v, spec)
 
 
-def _report(run: Any, out: Path, churn: bool = False) -> None:
+def _report(run: SegmentationRun, out: Path, churn: bool = False) -> None:
     first = next(iter(run.segmenters.values()))
     prep = first.preprocessor_
     if prep.reasons:
@@ -335,28 +275,6 @@ def _report(run: Any, out: Path, churn: bool = False) -> None:
     if churn:
         info("churn risk per segment in profiles.csv and actions.csv (at-risk segments first)")
     info(f"wrote {', '.join(written)}, metrics.json, plots and segmenter/ to {out}")
-
-
-@contextmanager
-def _library_warnings() -> Iterator[None]:
-    """Collect the warnings of the libraries under a run; print each distinct one once."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    import re
-
-    # one line per kind of warning: the same text but for its numbers is the same kind
-    kinds: dict[str, tuple[str, int]] = {}
-    for w in caught:
-        if issubclass(w.category, DeprecationWarning | PendingDeprecationWarning | FutureWarning):
-            continue  # for the libraries' developers, hidden from users as Python does
-        lines = str(w.message).strip().splitlines()
-        if lines:
-            key = re.sub(r"\d+", "#", lines[0])
-            first, n = kinds.get(key, (lines[0], 0))
-            kinds[key] = (first, n + 1)
-    for text, n in kinds.values():
-        info(f"note: {text}" + (f" (and {n - 1} more like it)" if n > 1 else ""))
 
 
 def _refuse_fitting_options_with_assign(values: dict[str, Any]) -> None:

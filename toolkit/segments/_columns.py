@@ -92,6 +92,11 @@ class ColumnPlan:
     reasons: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
+    def leave_out(self, col: str, reason: str) -> None:
+        """Record that ``col`` is no input and why."""
+        self.skipped.append(col)
+        self.reasons[col] = reason
+
 
 def _tokens(name: str) -> list[str]:
     text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(name))
@@ -212,84 +217,112 @@ def plan_columns(
     """
     plan = ColumnPlan()
     ids = id_columns(df)
-    n = len(df)
     cats: list[str] = []
-
-    def skip(col: str, reason: str) -> None:
-        plan.skipped.append(col)
-        plan.reasons[col] = reason
-
     for col in map(str, df.columns):
-        s = df[col]
-        if col in ids:
-            skip(col, "id: one distinct value per customer; left out")
-            continue
-        if col in LABEL_COLUMNS or (target is not None and col == target):
-            skip(col, "outcome: the target / label column; left out")
-            continue
-        if is_outcome_name(col):
-            skip(col, "outcome: named like a target or response; left out")
-            continue
-        flat = _flat(s)
-        if flat is not None:
-            skip(col, f"{flat}; left out")
-            continue
-        dates = parse_dates(s)
-        if dates is not None:
-            if is_signup_name(col) and dates.notna().any():
-                name = f"{col}_age_days"
-                ref = pd.Timestamp(dates.max()).normalize()
-                plan.ages[name] = (col, ref.strftime("%Y-%m-%d"))
-                plan.numeric.append(name)
-                plan.reasons[col] = (
-                    f"signup-like date: clustered as {name!r}, days before "
-                    f"{ref:%Y-%m-%d} (the latest date in the column)"
-                )
-            else:
-                skip(
-                    col, "date: not a signup-like date (derive a number such as recency); left out"
-                )
-            continue
-        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-            values = pd.to_numeric(s, errors="coerce").astype("float64").dropna()
-            distinct = np.unique(values.to_numpy())
-            whole = bool(np.all(distinct == np.round(distinct)))
-            if pd.api.types.is_bool_dtype(s) or set(distinct.tolist()) <= {0.0, 1.0}:
-                plan.codes.append(col)
-                cats.append(col)
-                plan.reasons[col] = "0/1 flag: a category"
-            elif (
-                whole
-                and distinct.size <= MAX_CODE_VALUES
-                and distinct.min() >= 0
-                and distinct.max() <= MAX_CODE
-                and is_code_name(col)
-            ):
-                plan.codes.append(col)
-                cats.append(col)
-                plan.reasons[col] = (
-                    f"code: {distinct.size} distinct whole numbers named like a code; a category"
-                )
-            else:
-                plan.numeric.append(col)
-                plan.reasons[col] = "behaviour: a number; clustered"
-            continue
-        n_levels = int(s.nunique(dropna=True))
-        if n_levels > max_categories:
-            present = int(s.notna().sum())
-            if present and n_levels / present > NEAR_UNIQUE:
-                skip(col, f"near-unique text: {n_levels:,} distinct values in {n:,} rows; left out")
-            else:
-                skip(
-                    col,
-                    f"free text: {n_levels:,} distinct values (more than max_categories="
-                    f"{max_categories}); left out",
-                )
-            continue
-        cats.append(col)
-        plan.reasons[col] = f"category: {n_levels} values"
-    # a signup age that repeats a number already there (a features file's tenure_days beside its
-    # first_purchase) would count the same thing twice
+        category = _plan_column(
+            plan, col, df[col], ids=ids, target=target, max_categories=max_categories
+        )
+        if category:
+            cats.append(col)
+    _drop_repeated_ages(plan, df)
+    _place_categories(plan, cats, include_categorical=include_categorical, categorical=categorical)
+    return plan
+
+
+def _plan_column(
+    plan: ColumnPlan,
+    col: str,
+    s: pd.Series,
+    *,
+    ids: list[str],
+    target: str | None,
+    max_categories: int,
+) -> bool:
+    """Apply the first rule (module docstring) that fits column ``col`` to ``plan``; whether
+    the column is a category (placed later by :func:`_place_categories`)."""
+    left_out = _left_out(col, s, ids=ids, target=target)
+    if left_out is not None:
+        plan.leave_out(col, left_out)
+        return False
+    dates = parse_dates(s)
+    if dates is not None:
+        _plan_date(plan, col, dates)
+        return False
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        category, reason = _number_rule(col, s)
+        (plan.codes if category else plan.numeric).append(col)
+        plan.reasons[col] = reason
+        return category
+    n_levels = int(s.nunique(dropna=True))
+    if n_levels > max_categories:
+        present = int(s.notna().sum())
+        if present and n_levels / present > NEAR_UNIQUE:
+            plan.leave_out(
+                col, f"near-unique text: {n_levels:,} distinct values in {len(s):,} rows; left out"
+            )
+        else:
+            plan.leave_out(
+                col,
+                f"free text: {n_levels:,} distinct values (more than max_categories="
+                f"{max_categories}); left out",
+            )
+        return False
+    plan.reasons[col] = f"category: {n_levels} values"
+    return True
+
+
+def _left_out(col: str, s: pd.Series, *, ids: list[str], target: str | None) -> str | None:
+    """Why rules 1-3 (id, outcome, empty / constant) leave the column out, else None."""
+    if col in ids:
+        return "id: one distinct value per customer; left out"
+    if col in LABEL_COLUMNS or (target is not None and col == target):
+        return "outcome: the target / label column; left out"
+    if is_outcome_name(col):
+        return "outcome: named like a target or response; left out"
+    flat = _flat(s)
+    if flat is not None:
+        return f"{flat}; left out"
+    return None
+
+
+def _plan_date(plan: ColumnPlan, col: str, dates: pd.Series) -> None:
+    """Rule 4: a signup-like date clusters as its age in days; any other date is left out."""
+    if is_signup_name(col) and dates.notna().any():
+        name = f"{col}_age_days"
+        ref = pd.Timestamp(dates.max()).normalize()
+        plan.ages[name] = (col, ref.strftime("%Y-%m-%d"))
+        plan.numeric.append(name)
+        plan.reasons[col] = (
+            f"signup-like date: clustered as {name!r}, days before "
+            f"{ref:%Y-%m-%d} (the latest date in the column)"
+        )
+    else:
+        plan.leave_out(
+            col, "date: not a signup-like date (derive a number such as recency); left out"
+        )
+
+
+def _number_rule(col: str, s: pd.Series) -> tuple[bool, str]:
+    """Rules 5, 6 and 9 for a number or boolean column: (whether it is a category, why)."""
+    values = pd.to_numeric(s, errors="coerce").astype("float64").dropna()
+    distinct = np.unique(values.to_numpy())
+    whole = bool(np.all(distinct == np.round(distinct)))
+    if pd.api.types.is_bool_dtype(s) or set(distinct.tolist()) <= {0.0, 1.0}:
+        return True, "0/1 flag: a category"
+    if (
+        whole
+        and distinct.size <= MAX_CODE_VALUES
+        and distinct.min() >= 0
+        and distinct.max() <= MAX_CODE
+        and is_code_name(col)
+    ):
+        return True, f"code: {distinct.size} distinct whole numbers named like a code; a category"
+    return False, "behaviour: a number; clustered"
+
+
+def _drop_repeated_ages(plan: ColumnPlan, df: pd.DataFrame) -> None:
+    """Leave out a signup age that repeats a number already there (a features file's
+    tenure_days beside its first_purchase): it would count the same thing twice."""
     for name, (source, ref) in list(plan.ages.items()):
         age = pd.Series(age_days(df[source], ref))
         for other in plan.numeric:
@@ -303,10 +336,17 @@ def plan_columns(
             if r >= 0.99:
                 plan.numeric.remove(name)
                 del plan.ages[name]
-                skip(
+                plan.leave_out(
                     source, f"signup-like date whose age repeats {other!r} (r = {r:.3f}); left out"
                 )
                 break
+
+
+def _place_categories(
+    plan: ColumnPlan, cats: list[str], *, include_categorical: bool, categorical: str
+) -> None:
+    """The categories cluster (one-hot) when asked to, or when there is no behavioural number;
+    otherwise they describe the segments."""
     if include_categorical and categorical == "onehot":
         plan.categorical = cats
         for col in cats:
@@ -320,4 +360,3 @@ def plan_columns(
         plan.describe = cats
         for col in cats:
             plan.reasons[col] += "; describes the segments (shares in profiles.csv)"
-    return plan

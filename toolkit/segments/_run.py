@@ -47,6 +47,8 @@ class SegmentationRun:
     files: list[Path] = field(default_factory=list)
     #: with method="all": the methods that found no segmentation, and why
     skipped: dict[str, str] = field(default_factory=dict)
+    #: what to tell the user about the run (the libraries' warnings, summed up)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def segmenter(self) -> Segmenter:
