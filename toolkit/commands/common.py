@@ -79,6 +79,7 @@ OPTION_OF_PARAMETER = {
     "engine": "--engine",
     "scheduler": "--scheduler",
     "customers": "--customers-table",
+    "segmenter": "--segmenter",
     "churn_list": "--churn-list",
     "out": "--out",
     "names": "--names",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,11 +24,6 @@ from toolkit.commands.common import (
     with_raw_text,
     with_read_options,
 )
-from toolkit.errors import InputError
-
-if TYPE_CHECKING:
-    import pandas as pd
-
 
 CutoffOption = Annotated[
     str | None,
@@ -95,60 +90,37 @@ def features(
     A file that already has one row per customer (no date column) passes through with typed
     columns.
     """
-    from toolkit.engines import attach_engine, check_engine
-    from toolkit.features import is_customer_table, parse_cutoff, resolve_spec, write_features
-    from toolkit.io import output_format, read_table, read_transactions, write_frame
+    from toolkit.engines import write_features_on_engine
 
-    check_engine(engine.value, scheduler)
-    partitioned = engine == Engine.dask and not out.suffix
-    if not partitioned:
-        output_format(out)
-    parse_cutoff(cutoff)  # a typo fails now, not after reading the whole log
     kwargs = read.read_kwargs()
-    if is_customer_table(data, **kwargs):
-        given = [
-            opt
-            for opt, value in (
-                ("--cutoff", cutoff),
-                ("--horizon", horizon),
-                ("--customers-table", customers_table),
-                ("--date-format", read.date_format),
-                ("--time-unit", None if time_unit == TimeUnit.days else time_unit),
-            )
-            if value is not None
-        ]
-        if given:
-            raise InputError(
-                f"{data} is a customer table (one row per customer, no date column): "
-                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to a "
-                "transaction log (name its date column with --date-col)"
-            )
-        table = read_table(data, sep=read.sep, names=kwargs["names"])
-        announce_table(table)
-        _check_passthrough(data, table, read.customer_col)
-        write_frame(table, out)
-        info(
-            f"{data} is a customer table (no date column): wrote {count(len(table), 'row')} "
-            f"to {out}"
-        )
-        return
-    customers = read_table(customers_table) if customers_table else None
-    if customers is not None:
-        announce_table(customers)
     with progress("features") as update:
-        update("reading")
-        tx = read_transactions(data, **kwargs)
-        try:
-            announce_reading(tx)
-            spec, notes = resolve_spec(tx, cutoff, horizon, time_unit.value)
-            for note in notes:
-                info(note)
-            update("computing")
-            with attach_engine(tx, engine.value, scheduler):
-                summary = write_features(tx, out, spec, customers, btyd=btyd)
-        finally:
-            tx.close()
-    msg = f"wrote features of {summary['customers']:,} customers as of {spec.cutoff} to {out}"
+        summary = write_features_on_engine(
+            data,
+            out,
+            cutoff=cutoff,
+            horizon=horizon,
+            time_unit=time_unit.value,
+            customers=customers_table,
+            btyd=btyd,
+            engine=engine.value,
+            scheduler=scheduler,
+            progress=update,
+            on_read=announce_read,
+            notify=info,
+            **kwargs,
+        )
+    if "customer_table_rows" in summary:
+        rows = count(summary["customer_table_rows"], "row")
+        info(f"{data} is a customer table (no date column): wrote {rows} to {out}")
+        return
+    _say_written(summary, out, horizon, customers_table)
+
+
+def _say_written(
+    summary: dict[str, Any], out: Path, horizon: int | None, customers_table: Path | None
+) -> None:
+    """What was written: customers, cutoff, repeat rate, the customer table's match, BTYD fit."""
+    msg = f"wrote features of {summary['customers']:,} customers as of {summary['cutoff']} to {out}"
     if summary.get("partitions"):
         msg += f" (Dask: {summary['partitions']} hash partitions by customer)"
     if summary["repeat_rate"] is not None:
@@ -176,21 +148,12 @@ def features(
                 info(f"note: {warning}")
 
 
-def _check_passthrough(data: Path, table: pd.DataFrame, customer_col: str | None) -> None:
-    """A customer table passed through must look like one: an id column and more than one
-    column (one column usually means the wrong separator)."""
-    from toolkit.io import find_id_column
+def announce_read(read: Any) -> None:
+    """How the data was read (a library's ``on_read``): a transaction log's columns, notes and
+    rows left out, or a table's reading notes."""
+    from toolkit.io import Transactions
 
-    columns = list(table.columns)
-    if len(columns) == 1:
-        raise InputError(
-            f"{data}: read as a single column {columns[0]!r}; if its fields are separated by "
-            "something else, give --sep"
-        )
-    if (customer_col or find_id_column(columns)) is None:
-        raise InputError(
-            f"{data} has neither a date column nor a customer id column (columns: "
-            f"{', '.join(map(repr, columns))}): for a transaction log give --date-col and "
-            "--customer-col; a customer table needs an id column (CustomerID, customer_id, ID, "
-            "...) or --customer-col"
-        )
+    if isinstance(read, Transactions):
+        announce_reading(read)
+    else:
+        announce_table(read)

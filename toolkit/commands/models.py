@@ -17,8 +17,6 @@ from toolkit.commands.common import (
     ReadOptions,
     SchedulerOption,
     TimeUnit,
-    announce_reading,
-    announce_table,
     app,
     handle_errors,
     info,
@@ -28,16 +26,13 @@ from toolkit.commands.common import (
     with_raw_text,
     with_read_options,
 )
+from toolkit.commands.features import announce_read
 from toolkit.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from toolkit.models._persist import ModelBundle
-
-
-#: with --engine dask, the models are fitted on a seeded sample of about this many customers
-DASK_TRAIN_CUSTOMERS = 500_000
 
 
 class SortBy(StrEnum):
@@ -140,119 +135,35 @@ def train(
 ) -> None:
     """Fit and compare the churn models (out of time on transactions, CV on a customer table)."""
     quiet_openmp()
-    from toolkit.engines import attach_engine, check_engine
-
-    check_engine(engine.value, scheduler)
-    if engine == Engine.dask and target is not None:
-        raise InputError(
-            "--engine dask computes features from a transaction log; with --target "
-            "the data is a customer table (drop --engine dask)"
-        )
-    from toolkit.features import is_customer_table
-    from toolkit.models.training._train import train_from_table, train_from_transactions
-
-    chosen = parse_models(models)
-    if (target is None) != (positive is None):
-        raise InputError(
-            "--target and --positive go together: give both (e.g. --target Churn "
-            "--positive Yes) or neither"
-        )
-    if value_col is not None and target is None:
-        raise InputError(
-            "--value-col applies to a customer table with --target; on a transaction log the "
-            "value comes from the purchases"
-        )
-    kwargs = read.read_kwargs()
-    seg = None
-    if segmenter is not None:
-        from toolkit.segments import Segmenter
-
-        seg = Segmenter.load(segmenter)
-    with progress("train") as update:
-        if target is not None:
-            if cutoff or horizon:
-                raise InputError(
-                    "--cutoff and --horizon apply to transaction data, not to a "
-                    "customer table with --target"
-                )
-            from toolkit.io import find_id_column, read_table
-
-            update("reading")
-            table = read_table(data, sep=read.sep, names=kwargs["names"])
-            announce_table(table)
-            idcol = read.customer_col or find_id_column([str(c) for c in table.columns])
-            if idcol:
-                info(f"customer id column: {idcol!r}")
-            if seg is not None:
-                _check_segmenter_columns(seg, [str(c) for c in table.columns], str(data))
-            result = train_from_table(
-                table,
-                target=target,
-                positive=positive or "",
-                models=[m for m in chosen if m != "bgnbd"],
-                seed=seed,
-                id_column=idcol,
-                value_column=value_col,
-                progress=update,
-            )
-        else:
-            if is_customer_table(data, **kwargs):
-                raise InputError(
-                    f"{data} has no date column, so it is not a transaction log; for a customer "
-                    "table give --target COL --positive VALUE (or name the date column with "
-                    "--date-col)"
-                )
-            from toolkit.features import FEATURE_COLUMNS
-            from toolkit.io import read_transactions
-
-            if seg is not None:
-                _check_segmenter_columns(seg, list(FEATURE_COLUMNS), f"the features of {data}")
-            update("reading")
-            tx = read_transactions(data, **kwargs)
-            try:
-                announce_reading(tx)
-                # on Dask the models are fitted on the client, on a seeded sample of customers
-                with attach_engine(
-                    tx, engine.value, scheduler, sample_customers=DASK_TRAIN_CUSTOMERS
-                ) as dask:
-                    result = train_from_transactions(
-                        tx,
-                        cutoff=cutoff,
-                        horizon=horizon,
-                        time_unit=time_unit.value,
-                        models=chosen,
-                        n_origins=n_origins,
-                        seed=seed,
-                        progress=update,
-                    )
-                    if dask is not None:  # XGBoost again through xgboost.dask, on everyone
-                        update("training XGBoost through xgboost.dask")
-                        trained = dask.train_xgboost(tx, result, seed=seed)
-                        result.notes += dask.notes + ([trained] if trained else [])
-            finally:
-                tx.close()
-        update("writing the report")
-        bundle = _save(result, out, data, seg)
-    _summary(bundle, result.notes)
-    info(f"wrote the model directory {out} (report: {out / 'report.html'})")
-
-
-def _check_segmenter_columns(seg: Any, available: list[str], where: str) -> None:
-    """The churn list names each customer's segment from the columns the segmenter was fitted
-    on: they must be among what predict will have, or every predict would fail later."""
-    missing = [c for c in seg.preprocessor_.columns if c not in available]
-    if missing:
-        raise InputError(
-            f"--segmenter uses column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(map(repr, missing))}, which {where} do not have (they have: "
-            f"{', '.join(map(repr, available))}); segment the features of this data instead"
-        )
-
-
-def _save(result: Any, out: Path, data: Path, seg: Any) -> ModelBundle:
+    from toolkit.engines import train_on_engine
     from toolkit.reports.model_dir import write_model_dir
 
-    return write_model_dir(result, out, source=data, segmenter=seg)
+    chosen = parse_models(models)
+    kwargs = read.read_kwargs()
+    with progress("train") as update:
+        run = train_on_engine(
+            data,
+            cutoff=cutoff,
+            horizon=horizon,
+            time_unit=time_unit.value,
+            target=target,
+            positive=positive,
+            value_column=value_col,
+            models=chosen,
+            n_origins=n_origins,
+            seed=seed,
+            segmenter=segmenter,
+            engine=engine.value,
+            scheduler=scheduler,
+            progress=update,
+            on_read=announce_read,
+            notify=info,
+            **kwargs,
+        )
+        update("writing the report")
+        bundle = write_model_dir(run.result, out, source=data, segmenter=run.segmenter)
+    _summary(bundle, run.result.notes)
+    info(f"wrote the model directory {out} (report: {out / 'report.html'})")
 
 
 def _summary(bundle: ModelBundle, notes: list[str]) -> None:

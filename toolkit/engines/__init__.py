@@ -8,7 +8,9 @@ runs the same SQL, in DuckDB, on every partition inside the workers of a Dask cl
 A command picks the engine with ``--engine embedded|dask [--scheduler ADDRESS]``;
 :func:`attach_engine` opens it for a log read with :func:`toolkit.io.read_transactions`, after
 which every feature computed from that log (``compute_features``, ``write_features``, the
-training origins, the scoring frame) runs there. Nothing here imports dask: ``toolkit --help``
+training origins, the scoring frame) runs there. The commands' work is one call each:
+:func:`write_features_on_engine` (``toolkit features``) and :func:`train_on_engine` (``toolkit
+train``). Nothing here imports dask: ``toolkit --help``
 stays fast, and a machine without dask only fails when the Dask engine is asked for.
 """
 
@@ -22,9 +24,12 @@ from toolkit.engines._cluster import (
     engine_session,
     require_dask,
 )
+from toolkit.engines._features import write_features_on_engine
+from toolkit.engines._train import DASK_TRAIN_CUSTOMERS, Training, train_on_engine
 from toolkit.engines.dask_engine import attach_engine
 
 __all__ = [
+    "DASK_TRAIN_CUSTOMERS",
     "ENGINES",
     "INSTALL_HINT",
     "dask_client",
@@ -32,4 +37,7 @@ __all__ = [
     "check_engine",
     "engine_session",
     "require_dask",
+    "train_on_engine",
+    "Training",
+    "write_features_on_engine",
 ]

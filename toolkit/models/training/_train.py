@@ -457,9 +457,43 @@ def train_models(
     >>> res.champion in ("linear", "logistic"), res.metrics["logistic"]["roc_auc"]["value"] > 0.7
     (True, True)
     """
-    import pandas as pd
-
     models = _check_models(models)
+    schema, y_tr, y_ev = _labelled(train, evaluate, label)
+    horizon_units = horizon / (7 if time_unit == "weeks" else 1) if horizon else None
+    fit: dict[str, Any] = dict(models=models, horizon_units=horizon_units, seed=seed)
+    fit["progress"] = progress
+    progress("fitting the models to evaluate")
+    scorers = fit_scorers(train, y_tr, schema, **fit)
+    progress("evaluating")
+    metrics, comparison, evaluation = _evaluate(
+        scorers, evaluate, y_ev, schema, seed=seed, n_boot=n_boot
+    )
+    evaluation.frame = evaluate.reset_index(drop=True)
+    final, newest = scorers, train
+    if refit is not False:
+        final, newest = _refit(train, evaluate, refit, scorers, schema, label=label, fit=fit)
+    from toolkit.btyd._value import fit_value_model
+
+    newest = _latest(newest) if value_frame is None else value_frame
+    return TrainResult(
+        schema=schema,
+        scorers=final,
+        champion=comparison["champion"],
+        metrics=metrics,
+        comparison=comparison,
+        settings=_frame_settings(
+            label, models, seed, n_boot, horizon, time_unit, train, evaluate, y_ev
+        ),
+        value_model=fit_value_model(newest, horizon_days=horizon, time_unit=time_unit, seed=seed),
+        evaluation=evaluation,
+        notes=_model_notes(final),
+    )
+
+
+def _labelled(
+    train: pd.DataFrame, evaluate: pd.DataFrame, label: str
+) -> tuple[FeatureSchema, np.ndarray, np.ndarray]:
+    """The schema of ``train`` (checked on ``evaluate``) and both frames' labels, checked."""
     schema = FeatureSchema.infer(train, exclude=(label,))
     schema.check(evaluate, source="the evaluation frame")
     y_tr = label_vector(train, label)
@@ -468,54 +502,46 @@ def train_models(
         raise InputError(f"too few training rows to fit models: {len(train)} (at least {MIN_ROWS})")
     check_classes(y_tr, "the training data")
     check_classes(y_ev, "the evaluation data", minimum=5)
-    unit_days = 7 if time_unit == "weeks" else 1
-    horizon_units = horizon / unit_days if horizon else None
-    progress("fitting the models to evaluate")
-    scorers = fit_scorers(
-        train,
-        y_tr,
-        schema,
-        models=models,
-        horizon_units=horizon_units,
-        seed=seed,
-        progress=progress,
-    )
-    progress("evaluating")
-    metrics, comparison, evaluation = _evaluate(
-        scorers, evaluate, y_ev, schema, seed=seed, n_boot=n_boot
-    )
-    evaluation.frame = evaluate.reset_index(drop=True)
-    final = scorers
-    if refit is not False:
-        rows = (
-            pd.concat([train, evaluate], ignore_index=True)
-            if refit is None or refit is True
-            else refit
-        )
-        progress("fitting the final models")
-        final = fit_scorers(
-            rows,
-            label_vector(rows, label),
-            schema,
-            models=models,
-            horizon_units=horizon_units,
-            seed=seed,
-            hints=chosen_hyperparameters(scorers),
-            progress=progress,
-        )
-        newest = rows
-    else:
-        newest = train
-    from toolkit.btyd._value import fit_value_model
+    return schema, y_tr, y_ev
 
-    value_model = fit_value_model(
-        _latest(newest) if value_frame is None else value_frame,
-        horizon_days=horizon,
-        time_unit=time_unit,
-        seed=seed,
+
+def _refit(
+    train: pd.DataFrame,
+    evaluate: pd.DataFrame,
+    refit: pd.DataFrame | None | bool,
+    scorers: dict[str, Scorer],
+    schema: FeatureSchema,
+    *,
+    label: str,
+    fit: dict[str, Any],
+) -> tuple[dict[str, Scorer], pd.DataFrame]:
+    """The final models, on ``refit`` (None or True: ``train`` and ``evaluate`` together) with
+    the hyperparameters the evaluated ``scorers`` chose; and the rows they learnt from."""
+    import pandas as pd
+
+    rows = (
+        pd.concat([train, evaluate], ignore_index=True)
+        if refit is None or isinstance(refit, bool)
+        else refit
     )
-    champion = comparison["champion"]
-    settings = TrainSettings(
+    fit["progress"]("fitting the final models")
+    hints = chosen_hyperparameters(scorers)
+    return fit_scorers(rows, label_vector(rows, label), schema, hints=hints, **fit), rows
+
+
+def _frame_settings(
+    label: str,
+    models: list[str],
+    seed: int,
+    n_boot: int,
+    horizon: int | None,
+    time_unit: str,
+    train: pd.DataFrame,
+    evaluate: pd.DataFrame,
+    y_ev: np.ndarray,
+) -> TrainSettings:
+    """The settings of a fit on labelled frames (``repeat_purchase``: a transaction log's)."""
+    return TrainSettings(
         label=label,
         models_requested=list(models),
         seed=seed,
@@ -537,18 +563,6 @@ def train_models(
         n_train_rows=int(len(train)),
         n_evaluation_rows=int(len(evaluate)),
         evaluation_positive_rate=float(1.0 - y_ev.mean()),
-    )
-    notes = _model_notes(final)
-    return TrainResult(
-        schema=schema,
-        scorers=final,
-        champion=champion,
-        metrics=metrics,
-        comparison=comparison,
-        settings=settings,
-        value_model=value_model,
-        evaluation=evaluation,
-        notes=notes,
     )
 
 
@@ -632,23 +646,10 @@ def train_from_transactions(
     >>> res.settings.evaluation["out_of_time"]
     True
     """
-    import pandas as pd
-
-    from toolkit.features import data_range, parse_cutoff
+    from toolkit.features import compute_features
 
     models = _check_models(models)
-    if time_unit not in ("days", "weeks"):
-        raise InputError(f"`time_unit` must be 'days' or 'weeks', got {time_unit!r}")
-    horizon = int(horizon or DEFAULT_HORIZON)
-    if horizon <= 0:
-        raise InputError(f"`horizon` must be a positive number of days, got {horizon}")
-    first, last = data_range(tx)
-    cut = parse_cutoff(cutoff) or last + timedelta(days=1)
-    if not first < cut <= last + timedelta(days=1):
-        raise InputError(
-            f"`cutoff` {cut} is outside the data ({first} to {last}); choose a date after the "
-            "first purchase and at most the day after the last one"
-        )
+    horizon, cut, first, last = _log_window(tx, cutoff, horizon, time_unit)
     if not origin_dates(cut, horizon, first, n_origins=1):
         return _train_long_horizon(
             tx,
@@ -668,34 +669,10 @@ def train_from_transactions(
     final_frames = build_training_frames(
         tx, cut, horizon, n_origins, time_unit=time_unit, cache=cache
     )
-    eval_origin = cut - timedelta(days=horizon)
-    notes: list[str] = []
-    try:
-        older = build_training_frames(
-            tx, eval_origin, horizon, n_origins, time_unit=time_unit, cache=cache
-        )
-        evaluate = final_frames[final_frames["origin"] == pd.Timestamp(eval_origin)]
-        y_old = label_vector(older, "repeat_purchase")
-        check_classes(y_old, "the older origins")
-        if len(older) < MIN_ROWS:
-            raise InputError("too few rows at the older origins")
-        out_of_time = True
-    except InputError as exc:
-        # too little history for a second, earlier fit: hold out a quarter of the customers at
-        # the latest origin instead, and say so
-        notes.append(
-            "The data is too short for an out-of-time evaluation "
-            f"({exc}); the models were judged on a random quarter of the customers at "
-            f"{eval_origin} instead (not out of time)."
-        )
-        holdout = _split(final_frames, seed + 7)
-        latest = (final_frames["origin"] == pd.Timestamp(eval_origin)).to_numpy()
-        evaluate = final_frames[holdout & latest]
-        older = final_frames[~holdout]
-        out_of_time = False
+    older, evaluate, notes = _evaluation_frames(
+        tx, final_frames, cut, horizon, n_origins, time_unit, seed, cache
+    )
     progress("computing features at the cutoff")
-    from toolkit.features import compute_features
-
     at_cutoff = compute_features(tx, cutoff=cut, time_unit=time_unit)
     result = train_models(
         older,
@@ -711,16 +688,101 @@ def train_from_transactions(
         progress=progress,
     )
     result.value_model["fitted_at"] = str(cut)
-    origins_final = sorted({str(o.date()) for o in final_frames["origin"]})
-    origins_eval = sorted({str(o.date()) for o in older["origin"]})
-    result.settings = dataclasses.replace(
-        result.settings,
+    result.settings = _log_settings(
+        result.settings, final_frames, older, evaluate, cut, first, last, horizon, not notes
+    )
+    result.notes = notes + result.notes
+    return result
+
+
+def _log_window(
+    tx: Transactions, cutoff: str | date | None, horizon: int | None, time_unit: str
+) -> tuple[int, date, date, date]:
+    """The horizon (default 90 days) and the cutoff (default the day after the last purchase),
+    checked against the data; with the data's first and last day."""
+    from toolkit.features import data_range, parse_cutoff
+
+    if time_unit not in ("days", "weeks"):
+        raise InputError(f"`time_unit` must be 'days' or 'weeks', got {time_unit!r}")
+    horizon = int(horizon or DEFAULT_HORIZON)
+    if horizon <= 0:
+        raise InputError(f"`horizon` must be a positive number of days, got {horizon}")
+    first, last = data_range(tx)
+    cut = parse_cutoff(cutoff) or last + timedelta(days=1)
+    if not first < cut <= last + timedelta(days=1):
+        raise InputError(
+            f"`cutoff` {cut} is outside the data ({first} to {last}); choose a date after the "
+            "first purchase and at most the day after the last one"
+        )
+    return horizon, cut, first, last
+
+
+def _evaluation_frames(
+    tx: Transactions,
+    final_frames: pd.DataFrame,
+    cut: date,
+    horizon: int,
+    n_origins: int,
+    time_unit: str,
+    seed: int,
+    cache: dict[date, pd.DataFrame],
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The rows of the evaluation fit and the rows it is judged on, with a note when they are
+    not out of time.
+
+    Out of time: the fit learns at the origins one horizon before E = ``cut`` - ``horizon`` and
+    is judged on the customers at E. With too little history for that, a random quarter of the
+    customers at E is held out instead, and the note says so.
+    """
+    import pandas as pd
+
+    eval_origin = cut - timedelta(days=horizon)
+
+    try:
+        older = build_training_frames(
+            tx, eval_origin, horizon, n_origins, time_unit=time_unit, cache=cache
+        )
+        evaluate = final_frames[final_frames["origin"] == pd.Timestamp(eval_origin)]
+        y_old = label_vector(older, "repeat_purchase")
+        check_classes(y_old, "the older origins")
+        if len(older) < MIN_ROWS:
+            raise InputError("too few rows at the older origins")
+        return older, evaluate, []
+    except InputError as exc:
+        # too little history for a second, earlier fit: hold out a quarter of the customers at
+        # the latest origin instead, and say so
+        note = (
+            "The data is too short for an out-of-time evaluation "
+            f"({exc}); the models were judged on a random quarter of the customers at "
+            f"{eval_origin} instead (not out of time)."
+        )
+    holdout = _split(final_frames, seed + 7)
+    latest = (final_frames["origin"] == pd.Timestamp(eval_origin)).to_numpy()
+    return final_frames[~holdout], final_frames[holdout & latest], [note]
+
+
+def _log_settings(
+    settings: TrainSettings,
+    final_frames: pd.DataFrame,
+    older: pd.DataFrame,
+    evaluate: pd.DataFrame,
+    cut: date,
+    first: date,
+    last: date,
+    horizon: int,
+    out_of_time: bool,
+) -> TrainSettings:
+    """``settings`` of the fit on labelled frames, with what a transaction log adds: the
+    cutoff, the data's span, the training origins and the evaluation's origin and window."""
+    eval_origin = cut - timedelta(days=horizon)
+    return dataclasses.replace(
+        settings,
         mode="transactions",
         cutoff=str(cut),
         data_first_day=str(first),
         data_last_day=str(last),
         training={
-            "origins": origins_final,
+            "origins": sorted({str(o.date()) for o in final_frames["origin"]}),
             "rows": int(len(final_frames)),
             "labels": f"bought in [origin, origin + {horizon} days), all before {cut}",
         },
@@ -729,13 +791,11 @@ def train_from_transactions(
             "origin": str(eval_origin),
             "label_window": f"[{eval_origin}, {cut})",
             "customers": int(len(evaluate)),
-            "trained_on_origins": origins_eval,
+            "trained_on_origins": sorted({str(o.date()) for o in older["origin"]}),
             "positive_rate": float(1.0 - evaluate["repeat_purchase"].mean()),
             "repeat_rate": float(evaluate["repeat_purchase"].mean()),
         },
     )
-    result.notes = notes + result.notes
-    return result
 
 
 #: the shortest label window worth training supervised models on
@@ -947,9 +1007,36 @@ def train_from_table(
     >>> res.settings.churn_is_positive, res.metrics["logistic"]["roc_auc"]["value"] > 0.7
     (True, True)
     """
-    from sklearn.model_selection import StratifiedKFold
-
     models = _check_models(models)
+    frame, y, schema = _table_frame(table, target, positive, id_column, folds)
+    metrics, comparison, evaluation = _cross_validate(
+        frame, y, schema, models=models, folds=folds, seed=seed, n_boot=n_boot, progress=progress
+    )
+    progress("fitting the final models on every row")
+    hints = chosen_hyperparameters(evaluation.scorers)
+    final = fit_scorers(frame, y, schema, models=models, seed=seed, hints=hints)
+    from toolkit.btyd._value import fit_value_model
+
+    value_column, notes = _table_value_column(frame, schema, target, value_column)
+    value_model = fit_value_model(frame, horizon_days=None, value_column=value_column)
+    return TrainResult(
+        schema=schema,
+        scorers=final,
+        champion=comparison["champion"],
+        metrics=metrics,
+        comparison=comparison,
+        settings=_table_settings(target, positive, models, folds, seed, n_boot, y),
+        value_model=value_model,
+        evaluation=evaluation,
+        notes=_table_notes(schema) + notes + _model_notes(final),
+    )
+
+
+def _table_frame(
+    table: pd.DataFrame, target: str, positive: str, id_column: str | None, folds: int
+) -> tuple[pd.DataFrame, np.ndarray, FeatureSchema]:
+    """The features (the id column renamed ``customer_id``, the target dropped), the 0/1 labels
+    and the schema, checked: one row per customer, enough of them, something that varies."""
     if target in (id_column, "customer_id"):
         raise InputError(
             f"`target` {target!r} is the customer id column; name the column that says whether "
@@ -974,6 +1061,25 @@ def train_from_table(
             f"no feature column varies across the {len(frame):,} customers (inputs: "
             f"{', '.join(schema.features)}): there is nothing to learn the target from"
         )
+    return frame, y, schema
+
+
+def _cross_validate(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    schema: FeatureSchema,
+    *,
+    models: list[str],
+    folds: int,
+    seed: int,
+    n_boot: int,
+    progress: Progress,
+) -> tuple[dict[str, Any], dict[str, Any], Evaluation]:
+    """Stratified k-fold: every row scored by the models of the fold that left it out, then
+    judged; the evaluation keeps the last fold's models (their hyperparameters seed the final
+    fit) and every row's features."""
+    from sklearn.model_selection import StratifiedKFold
+
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     probs: dict[str, np.ndarray] = {}
     thresholds: dict[str, np.ndarray] = {}
@@ -993,34 +1099,49 @@ def train_from_table(
         y, probs, thresholds, linear_raw, fold_scorers, seed=seed, n_boot=n_boot
     )
     evaluation.frame = frame
-    progress("fitting the final models on every row")
-    final = fit_scorers(
-        frame, y, schema, models=models, seed=seed, hints=chosen_hyperparameters(fold_scorers)
-    )
-    from toolkit.btyd._value import find_value_column, fit_value_model
+    return metrics, comparison, evaluation
 
-    notes: list[str] = []
-    if value_column is not None:
-        if value_column not in frame.columns or value_column == target:
-            raise InputError(
-                f"`value_column` {value_column!r} is not a feature column of the table; columns: "
-                f"{[str(c) for c in frame.columns]}"
-            )
-        if value_column not in schema.numeric:
-            raise InputError(
-                f"`value_column` {value_column!r} must hold numbers (a spend per customer), "
-                f"got {frame[value_column].dtype} values such as "
-                f"{frame[value_column].dropna().astype(str).head(3).tolist()}"
-            )
-    else:
+
+def _table_value_column(
+    frame: pd.DataFrame, schema: FeatureSchema, target: str, value_column: str | None
+) -> tuple[str | None, list[str]]:
+    """The column that values the churn list: ``value_column``, checked, or one found by its
+    name (with a note saying so)."""
+    from toolkit.btyd._value import find_value_column
+
+    if value_column is None:
         value_column = find_value_column(frame)
-        if value_column is not None:
-            notes.append(
-                f"Churn list value: {value_column!r} was taken as each customer's spend per "
-                "period (found by its name; choose another with `value_column`)."
-            )
-    value_model = fit_value_model(frame, horizon_days=None, value_column=value_column)
-    settings = TrainSettings(
+        if value_column is None:
+            return None, []
+        return value_column, [
+            f"Churn list value: {value_column!r} was taken as each customer's spend per "
+            "period (found by its name; choose another with `value_column`)."
+        ]
+    if value_column not in frame.columns or value_column == target:
+        raise InputError(
+            f"`value_column` {value_column!r} is not a feature column of the table; columns: "
+            f"{[str(c) for c in frame.columns]}"
+        )
+    if value_column not in schema.numeric:
+        raise InputError(
+            f"`value_column` {value_column!r} must hold numbers (a spend per customer), "
+            f"got {frame[value_column].dtype} values such as "
+            f"{frame[value_column].dropna().astype(str).head(3).tolist()}"
+        )
+    return value_column, []
+
+
+def _table_settings(
+    target: str,
+    positive: str,
+    models: list[str],
+    folds: int,
+    seed: int,
+    n_boot: int,
+    y: np.ndarray,
+) -> TrainSettings:
+    """The settings of a cross-validated fit on a customer table (one row per label)."""
+    return TrainSettings(
         label=target,
         models_requested=list(models),
         seed=seed,
@@ -1037,24 +1158,13 @@ def train_from_table(
         evaluation={
             "out_of_time": False,
             "method": f"stratified {folds}-fold cross-validation (out-of-fold probabilities)",
-            "customers": int(len(frame)),
+            "customers": int(len(y)),
             "positive_rate": float(y.mean()),
         },
-        training={"rows": int(len(frame))},
-        n_train_rows=int(len(frame)),
-        n_evaluation_rows=int(len(frame)),
+        training={"rows": int(len(y))},
+        n_train_rows=int(len(y)),
+        n_evaluation_rows=int(len(y)),
         evaluation_positive_rate=float(y.mean()),
-    )
-    return TrainResult(
-        schema=schema,
-        scorers=final,
-        champion=comparison["champion"],
-        metrics=metrics,
-        comparison=comparison,
-        settings=settings,
-        value_model=value_model,
-        evaluation=evaluation,
-        notes=_table_notes(schema) + notes + _model_notes(final),
     )
 
 
