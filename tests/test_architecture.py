@@ -142,3 +142,31 @@ def test_the_checks_can_fail() -> None:
     graph = {"toolkit.io.a": {"toolkit.models.b"}, "toolkit.models.b": {"toolkit.io.a"}}
     assert cycles(graph) == [["toolkit.io.a", "toolkit.models.b"]]
     assert layer("toolkit.models.b") > layer("toolkit.io.a")  # type: ignore[operator]
+
+
+def private_names_across_packages(sources: dict[str, str]) -> list[str]:
+    """``from toolkit.<other package>... import _name``: a private name used outside its package
+    (dunders such as ``__version__`` are public)."""
+    found = []
+    for module, text in sources.items():
+        package = module.split(".")[1] if "." in module else ""
+        for node in ast.walk(ast.parse(text)):
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0):
+                continue
+            parts = node.module.split(".")
+            if parts[0] != "toolkit" or len(parts) < 2 or parts[1] == package:
+                continue
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"{module}: from {node.module} import {alias.name}")
+    return found
+
+
+def test_no_private_name_is_used_outside_its_package() -> None:
+    sources = {m: p.read_text() for m, p in module_names().items()}
+    assert private_names_across_packages(sources) == []
+    # and the check finds one
+    planted = {"toolkit.features._build": "from toolkit.io._table import _id_text\n"}
+    assert private_names_across_packages(planted) == [
+        "toolkit.features._build: from toolkit.io._table import _id_text"
+    ]

@@ -10,9 +10,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import toolkit.features._sql as _sql
 from toolkit._process import spill_directory
 from toolkit.errors import InputError
-from toolkit.features import _sql
 from toolkit.features._btyd import DEFAULT_BTYD_DAYS, btyd_scores
 from toolkit.features._sql import (
     FEATURE_COLUMNS,
