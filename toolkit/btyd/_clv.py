@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from toolkit.btyd._bgnbd import STANDARD_PENALIZER, BetaGeoModel, fit_flags, fit_standard
 from toolkit.btyd._gamma_gamma import PERIOD_LENGTH, GammaGammaModel
 from toolkit.errors import InputError
+from toolkit.io import connect, find_id_column, normalise, read_table
+from toolkit.io._read import open_raw
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +54,6 @@ def find_summary_columns(columns: list[str]) -> dict[str, str]:
     >>> find_summary_columns(["ID", "x", "t_x", "T", "zbar"])
     {'frequency': 'x', 'recency': 't_x', 'T': 'T', 'monetary_value': 'zbar'}
     """
-    from toolkit.io import normalise
 
     by_norm: dict[str, str] = {}
     for col in columns:
@@ -96,8 +97,6 @@ def summary_columns(
     path: Path, *, sep: str | None = None, names: list[str] | None = None
 ) -> dict[str, str]:
     """:func:`find_summary_columns` of the file ``path``, read without its rows."""
-    from toolkit.io import connect
-    from toolkit.io._read import open_raw
 
     con = connect()
     try:
@@ -124,8 +123,6 @@ def summary_from_table(
     follows them.
     """
     import pandas as pd
-
-    from toolkit.io import find_id_column, read_table
 
     table = read_table(path, sep=sep, names=names, id_column=id_column)
     for note in getattr(table, "attrs", {}).get("notes", []):

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from toolkit.engines._cluster import check_engine
 from toolkit.engines.dask_engine import attach_engine
 from toolkit.errors import InputError
+from toolkit.features import is_customer_table, parse_cutoff, resolve_spec, write_features
+from toolkit.io import find_id_column, output_format, read_table, read_transactions, write_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,8 +68,6 @@ def write_features_on_engine(
         :func:`toolkit.features.write_features`'s summary and ``cutoff``, the cutoff used; for
         a customer table passed through, only ``customer_table_rows``.
     """
-    from toolkit.features import is_customer_table, parse_cutoff, resolve_spec, write_features
-    from toolkit.io import output_format, read_table, read_transactions
 
     check_engine(engine, scheduler)
     partitioned = engine == "dask" and not Path(out).suffix
@@ -113,7 +113,6 @@ def _pass_through(
 
     ``options`` are those given for a transaction log (``None``: not given), refused here.
     """
-    from toolkit.io import read_table, write_frame
 
     given = [f"`{name}`" for name, value in options.items() if value is not None]
     if given:
@@ -136,7 +135,6 @@ def _check_passthrough(
 ) -> None:
     """A customer table passed through must look like one: an id column and more than one
     column (one column usually means the wrong separator)."""
-    from toolkit.io import find_id_column
 
     columns = list(table.columns)
     if len(columns) == 1:

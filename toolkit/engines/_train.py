@@ -20,6 +20,14 @@ from typing import TYPE_CHECKING, Any
 from toolkit.engines._cluster import check_engine
 from toolkit.engines.dask_engine import attach_engine
 from toolkit.errors import InputError
+from toolkit.features import FEATURE_COLUMNS, is_customer_table
+from toolkit.io import find_id_column, read_table, read_transactions
+from toolkit.models.training._train import (
+    MODEL_CHOICES,
+    N_ORIGINS,
+    train_from_table,
+    train_from_transactions,
+)
 
 if TYPE_CHECKING:
     from toolkit.io import ColumnMapping
@@ -96,7 +104,6 @@ def train_on_engine(
     notify : callable
         Called with a line for the user as soon as it is known (the customer id column).
     """
-    from toolkit.models.training._train import MODEL_CHOICES, N_ORIGINS
 
     _check_options(engine, scheduler, target, positive, value_column)
     chosen = list(MODEL_CHOICES if models is None else models)
@@ -184,8 +191,6 @@ def _train_on_table(
     notify: Callable[[str], None],
 ) -> TrainResult:
     """A customer table with a target column: read it, find its id column, cross-validate."""
-    from toolkit.io import find_id_column, read_table
-    from toolkit.models.training._train import train_from_table
 
     if cutoff or horizon:
         raise InputError(
@@ -231,9 +236,6 @@ def _train_on_log(
     on_read: Callable[[Any], None],
 ) -> TrainResult:
     """A transaction log: read it, train out of time on ``engine``; on Dask, XGBoost again."""
-    from toolkit.features import FEATURE_COLUMNS, is_customer_table
-    from toolkit.io import read_transactions
-    from toolkit.models.training._train import train_from_transactions
 
     if is_customer_table(data, **read):
         raise InputError(

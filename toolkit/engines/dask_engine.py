@@ -41,8 +41,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit.btyd import STANDARD_PENALIZER, BetaGeoModel, GammaGammaModel, compress_rows, fit_flags
+from toolkit.btyd._bgnbd import STANDARD_STARTS
 from toolkit.engines._cluster import check_engine, engine_session
-from toolkit.errors import InputError
+from toolkit.errors import InputError, ToolkitError
+from toolkit.features import data_range, is_customer_table, parse_cutoff, resolve_spec
+from toolkit.features._btyd import DEFAULT_BTYD_DAYS
+from toolkit.features._build import (
+    customer_frame,
+    customer_select,
+    finish_frame,
+    prepare_connection,
+    write_with_categories,
+)
+from toolkit.features._sql import LABEL_COLUMNS, feature_sql
+from toolkit.io import (
+    connect,
+    output_format,
+    read_transactions,
+    staged_outputs,
+    write_atomic,
+    write_frame,
+)
+from toolkit.io._present import for_people, round_for_people
+from toolkit.io._remote import fetch_url, is_url
+from toolkit.io._sql import escape_literal
+from toolkit.models._persist import load_model_dir
+from toolkit.models.action._churnlist import DISPLAY, churn_list, formula, list_order
+from toolkit.models.estimators._boost import EVAL_METRIC, safe_names
+from toolkit.models.estimators._data import label_vector
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -187,7 +214,6 @@ class DaskEngine:
         self, tx: Transactions, spec: FeatureSpec, customers: pd.DataFrame | None
     ) -> tuple[_Partials, list[str]]:
         from toolkit.features._btyd import FIT_SAMPLE
-        from toolkit.features._build import customer_frame
 
         if customers is None and (id(tx), spec) in self._computed:
             # the same features again (train asks for an origin more than once)
@@ -218,7 +244,6 @@ class DaskEngine:
     ) -> tuple[Any, dict[str, Any] | None]:
         if not btyd:
             return None, None
-        from toolkit.features._btyd import DEFAULT_BTYD_DAYS
 
         return fit_btyd(
             partials.stats,
@@ -238,8 +263,6 @@ class DaskEngine:
         :func:`~toolkit.features.features_from_spec` returns them (same columns, types and
         order)."""
         import duckdb
-
-        from toolkit.features._build import finish_frame
 
         partials, _ = self._partials(tx, spec, customers)
         models, info = self._fit(partials, spec, btyd)
@@ -298,7 +321,6 @@ class DaskEngine:
         per partition, written by the workers; a ``.parquet`` / ``.csv`` / ``.json`` file is
         gathered on the client and written there. Returns the summary of
         :func:`toolkit.features.write_features`."""
-        from toolkit.io import output_format, staged_outputs
 
         target = Path(out)
         partitioned = is_partitioned_output(target)
@@ -364,9 +386,6 @@ class DaskEngine:
         """
         import pandas as pd
 
-        from toolkit.io import staged_outputs
-        from toolkit.models.action._churnlist import formula
-
         partials, _ = self._partials(tx, spec, None)
         rows = sum(int(s["rows"]) for s in partials.stats)
         if not rows:
@@ -417,9 +436,6 @@ class DaskEngine:
         import pandas as pd
         from dask import dataframe as dd
         from xgboost import dask as dxgb
-
-        from toolkit.features import resolve_spec
-        from toolkit.models.estimators._boost import EVAL_METRIC, safe_names
 
         time_unit = result.settings.time_unit or "days"
         items: list[tuple[str, str]] = []
@@ -522,8 +538,6 @@ def _row_count(tx: Transactions) -> int:
 def _connect() -> Any:
     """A DuckDB connection for a task: the worker's threads, a share of its memory, the
     toolkit's spill directory and engine settings."""
-    from toolkit.features._build import prepare_connection
-    from toolkit.io import connect
 
     threads, memory = 1, None
     try:
@@ -549,8 +563,6 @@ def _split_file(file: str, out_dir: str, *, read: dict[str, Any], n_parts: int) 
 
     A URL (object storage) is fetched to the worker's temporary directory first, read, and the
     copy deleted."""
-    from toolkit.io import read_transactions
-    from toolkit.io._remote import fetch_url, is_url
 
     if is_url(file):
         local = fetch_url(file)
@@ -588,9 +600,6 @@ def _features_part(
     order); return its statistics (rows, label sum, BG/NBD histories, a spend sample)."""
     import numpy as np
     import pyarrow.parquet as pq
-
-    from toolkit.features._build import customer_select
-    from toolkit.features._sql import LABEL_COLUMNS, feature_sql
 
     con = _connect()
     try:
@@ -634,7 +643,6 @@ def _features_part(
         c: np.asarray(table.column(c).to_numpy(), dtype=np.float64)
         for c in ("frequency", "recency", "T", "monetary")
     }
-    from toolkit.btyd import compress_rows
 
     (f, r, t), counts, _ = compress_rows(cols["frequency"], cols["recency"], cols["T"])
     repeat = cols["frequency"] > 0
@@ -739,8 +747,6 @@ def _encoded_part(item: tuple[str, str], *, schema: Any, names: list[str]) -> pd
     """One partition's features at one origin as the models' encoded matrix and the label."""
     import pandas as pd
 
-    from toolkit.models.estimators._data import label_vector
-
     origin, file = item
     frame = _features_frame(file)
     frame["origin"] = pd.Timestamp(origin)
@@ -757,8 +763,6 @@ def _features_frame(file: str) -> pd.DataFrame:
     import duckdb
     import pyarrow.parquet as pq
 
-    from toolkit.features._build import finish_frame
-
     con = duckdb.connect()
     try:
         con.register("features_result", pq.read_table(file))
@@ -773,8 +777,6 @@ def _churn_part(file: str, *, bundle: Any, options: dict[str, Any]) -> pd.DataFr
     """The churn list of one partition (its own ranks; :func:`_ranked_part` sets the global
     ones)."""
     from threadpoolctl import threadpool_limits
-
-    from toolkit.models.action._churnlist import churn_list
 
     frame = _features_frame(file)
     if frame.empty:
@@ -815,8 +817,6 @@ def global_ranks(keys: list[pd.DataFrame], sort: str = "auto") -> tuple[pd.DataF
     """
     import numpy as np
     import pandas as pd
-
-    from toolkit.models.action._churnlist import list_order
 
     frame = pd.concat(
         [k.assign(part=i) for i, k in enumerate(keys)], ignore_index=True
@@ -895,9 +895,6 @@ def fit_btyd(
     import numpy as np
     import pandas as pd
 
-    from toolkit.btyd import STANDARD_PENALIZER, BetaGeoModel, GammaGammaModel, fit_flags
-    from toolkit.btyd._bgnbd import STANDARD_STARTS
-    from toolkit.errors import ToolkitError
     from toolkit.features._btyd import BTYD_PENALIZER, FIT_SAMPLE
 
     info: dict[str, Any] = {"horizon_days": horizon_days, "warnings": []}
@@ -992,10 +989,6 @@ def _write_table(table: pa.Table, out: Path, categories: list[str]) -> None:
     """Write the gathered features to one file, as the embedded engine writes them."""
     import duckdb
 
-    from toolkit.features._build import write_with_categories
-    from toolkit.io import output_format, write_atomic
-    from toolkit.io._sql import escape_literal
-
     fmt = output_format(out)
     with write_atomic(out) as tmp:
         if categories and fmt == ".parquet":
@@ -1032,12 +1025,6 @@ def predict_on_dask(
     cluster (:meth:`DaskEngine.churn_list`), written to ``out``. Returns the lines to tell the
     user."""
     from datetime import timedelta
-
-    from toolkit.features import data_range, is_customer_table, parse_cutoff, resolve_spec
-    from toolkit.io import read_transactions, write_frame
-    from toolkit.io._present import for_people, round_for_people
-    from toolkit.models._persist import load_model_dir
-    from toolkit.models.action._churnlist import DISPLAY
 
     bundle = load_model_dir(model_dir)
     kwargs = read.read_kwargs()

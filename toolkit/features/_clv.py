@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from toolkit.btyd._clv import clv_horizon, run_clv, summary_columns, summary_from_table
 from toolkit.errors import InputError
 from toolkit.features._build import compute_features
+from toolkit.io import read_transactions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,7 +119,6 @@ def _summary_from_log(
     **read_kwargs: Any,
 ) -> pd.DataFrame:
     """customer_id, frequency, recency, T and monetary_value of a transaction log's customers."""
-    from toolkit.io import read_transactions
 
     tx = read_transactions(path, **read_kwargs)
     try:

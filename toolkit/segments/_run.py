@@ -13,6 +13,7 @@ import pandas as pd
 
 from toolkit._version import __version__
 from toolkit.errors import InputError
+from toolkit.io._present import round_for_people
 from toolkit.segments._io import find_id_column, read_table, write_frame, write_text
 from toolkit.segments._methods import METHODS
 from toolkit.segments._persist import jsonable
@@ -211,7 +212,6 @@ def playbook_outputs(
 
 def _for_people(table: pd.DataFrame) -> pd.DataFrame:
     """Profiles and actions with numbers a person reads (shares to 4 decimals, the rest to 2)."""
-    from toolkit.io._present import round_for_people
 
     kinds: dict[str, str] = {}
     for col in table.columns:

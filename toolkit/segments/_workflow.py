@@ -18,6 +18,8 @@ from typing import Any
 import pandas as pd
 
 from toolkit.errors import InputError
+from toolkit.io import staged_outputs
+from toolkit.segments._io import read_table
 from toolkit.segments._run import SegmentationRun, assign_table, read_churn_list, segment_table
 from toolkit.segments._segmenter import Segmenter
 
@@ -64,7 +66,6 @@ def load_customers(
     :func:`toolkit.io.read_transactions`'s; a customer table uses ``sep``, ``names`` and
     ``id_column``.
     """
-    from toolkit.segments._io import read_table
 
     kwargs = {"mapping": mapping, "date_format": date_format, "sep": sep, "names": names}
     try:
@@ -140,7 +141,6 @@ def segment_customers(
     ``churn_list`` (``toolkit predict``'s CSV) adds each segment's churn risk. The run's
     ``notes`` sum up the libraries' warnings, one line per kind.
     """
-    from toolkit.io import staged_outputs
 
     params: dict[str, Any] = {
         "k": parse_k(k),
@@ -185,7 +185,6 @@ def segment_customers(
 def assign_customers(segmenter_dir: Path, customers: CustomerData, out: Path) -> Assignment:
     """Apply the segmenter saved in ``segmenter_dir`` to ``customers``; the outputs of
     :func:`assign_table` land in ``out`` together."""
-    from toolkit.io import staged_outputs
 
     with staged_outputs(out) as stage:
         seg, segments, files = assign_table(

@@ -30,9 +30,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toolkit.btyd._value import find_value_column, fit_value_model
 from toolkit.errors import InputError
+from toolkit.features import compute_features, data_range, parse_cutoff
 from toolkit.models.estimators._base import Batch, Scorer
+from toolkit.models.estimators._boost import XGBoostModel
+from toolkit.models.estimators._calibrate import PlattCalibrator
 from toolkit.models.estimators._data import FeatureSchema, check_classes, label_vector
+from toolkit.models.estimators._linear import LinearProbabilityModel, LogisticModel
+from toolkit.models.estimators._reference import (
+    BGNBDScorer,
+    DaysSinceLastPurchase,
+    EnsembleModel,
+    RepeatPurchases,
+)
+from toolkit.models.estimators._tree import DecisionTreeModel
+from toolkit.models.training._evaluate import compare, evaluate_models
 from toolkit.models.training._settings import TrainSettings
 
 if TYPE_CHECKING:
@@ -127,8 +140,6 @@ def build_training_frames(
     """
     import pandas as pd
 
-    from toolkit.features import data_range, parse_cutoff
-
     cut = parse_cutoff(cutoff)
     assert cut is not None
     first, _ = data_range(tx)
@@ -161,7 +172,6 @@ def _features_at(
     time_unit: str,
     cache: dict[date, pd.DataFrame] | None,
 ) -> pd.DataFrame:
-    from toolkit.features import compute_features
 
     if cache is not None and origin in cache:
         return cache[origin]
@@ -242,15 +252,6 @@ def _fit_scorers(
     hints: dict[str, dict[str, Any]],
     progress: Progress,
 ) -> dict[str, Scorer]:
-    from toolkit.models.estimators._boost import XGBoostModel
-    from toolkit.models.estimators._linear import LinearProbabilityModel, LogisticModel
-    from toolkit.models.estimators._reference import (
-        BGNBDScorer,
-        DaysSinceLastPurchase,
-        EnsembleModel,
-        RepeatPurchases,
-    )
-    from toolkit.models.estimators._tree import DecisionTreeModel
 
     val_mask = _validation_split(frame, seed)
     if len(np.unique(y[val_mask])) < 2 or len(np.unique(y[~val_mask])) < 2:
@@ -377,7 +378,6 @@ def _judge(
     seed: int,
     n_boot: int,
 ) -> tuple[dict[str, Any], dict[str, Any], Evaluation]:
-    from toolkit.models.training._evaluate import compare, evaluate_models
 
     metrics, auc_samples = evaluate_models(
         y, probs, thresholds, linear_raw=linear_raw, n_boot=n_boot, seed=seed
@@ -472,7 +472,6 @@ def train_models(
     final, newest = scorers, train
     if refit is not False:
         final, newest = _refit(train, evaluate, refit, scorers, schema, label=label, fit=fit)
-    from toolkit.btyd._value import fit_value_model
 
     newest = _latest(newest) if value_frame is None else value_frame
     return TrainResult(
@@ -646,7 +645,6 @@ def train_from_transactions(
     >>> res.settings.evaluation["out_of_time"]
     True
     """
-    from toolkit.features import compute_features
 
     models = _check_models(models)
     horizon, cut, first, last = _log_window(tx, cutoff, horizon, time_unit)
@@ -700,7 +698,6 @@ def _log_window(
 ) -> tuple[int, date, date, date]:
     """The horizon (default 90 days) and the cutoff (default the day after the last purchase),
     checked against the data; with the data's first and last day."""
-    from toolkit.features import data_range, parse_cutoff
 
     if time_unit not in ("days", "weeks"):
         raise InputError(f"`time_unit` must be 'days' or 'weeks', got {time_unit!r}")
@@ -841,10 +838,6 @@ def _train_long_horizon(
     The supervised models and the naive rules are trained and compared, out of time where the
     data allow, at the longest horizon that has labels, and kept for reference.
     """
-    from toolkit.btyd._value import fit_value_model
-    from toolkit.features import compute_features
-    from toolkit.models.estimators._calibrate import PlattCalibrator
-    from toolkit.models.estimators._reference import BGNBDScorer
 
     label_days, out_of_time = longest_label_horizon(cut, first)
     if label_days < MIN_LABEL_DAYS:
@@ -1015,7 +1008,6 @@ def train_from_table(
     progress("fitting the final models on every row")
     hints = chosen_hyperparameters(evaluation.scorers)
     final = fit_scorers(frame, y, schema, models=models, seed=seed, hints=hints)
-    from toolkit.btyd._value import fit_value_model
 
     value_column, notes = _table_value_column(frame, schema, target, value_column)
     value_model = fit_value_model(frame, horizon_days=None, value_column=value_column)
@@ -1107,7 +1099,6 @@ def _table_value_column(
 ) -> tuple[str | None, list[str]]:
     """The column that values the churn list: ``value_column``, checked, or one found by its
     name (with a note saying so)."""
-    from toolkit.btyd._value import find_value_column
 
     if value_column is None:
         value_column = find_value_column(frame)
