@@ -250,6 +250,11 @@ def test_train_run_and_predict_on_dask_from_s3(s3, cluster, cli, tmp_path):
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "dask.csv", dtype={"customer_id": str}), want
     )
+    # the URL as the user wrote it, not as pathlib collapses it (s3:/bucket)
+    assert f"customers of {url} as of" in res.output and f"s3:/{BUCKET}" not in res.output
+    res = cli("predict", tmp_path / "M", url, "--out", tmp_path / "embedded.csv")
+    assert res.exit_code == 0, res.output
+    assert f"customers of {url} as of" in res.output
     res = cli("run", url, "--out", tmp_path / "run", "--horizon", "60", "--models", "linear")
     assert res.exit_code == 0, res.output
     assert (tmp_path / "run" / "churn_list.csv").exists()

@@ -242,7 +242,7 @@ def _scoring_frame(
     finally:
         tx.close()
     when = cut or (last + _one_day())
-    return frame, f"customers of {data} as of {when}"
+    return frame, f"customers of {tx.source} as of {when}"
 
 
 def _one_day() -> Any:

@@ -64,7 +64,7 @@ from toolkit.io import (
     write_frame,
 )
 from toolkit.io._present import for_people, round_for_people
-from toolkit.io._remote import fetch_url, is_url
+from toolkit.io._remote import display, fetch_url, is_url
 from toolkit.io._sql import escape_literal
 from toolkit.models._persist import load_model_dir
 from toolkit.models.action._churnlist import DISPLAY, churn_list, formula, list_order
@@ -1062,7 +1062,7 @@ def predict_on_dask(
     )
     return [
         f"champion {bundle.champion}; churn_probability = {bundle.settings.churn_probability}",
-        f"scored {customers:,} customers of {data} as of {spec.cutoff} on Dask ({parts} "
+        f"scored {customers:,} customers of {display(data)} as of {spec.cutoff} on Dask ({parts} "
         f"partitions: features, scores and reasons in the workers); wrote {written}, {order}",
     ]
 

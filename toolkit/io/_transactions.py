@@ -117,7 +117,8 @@ class Transactions:
     ) -> None:
         self.con = con
         self.raw = raw
-        self.source = raw.path
+        #: where the log came from, as the user wrote it (a URL keeps its double slash)
+        self.source = display(raw.path)
         self.mapping = mapping
         self.detected = detected
         self.notes = notes
@@ -244,7 +245,7 @@ class Transactions:
                 problems.append(Problem(code, desc, treatment, n, self._examples(code)))
         columns = {role: col for role, col in vars(self.mapping).items() if col is not None}
         report = ValidationReport(
-            source=display(self.source),
+            source=self.source,
             rows=int(agg[0]),
             customers=int(agg[1]),
             first_date=agg[2],
