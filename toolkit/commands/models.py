@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,8 +30,6 @@ from toolkit.commands.features import announce_read
 from toolkit.errors import InputError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from toolkit.models._persist import ModelBundle
 
 
@@ -207,50 +205,6 @@ def _summary(bundle: ModelBundle, notes: list[str]) -> None:
 # --- scoring data -------------------------------------------------------------------------------
 
 
-def _scoring_frame(
-    bundle: ModelBundle, data: Path, read: ReadOptions, cutoff: str | None
-) -> tuple[pd.DataFrame, str]:
-    """The features to score: computed from a transaction log, or read from a table."""
-    from toolkit.features import compute_features, data_range, is_customer_table, parse_cutoff
-    from toolkit.io import find_id_column, read_table, read_transactions
-
-    kwargs = read.read_kwargs()
-    target_mode = bundle.settings.mode == "target"
-    if target_mode or is_customer_table(data, **kwargs):
-        if cutoff:
-            raise InputError(
-                f"--cutoff applies to a transaction log; {data} has one row per customer"
-            )
-        table = read_table(data, sep=read.sep, names=kwargs["names"])
-        idcol = read.customer_col or find_id_column([str(c) for c in table.columns])
-        if idcol and idcol != "customer_id":
-            table = table.rename(columns={idcol: "customer_id"})
-        target = bundle.settings.target
-        if target and target in table.columns:
-            table = table.drop(columns=[target])
-        return table, f"{data} (one row per customer)"
-    tx = read_transactions(data, **kwargs)
-    try:
-        first, last = data_range(tx)
-        cut = parse_cutoff(cutoff)
-        if cut is not None and cut > last + _one_day():
-            raise InputError(
-                f"--cutoff {cut} is after the end of the data ({last}); the latest useful cutoff "
-                f"is {last + _one_day()}"
-            )
-        frame = compute_features(tx, cutoff=cut, time_unit=bundle.settings.time_unit or "days")
-    finally:
-        tx.close()
-    when = cut or (last + _one_day())
-    return frame, f"customers of {tx.source} as of {when}"
-
-
-def _one_day() -> Any:
-    from datetime import timedelta
-
-    return timedelta(days=1)
-
-
 def _load(model_dir: Path) -> ModelBundle:
     from toolkit.models._persist import load_model_dir
 
@@ -310,6 +264,7 @@ def predict(
     check_engine(engine.value, scheduler)
     from toolkit.io import output_format, write_frame
     from toolkit.io._present import for_people, round_for_people
+    from toolkit.models import scoring_frame
     from toolkit.models.action._churnlist import CONTEXT, DISPLAY, churn_list
 
     if engine != Engine.dask or out.suffix:  # with dask, no extension: partitioned Parquet
@@ -330,7 +285,7 @@ def predict(
         update("checking the model directory")
         bundle = _load(model_dir)
         update("computing features")
-        frame, what = _scoring_frame(bundle, data, read, cutoff)
+        frame, what = scoring_frame(data, bundle.settings, cutoff=cutoff, **read.read_kwargs())
         update("scoring")
         churn = churn_list(
             bundle,
@@ -388,6 +343,7 @@ def explain(
 
     from toolkit.io import staged_outputs, write_atomic, write_frame
     from toolkit.io._present import round_for_people
+    from toolkit.models import scoring_frame
     from toolkit.models.action._explain import (
         beeswarm_data,
         plot_beeswarm,
@@ -405,7 +361,7 @@ def explain(
     with progress("explain") as update:
         bundle = _load(model_dir)
         update("computing features")
-        frame, what = _scoring_frame(bundle, data, read, cutoff)
+        frame, what = scoring_frame(data, bundle.settings, cutoff=cutoff, **read.read_kwargs())
         batch = bundle.batch(frame)
         ids = batch.df["customer_id"].astype("string") if "customer_id" in batch.df else None
         if customer is not None:

@@ -33,6 +33,7 @@ _LAZY = {
     "explain": "toolkit.models.action._explain",
     "reasons": "toolkit.models.action._explain",
     "churn_list": "toolkit.models.action._churnlist",
+    "scoring_frame": "toolkit.models.action._scoring",
     "evaluate_models": "toolkit.models.training._evaluate",
     "point_metrics": "toolkit.models.training._evaluate",
     "choose_threshold": "toolkit.models.training._evaluate",
