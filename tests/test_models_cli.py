@@ -321,7 +321,7 @@ def test_a_long_horizon_is_scored_by_bgnbd_and_said(log: Path, tmp_path: Path) -
     from toolkit.btyd import fit_standard
     from toolkit.features import compute_features, data_range
     from toolkit.io import read_transactions
-    from toolkit.models.training._train import longest_label_horizon
+    from toolkit.models.training._from_log import longest_label_horizon
 
     m = tmp_path / "M"
     res = run("train", log, "--out", m, "--cutoff", "2023-04-01", "--horizon", "365",

@@ -13,13 +13,8 @@ from toolkit.errors import InputError
 from toolkit.models.estimators._base import Batch
 from toolkit.models.estimators._data import FeatureSchema
 from toolkit.models.estimators._linear import LinearPreprocessor
-from toolkit.models.training._train import (
-    _validation_split,
-    origin_dates,
-    target_labels,
-    train_from_table,
-    train_models,
-)
+from toolkit.models.training._from_table import target_labels, train_from_table
+from toolkit.models.training._train import _validation_split, origin_dates, train_models
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +192,7 @@ def test_target_labels(target: str, positive: str, message: str | None) -> None:
 def test_library_errors_name_the_parameter_and_the_cli_the_option() -> None:
     """A Python user has no --target: the library says `target`, the CLI says --target."""
     from toolkit.commands.common import in_cli_words
-    from toolkit.models.training._train import train_from_table
+    from toolkit.models.training._from_table import train_from_table
 
     with pytest.raises(InputError) as exc:
         train_from_table(customer_table(120), target="churn", positive="Yes")

@@ -196,12 +196,8 @@ def preflight(
     when no useful run is possible; returns the steps to skip, with their reasons, otherwise.
     """
     from toolkit.features import parse_cutoff
-    from toolkit.models.training._train import (
-        MIN_HISTORY_DAYS,
-        MIN_LABEL_DAYS,
-        longest_label_horizon,
-        origin_dates,
-    )
+    from toolkit.models.training._from_log import MIN_LABEL_DAYS, longest_label_horizon
+    from toolkit.models.training._train import MIN_HISTORY_DAYS, origin_dates
 
     plan = Plan(models=models)
     if (target is None) != (positive is None):

@@ -22,12 +22,9 @@ from toolkit.engines.dask_engine import attach_engine
 from toolkit.errors import InputError
 from toolkit.features import FEATURE_COLUMNS, is_customer_table
 from toolkit.io import find_id_column, read_table, read_transactions
-from toolkit.models.training._train import (
-    MODEL_CHOICES,
-    N_ORIGINS,
-    train_from_table,
-    train_from_transactions,
-)
+from toolkit.models.training._from_log import train_from_transactions
+from toolkit.models.training._from_table import train_from_table
+from toolkit.models.training._train import MODEL_CHOICES, N_ORIGINS
 
 if TYPE_CHECKING:
     from toolkit.io import ColumnMapping
@@ -84,7 +81,7 @@ def train_on_engine(
     """Read ``data`` and train the churn models on it, on ``engine``.
 
     A transaction log (the default) is trained out of time by
-    :func:`toolkit.models.training._train.train_from_transactions`; with ``target`` and
+    :func:`toolkit.models.training._from_log.train_from_transactions`; with ``target`` and
     ``positive`` the data is a customer table, cross-validated by ``train_from_table``.
 
     Parameters
