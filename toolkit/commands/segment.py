@@ -61,102 +61,119 @@ _METHOD_TITLE = {
 }
 
 
+# the options of `toolkit segment`
+OutOpt = Annotated[
+    Path,
+    typer.Option("--out", file_okay=False, help="Output directory (created if needed)."),
+]
+MethodOpt = Annotated[
+    Method,
+    typer.Option("--method", help="Clustering method; 'all' runs the four and compares them."),
+]
+KOpt = Annotated[
+    str, typer.Option("--k", help="Number of segments, or 'auto' to choose it from evidence.")
+]
+ColumnsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        help="Comma-separated clustering columns (default: the behavioural numbers; ids, "
+        "outcomes, constants, free text and dates stay out, categories describe).",
+    ),
+]
+IncludeCategoricalOpt = Annotated[
+    bool,
+    typer.Option(
+        "--include-categorical",
+        help="Cluster on the categories (text, 0/1 flags, codes) too, one-hot encoded, "
+        "instead of only describing the segments with them.",
+    ),
+]
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        help="An outcome column (as train's --target) to keep out of the clustering.",
+    ),
+]
+ChurnListOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--churn-list",
+        exists=True,
+        dir_okay=False,
+        help="A churn list (toolkit predict's CSV: customer_id, churn_probability, "
+        "value_at_risk): each segment's churn risk, at-risk segments first in actions.csv.",
+    ),
+]
+ScaleOpt = Annotated[Scale, typer.Option("--scale", help="Scaling of the columns.")]
+LogSkewedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--log-skewed/--no-log-skewed",
+        help="log1p non-negative columns with skewness > 1 (money, counts).",
+    ),
+]
+KRangeOpt = Annotated[
+    str, typer.Option("--k-range", help="Range of k tried by --k auto, e.g. 2..10.")
+]
+ImputeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--impute/--no-impute",
+        help="Impute missing values (median / most frequent) or refuse them.",
+    ),
+]
+CategoricalOpt = Annotated[
+    Categorical,
+    typer.Option("--categorical", help="One-hot encode text columns or refuse them."),
+]
+EmbedOpt = Annotated[
+    Embed, typer.Option("--embed", help="2-D scatter of more than two columns: PCA or t-SNE.")
+]
+SampleSizeOpt = Annotated[
+    int,
+    typer.Option(
+        "--sample-size",
+        min=100,
+        help="Above this many customers, parameters are chosen on a seeded sample.",
+    ),
+]
+PlotsOpt = Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG plots.")]
+AssignOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--assign",
+        exists=True,
+        file_okay=False,
+        help="Apply the segmenter saved in this directory (a DIR/segmenter of an earlier "
+        "run) to DATA instead of fitting.",
+    ),
+]
+
+
 @app.command()
 @with_raw_text
 @with_read_options
 @handle_errors
 def segment(
     data: InputFile,
-    out: Annotated[
-        Path,
-        typer.Option("--out", file_okay=False, help="Output directory (created if needed)."),
-    ],
-    method: Annotated[
-        Method,
-        typer.Option("--method", help="Clustering method; 'all' runs the four and compares them."),
-    ] = Method.kmeans,
-    k: Annotated[
-        str, typer.Option("--k", help="Number of segments, or 'auto' to choose it from evidence.")
-    ] = "auto",
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            "--columns",
-            help="Comma-separated clustering columns (default: the behavioural numbers; ids, "
-            "outcomes, constants, free text and dates stay out, categories describe).",
-        ),
-    ] = None,
-    include_categorical: Annotated[
-        bool,
-        typer.Option(
-            "--include-categorical",
-            help="Cluster on the categories (text, 0/1 flags, codes) too, one-hot encoded, "
-            "instead of only describing the segments with them.",
-        ),
-    ] = False,
-    target: Annotated[
-        str | None,
-        typer.Option(
-            "--target",
-            help="An outcome column (as train's --target) to keep out of the clustering.",
-        ),
-    ] = None,
-    churn_list: Annotated[
-        Path | None,
-        typer.Option(
-            "--churn-list",
-            exists=True,
-            dir_okay=False,
-            help="A churn list (toolkit predict's CSV: customer_id, churn_probability, "
-            "value_at_risk): each segment's churn risk, at-risk segments first in actions.csv.",
-        ),
-    ] = None,
-    scale: Annotated[Scale, typer.Option("--scale", help="Scaling of the columns.")] = (
-        Scale.minmax
-    ),
-    log_skewed: Annotated[
-        bool,
-        typer.Option(
-            "--log-skewed/--no-log-skewed",
-            help="log1p non-negative columns with skewness > 1 (money, counts).",
-        ),
-    ] = True,
-    k_range: Annotated[
-        str, typer.Option("--k-range", help="Range of k tried by --k auto, e.g. 2..10.")
-    ] = "2..10",
-    impute: Annotated[
-        bool,
-        typer.Option(
-            "--impute/--no-impute",
-            help="Impute missing values (median / most frequent) or refuse them.",
-        ),
-    ] = True,
-    categorical: Annotated[
-        Categorical,
-        typer.Option("--categorical", help="One-hot encode text columns or refuse them."),
-    ] = Categorical.onehot,
-    embed: Annotated[
-        Embed, typer.Option("--embed", help="2-D scatter of more than two columns: PCA or t-SNE.")
-    ] = Embed.pca,
-    sample_size: Annotated[
-        int,
-        typer.Option(
-            "--sample-size",
-            min=100,
-            help="Above this many customers, parameters are chosen on a seeded sample.",
-        ),
-    ] = 20_000,
-    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG plots.")] = True,
-    assign: Annotated[
-        Path | None,
-        typer.Option(
-            "--assign",
-            exists=True,
-            file_okay=False,
-            help="Apply the segmenter saved in this directory (a DIR/segmenter of an earlier "
-            "run) to DATA instead of fitting.",
-        ),
-    ] = None,
+    out: OutOpt,
+    method: MethodOpt = Method.kmeans,
+    k: KOpt = "auto",
+    columns: ColumnsOpt = None,
+    include_categorical: IncludeCategoricalOpt = False,
+    target: TargetOpt = None,
+    churn_list: ChurnListOpt = None,
+    scale: ScaleOpt = Scale.minmax,
+    log_skewed: LogSkewedOpt = True,
+    k_range: KRangeOpt = "2..10",
+    impute: ImputeOpt = True,
+    categorical: CategoricalOpt = Categorical.onehot,
+    embed: EmbedOpt = Embed.pca,
+    sample_size: SampleSizeOpt = 20_000,
+    plots: PlotsOpt = True,
+    assign: AssignOpt = None,
     seed: SeedOption = 0,
     *,
     read: ReadOptions,
