@@ -26,6 +26,7 @@ with L-BFGS-B and the analytic gradient, from several starting points, on the di
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -317,17 +318,29 @@ def _objective(theta: FloatArray, d: _Data, penalizer: float) -> tuple[float, Fl
     return f, grad
 
 
-def _numeric_hessian(theta: FloatArray, d: _Data, penalizer: float, h: float = 1e-5) -> FloatArray:
-    """Hessian of the penalised mean objective: central differences of the analytic gradient."""
+def numeric_hessian(
+    gradient: Callable[[FloatArray], FloatArray], theta: FloatArray, h: float = 1e-5
+) -> FloatArray:
+    """The Hessian at ``theta`` by central differences of an analytic ``gradient``, symmetrised
+    (BG/NBD's and Gamma-Gamma's standard errors and Newton steps).
+
+    Examples
+    --------
+    >>> numeric_hessian(lambda t: np.array([2 * t[0] + t[1], t[0]]), np.zeros(2)).tolist()
+    [[2.0, 1.0], [1.0, 0.0]]
+    """
     k = theta.size
     hess = np.empty((k, k))
     for i in range(k):
         e = np.zeros(k)
         e[i] = h
-        hess[:, i] = (
-            _objective(theta + e, d, penalizer)[1] - _objective(theta - e, d, penalizer)[1]
-        ) / (2 * h)
+        hess[:, i] = (gradient(theta + e) - gradient(theta - e)) / (2 * h)
     return 0.5 * (hess + hess.T)
+
+
+def _numeric_hessian(theta: FloatArray, d: _Data, penalizer: float) -> FloatArray:
+    """Hessian of the penalised mean objective."""
+    return numeric_hessian(lambda t: _objective(t, d, penalizer)[1], theta)
 
 
 # --- predictions --------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from toolkit.btyd._bgnbd import (
     BoundaryWarning,
     FitConvergenceWarning,
     ParamsMixin,
+    numeric_hessian,
 )
 from toolkit.errors import InputError, NotFittedError
 
@@ -411,15 +412,5 @@ def _numeric_hessian(
     w: FloatArray,
     scale: float,
     penalizer: float,
-    h: float = 1e-5,
 ) -> FloatArray:
-    k = theta.size
-    hess = np.empty((k, k))
-    for i in range(k):
-        e = np.zeros(k)
-        e[i] = h
-        hess[:, i] = (
-            _objective(theta + e, x, m, w, scale, penalizer)[1]
-            - _objective(theta - e, x, m, w, scale, penalizer)[1]
-        ) / (2 * h)
-    return 0.5 * (hess + hess.T)
+    return numeric_hessian(lambda t: _objective(t, x, m, w, scale, penalizer)[1], theta)
