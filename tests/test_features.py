@@ -65,12 +65,17 @@ EXPECTED_DAYS: dict[str, list[object]] = {
     "n_items": [12.0, 1.0, 7.0],
     # A P1,P2,P3; B P4; C P5,P6,P7
     "n_products": [3, 1, 3],
-    # A 10+20+5+10+15+20; B 50; C 8+12+8+3
-    "lifetime_spend": [80.0, 50.0, 31.0],
-    # lifetime_spend / n_orders: 80/5, 50/1, 31/4
-    "avg_order_value": [16.0, 50.0, 7.75],
-    # mean spend of the repeat days: A (10+15+20)/3; B no repeat -> 0; C (8+3)/2
-    "monetary": [15.0, 0.0, 5.5],
+    # net: bought - returned before C: A 80-5; B 50; C 31-6
+    "lifetime_spend": [75.0, 50.0, 25.0],
+    # bought: A 10+20+5+10+15+20; B 50; C 8+12+8+3
+    "gross_spend": [80.0, 50.0, 31.0],
+    # returned before C: A's C103 (5; C105 is after C); C's C300 (6); E only returned: no row
+    "returned_value": [5.0, 0.0, 6.0],
+    # lifetime_spend / n_orders: 75/5, 50/1, 25/4
+    "avg_order_value": [15.0, 50.0, 6.25],
+    # mean spend of the repeat days x the kept share: A (10+15+20)/3 x 75/80; B no repeat -> 0;
+    # C (8+3)/2 x 25/31
+    "monetary": [15.0 * 75.0 / 80.0, 0.0, 5.5 * 25.0 / 31.0],
     # gaps between purchase days: A 60,30,60; B none; C 92,30
     "gap_mean": [50.0, NAN, 61.0],
     # population sd: A sqrt((10^2+20^2+10^2)/3) = sqrt(200); C sqrt((31^2+31^2)/2) = 31
@@ -84,12 +89,14 @@ EXPECTED_DAYS: dict[str, list[object]] = {
     "orders_90d": [2, 0, 2],
     # [01-03 00:00, C): A all 5 (100 exactly at the start); B's 11-30 is older; C all 4
     "orders_180d": [5, 0, 4],
+    # net of the returns inside each window: A's C103 (05-25) is in the 90- and 180-day windows;
+    # C's C300 (04-01) one day before the 90-day window, inside the 180-day one
     "spend_30d": [20.0, 0.0, 3.0],
-    "spend_90d": [35.0, 0.0, 11.0],
-    "spend_180d": [80.0, 0.0, 31.0],
-    # (s1 - s0) / (s1 + s0), s0 = spend in [01-03, 04-02):
-    # A (35-45)/80; B 0 and 0 -> 0; C (11-20)/31
-    "spend_trend": [-0.125, 0.0, -9.0 / 31.0],
+    "spend_90d": [35.0 - 5.0, 0.0, 11.0],
+    "spend_180d": [80.0 - 5.0, 0.0, 31.0 - 6.0],
+    # (s1 - s0) / (s1 + s0), s0 = net spend in [01-03, 04-02):
+    # A (30-45)/75; B 0 and 0 -> 0; C (11-(20-6))/25
+    "spend_trend": [-0.2, 0.0, -3.0 / 25.0],
     # months with a purchase / months from the first month to June 2024:
     # A {Jan, Mar, Apr, Jun}/6; B {Nov}/8 (Nov 2023..Jun 2024); C {Feb, May, Jun}/5
     "loyalty_index": [4.0 / 6.0, 1.0 / 8.0, 3.0 / 5.0],
@@ -97,16 +104,17 @@ EXPECTED_DAYS: dict[str, list[object]] = {
     "return_rate": [5.0 / 80.0, 0.0, 6.0 / 31.0],
 }
 
-# Labels by horizon (days): window [C, C + horizon); A always has 105 (5, at C) and 106 (40).
+# Labels by horizon (days): window [C, C + horizon); A always has 105 (5, at C) and 106 (40),
+# less the return C105 (5, on 07-10): a net 40.
 EXPECTED_LABELS: dict[int, dict[str, list[object]]] = {
     # C + 60 = 08-30 00:00: C's 304 is exactly at the (excluded) end of the window
-    60: {"repeat_purchase": [1, 0, 0], "holdout_spend": [45.0, 0.0, 0.0]},
+    60: {"repeat_purchase": [1, 0, 0], "holdout_spend": [40.0, 0.0, 0.0]},
     # C + 61 = 08-31: 304 (8) now inside
-    61: {"repeat_purchase": [1, 0, 1], "holdout_spend": [45.0, 0.0, 8.0]},
+    61: {"repeat_purchase": [1, 0, 1], "holdout_spend": [40.0, 0.0, 8.0]},
     # C + 153 = 12-01 00:00: B's 12-01 10:00 purchase is still outside
-    153: {"repeat_purchase": [1, 0, 1], "holdout_spend": [45.0, 0.0, 8.0]},
+    153: {"repeat_purchase": [1, 0, 1], "holdout_spend": [40.0, 0.0, 8.0]},
     # C + 154 = 12-02: B's 201 (30) inside
-    154: {"repeat_purchase": [1, 1, 1], "holdout_spend": [45.0, 30.0, 8.0]},
+    154: {"repeat_purchase": [1, 1, 1], "holdout_spend": [40.0, 30.0, 8.0]},
 }
 
 
@@ -290,9 +298,11 @@ def test_log_without_invoice_quantity_product(tmp_path):
             "n_orders": [3, 1],  # no invoice column: every purchase row is an order
             "n_items": [3.0, 1.0],  # no quantity column: rows
             "n_products": [NAN, NAN],  # no product column: missing
-            "lifetime_spend": [35.0, 7.0],
-            "avg_order_value": [35.0 / 3, 7.0],
-            "monetary": [20.0, 0.0],
+            "lifetime_spend": [31.0, 7.0],  # net: x bought 35, returned 4
+            "gross_spend": [35.0, 7.0],
+            "returned_value": [4.0, 0.0],
+            "avg_order_value": [31.0 / 3, 7.0],
+            "monetary": [20.0 * 31.0 / 35.0, 0.0],  # the repeat day's 20 x the kept share
             "gap_mean": [14.0, NAN],
             "gap_std": [0.0, NAN],  # one gap: sd 0
             "gap_cv": [0.0, NAN],
@@ -300,9 +310,9 @@ def test_log_without_invoice_quantity_product(tmp_path):
             "orders_30d": [1, 1],  # [01-02, 02-01): x's 01-15, y's 01-20
             "orders_90d": [3, 1],
             "orders_180d": [3, 1],
-            "spend_30d": [20.0, 7.0],
-            "spend_90d": [35.0, 7.0],
-            "spend_180d": [35.0, 7.0],
+            "spend_30d": [20.0 - 4.0, 7.0],  # x's return on 01-10 is inside every window
+            "spend_90d": [31.0, 7.0],
+            "spend_180d": [31.0, 7.0],
             "spend_trend": [1.0, 1.0],  # nothing in the 90 days before: (s1 - 0) / s1
             "loyalty_index": [1.0, 1.0],  # January of January
             "return_rate": [4.0 / 35.0, 0.0],

@@ -173,10 +173,17 @@ def reference(lines: list[dict[str, object]], cutoff: date, unit: int, horizon: 
     out["n_orders"] = o.size()
     out["n_items"] = o["items"].sum().astype(float)
     out["n_products"] = buys.groupby("id")["StockCode"].nunique()
-    out["lifetime_spend"] = o["amount"].sum()
+    # a returned line's value is positive, whatever its sign in the file ('C' with quantity 2)
+    rets = df[is_return & (df["ts"] < c)].assign(value=lambda r: r["amount"].abs())
+    returned = rets.groupby("id")["value"].sum().reindex(out.index, fill_value=0.0)
+    gross = o["amount"].sum()
+    out["lifetime_spend"] = (gross - returned).clip(lower=0.0)  # net of returns
+    out["gross_spend"] = gross
+    out["returned_value"] = returned
+    kept = (out["lifetime_spend"] / gross).where(gross != 0, 0.0)
     out["avg_order_value"] = out["lifetime_spend"] / out["n_orders"]
-    # repeat days are the days with a gap to the one before
-    out["monetary"] = daily[daily["gap"].notna()].groupby("id")["amount"].mean()
+    # repeat days are the days with a gap to the one before; returns charged in proportion
+    out["monetary"] = daily[daily["gap"].notna()].groupby("id")["amount"].mean() * kept
     out["monetary"] = out["monetary"].fillna(0.0)
     out["gap_mean"] = d["gap"].mean()
     out["gap_std"] = d["gap"].std(ddof=0)  # population sd
@@ -188,13 +195,21 @@ def reference(lines: list[dict[str, object]], cutoff: date, unit: int, horizon: 
 
     for n in (30, 90, 180):
         out[f"orders_{n}d"] = window(c - pd.Timedelta(days=n)).groupby("id").size()
+    def net(start: pd.Timestamp, end: pd.Timestamp = c) -> pd.Series:
+        """Purchases less returns in [start, end), floored at 0 (a customer's returns in a
+        window are netted from that window's spend)."""
+        bought = window(start, end).groupby("id")["amount"].sum()
+        inside = rets[(rets["ts"] >= start) & (rets["ts"] < end)]
+        back = inside.groupby("id")["value"].sum()
+        bought = bought.reindex(out.index, fill_value=0.0)
+        return (bought - back.reindex(out.index, fill_value=0.0)).clip(lower=0.0)
+
     for n in (30, 90, 180):
-        out[f"spend_{n}d"] = window(c - pd.Timedelta(days=n)).groupby("id")["amount"].sum()
+        out[f"spend_{n}d"] = net(c - pd.Timedelta(days=n))
     for col in out.columns[-6:]:
         out[col] = out[col].fillna(0)
     s1 = out["spend_90d"]
-    s0 = window(c - pd.Timedelta(days=180), c - pd.Timedelta(days=90)).groupby("id")["amount"]
-    s0 = s0.sum().reindex(out.index, fill_value=0.0)
+    s0 = net(c - pd.Timedelta(days=180), c - pd.Timedelta(days=90))
     out["spend_trend"] = ((s1 - s0) / (s1 + s0)).where(s1 + s0 != 0, 0.0)
     months = (
         (last_day.year - out["first_purchase"].dt.year) * 12
@@ -204,16 +219,15 @@ def reference(lines: list[dict[str, object]], cutoff: date, unit: int, horizon: 
     )
     month = daily["day"].dt.year * 12 + daily["day"].dt.month
     out["loyalty_index"] = month.groupby(daily["id"]).nunique() / months
-    # a returned line's value is positive, whatever its sign in the file ('C' with quantity 2)
-    rets = df[is_return & (df["ts"] < c)]
-    returned = rets["amount"].abs().groupby(rets["id"]).sum().reindex(out.index, fill_value=0.0)
-    spend = out["lifetime_spend"]
-    out["return_rate"] = (returned / spend).where(spend != 0).clip(upper=1.0)
+    out["return_rate"] = (returned / gross).where(gross != 0).clip(upper=1.0)
     if horizon is not None:
-        after = df[~is_return & (df["ts"] >= c) & (df["ts"] < c + pd.Timedelta(days=horizon))]
+        end = c + pd.Timedelta(days=horizon)
+        after = df[~is_return & (df["ts"] >= c) & (df["ts"] < end)]
         lab = after.groupby("id")["amount"].agg(["size", "sum"]).reindex(out.index)
         out["repeat_purchase"] = lab["size"].notna().astype(int)
-        out["holdout_spend"] = lab["sum"].fillna(0.0)
+        back = df[is_return & (df["ts"] >= c) & (df["ts"] < end)]
+        back = back["amount"].abs().groupby(back["id"]).sum().reindex(out.index, fill_value=0.0)
+        out["holdout_spend"] = (lab["sum"].fillna(0.0) - back).clip(lower=0.0)  # net
     return out.sort_index()
 
 
@@ -233,9 +247,13 @@ def check_invariants(f: pd.DataFrame, unit: int) -> None:
     assert (f["orders_90d"] <= f["orders_180d"]).all()
     assert (f["orders_180d"] <= f["n_orders"]).all()
     eps = 1e-9
-    assert (f["spend_30d"] <= f["spend_90d"] + eps).all()
-    assert (f["spend_90d"] <= f["spend_180d"] + eps).all()
-    assert (f["spend_180d"] <= f["lifetime_spend"] + eps).all()
+    # money is net of returns: never negative, never more than was bought; a net window can
+    # exceed a longer one (a return in the longer window only), so no order between windows
+    for col in ("spend_30d", "spend_90d", "spend_180d", "lifetime_spend", "monetary"):
+        assert (f[col] >= 0).all(), col
+    for col in ("spend_30d", "spend_90d", "spend_180d", "lifetime_spend"):
+        assert (f[col] <= f["gross_spend"] + eps).all(), col
+    assert (f["lifetime_spend"] + f["returned_value"] >= f["gross_spend"] - eps).all()
     # rhythm exists exactly for repeat customers
     assert (f["gap_mean"].notna() == (f["frequency"] >= 1)).all()
     assert (f["gap_cv"].dropna() >= 0).all()

@@ -51,6 +51,7 @@ DEFINITIONAL_FAMILIES = (
     frozenset(
         {
             "lifetime_spend",
+            "gross_spend",
             "spend_30d",
             "spend_90d",
             "spend_180d",
@@ -61,6 +62,8 @@ DEFINITIONAL_FAMILIES = (
     ),
     frozenset({"gap_mean", "gap_std", "gap_cv", "overdue_ratio"}),
     frozenset({"repeat_purchase", "holdout_spend"}),
+    # the returned share is the returned value over what was bought
+    frozenset({"return_rate", "returned_value"}),
 )
 #: BG/NBD + Gamma-Gamma scores: functions of the purchase history the other features describe
 MODEL_SCORES = frozenset({"p_alive", "expected_purchases", "expected_value"})
@@ -69,6 +72,7 @@ HISTORY_FEATURES = frozenset().union(*DEFINITIONAL_FAMILIES[:5]) | {
     "loyalty_index",
     "spend_trend",
     "return_rate",
+    "returned_value",
 }
 #: |r| at or above this is the same number twice (a copy, a change of unit), whatever the names
 IDENTICAL_R = 0.999

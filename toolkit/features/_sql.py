@@ -15,13 +15,19 @@ day is the calendar date of a purchase):
   the lines without an invoice number form one order per timestamp; an order is dated by its
   first line);
   ``n_items`` = sum of quantities (rows when there is no quantity); ``n_products`` = distinct
-  products (missing without a product column); ``lifetime_spend`` = sum of amounts;
-  ``avg_order_value = lifetime_spend / n_orders``; ``monetary`` = mean spend per repeat purchase
-  day (the first day excluded, lifetimes' convention), 0 without repeats.
+  products (missing without a product column).
+- Money is **net of returns**: ``gross_spend`` = sum of purchase amounts; ``returned_value`` = value
+  returned or cancelled before C; ``lifetime_spend = max(gross_spend - returned_value, 0)`` (what
+  the customer really paid and kept). A customer's returns are charged to their purchases in
+  proportion to value, so every per-purchase figure is the gross one times the kept share
+  ``lifetime_spend / gross_spend``: ``avg_order_value = lifetime_spend / n_orders``; ``monetary`` =
+  mean net spend per repeat purchase day (the first day excluded, lifetimes' convention), 0
+  without repeats.
 - Rhythm over the gaps between consecutive purchase days: ``gap_mean``, ``gap_std`` (population
   standard deviation, 0 with one gap), ``gap_cv = gap_std / gap_mean``; missing without a repeat.
   ``overdue_ratio = recency_days / gap_mean``: above 1, the customer is later than usual.
-- Recent activity: ``orders_30d/90d/180d`` and ``spend_30d/90d/180d`` over ``[C - N days, C)``;
+- Recent activity: ``orders_30d/90d/180d`` and ``spend_30d/90d/180d`` over ``[C - N days, C)``,
+  the spend net of what was returned in that window (floored at 0);
   ``spend_trend = (s1 - s0) / (s1 + s0)`` with s1 the spend in the last 90 days and s0 in the 90
   before: -1 (stopped) .. +1 (new or accelerating), 0 when both are 0.
 - ``loyalty_index``: the share of calendar months from the month of the first purchase to the
@@ -30,7 +36,8 @@ day is the calendar date of a purchase):
   at most 1: returns of purchases made before the log starts can exceed what it shows bought
   (Online Retail has 57x), and 1 reads "returned at least as much as bought".
 - Labels, with a horizon of H days: ``repeat_purchase`` = 1 if the customer bought in
-  ``[C, C + H)``, else 0; ``holdout_spend`` = what they spent there.
+  ``[C, C + H)``, else 0; ``holdout_spend`` = what they spent there, net of what they returned
+  there (floored at 0).
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ FEATURE_COLUMNS = (
     "n_items",
     "n_products",
     "lifetime_spend",
+    "gross_spend",
+    "returned_value",
     "avg_order_value",
     "monetary",
     "gap_mean",
@@ -183,6 +192,9 @@ def feature_sql(
         # when its day is >= that day
         return _d(c - timedelta(days=n))
 
+    def ts_since(n: int) -> str:
+        return f"TIMESTAMP '{(c - timedelta(days=n)).isoformat()}'"
+
     windows = []
     for n in WINDOWS:
         windows.append(f"count(*) FILTER (WHERE day >= {since(n)}) AS orders_{n}d")
@@ -241,6 +253,16 @@ def feature_sql(
         FROM p"""
     buy = f"NOT is_return AND timestamp < {cut_ts}"
     line_cols = [f"sum(amount) FILTER (WHERE is_return AND timestamp < {cut_ts}) AS returned"]
+    # returns inside each recent window, netted from that window's spend
+    for n in WINDOWS:
+        line_cols.append(
+            f"COALESCE(sum(amount) FILTER (WHERE is_return AND timestamp >= {ts_since(n)} "
+            f"AND timestamp < {cut_ts}), 0.0) AS returned_{n}d"
+        )
+    line_cols.append(
+        f"COALESCE(sum(amount) FILTER (WHERE is_return AND timestamp >= {ts_since(180)} "
+        f"AND timestamp < {ts_since(90)}), 0.0) AS returned_prev_90d"
+    )
     line_src = "ev"
     products_col = "NULL::INTEGER"
     if spec.has_product:
@@ -266,9 +288,13 @@ def feature_sql(
         line_cols.append(
             f"sum(amount) FILTER (WHERE NOT is_return AND timestamp >= {cut_ts}) AS holdout_spend"
         )
+        line_cols.append(
+            f"COALESCE(sum(amount) FILTER (WHERE is_return AND timestamp >= {cut_ts}), 0.0) "
+            "AS holdout_returned"
+        )
         label_cols = """,
     CAST(l.holdout_spend IS NOT NULL AS INTEGER) AS repeat_purchase,
-    COALESCE(l.holdout_spend, 0.0) AS holdout_spend"""
+    GREATEST(COALESCE(l.holdout_spend, 0.0) - l.holdout_returned, 0.0) AS holdout_spend"""
 
     # the join is USING (customer_id): the expression's unqualified customer_id is the key
     customer = "d.customer_id" if keys is None else keys.customer
@@ -332,9 +358,11 @@ SELECT
     CAST(d.n_orders AS INTEGER) AS n_orders,
     CAST(d.n_items AS DOUBLE) AS n_items,
     {products_col} AS n_products,
-    d.lifetime_spend,
-    d.lifetime_spend / NULLIF(d.n_orders, 0) AS avg_order_value,
-    COALESCE(d.repeat_spend / NULLIF(d.frequency, 0), 0.0) AS monetary,
+    n.lifetime_spend,
+    d.lifetime_spend AS gross_spend,
+    n.returned_value,
+    n.lifetime_spend / NULLIF(d.n_orders, 0) AS avg_order_value,
+    COALESCE(d.repeat_spend * n.kept / NULLIF(d.frequency, 0), 0.0) AS monetary,
     d.gap_mean,
     d.gap_std,
     d.gap_std / NULLIF(d.gap_mean, 0) AS gap_cv,
@@ -342,18 +370,28 @@ SELECT
     CAST(d.orders_30d AS INTEGER) AS orders_30d,
     CAST(d.orders_90d AS INTEGER) AS orders_90d,
     CAST(d.orders_180d AS INTEGER) AS orders_180d,
-    d.spend_30d,
-    d.spend_90d,
-    d.spend_180d,
-    COALESCE((d.spend_90d - d.spend_prev_90d) / NULLIF(d.spend_90d + d.spend_prev_90d, 0), 0.0)
-        AS spend_trend,
+    GREATEST(d.spend_30d - l.returned_30d, 0.0) AS spend_30d,
+    GREATEST(d.spend_90d - l.returned_90d, 0.0) AS spend_90d,
+    GREATEST(d.spend_180d - l.returned_180d, 0.0) AS spend_180d,
+    COALESCE((n.s1 - n.s0) / NULLIF(n.s1 + n.s0, 0), 0.0) AS spend_trend,
     d.months_active / (
         (year({last_day}) - year(d.first_purchase)) * 12
         + month({last_day}) - month(d.first_purchase) + 1
     )::DOUBLE AS loyalty_index,
-    LEAST(COALESCE(l.returned, 0.0), d.lifetime_spend) / NULLIF(d.lifetime_spend, 0)
+    LEAST(n.returned_value, d.lifetime_spend) / NULLIF(d.lifetime_spend, 0)
         AS return_rate{label_cols}{hidden}
 FROM d
 JOIN l USING (customer_id)
+CROSS JOIN LATERAL (
+    -- net money: what was kept of what was bought (returns charged in proportion to value)
+    SELECT COALESCE(l.returned, 0.0) AS returned_value,
+           GREATEST(d.lifetime_spend - COALESCE(l.returned, 0.0), 0.0) AS lifetime_spend,
+           COALESCE(
+               GREATEST(d.lifetime_spend - COALESCE(l.returned, 0.0), 0.0)
+               / NULLIF(d.lifetime_spend, 0), 0.0
+           ) AS kept,
+           GREATEST(d.spend_90d - l.returned_90d, 0.0) AS s1,
+           GREATEST(d.spend_prev_90d - l.returned_prev_90d, 0.0) AS s0
+) n
 """
     return query

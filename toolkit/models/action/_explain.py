@@ -161,7 +161,11 @@ def _describers(time_unit: str) -> dict[str, Callable[[float, dict[str, float]],
         "n_products": lambda v, ctx: (
             f"{v:.0f} different {_plural(v, 'product', 'products')} bought"
         ),
-        "lifetime_spend": lambda v, ctx: f"total spend {v:,.0f}",
+        "lifetime_spend": lambda v, ctx: f"total spend {v:,.0f} (net of returns)",
+        "gross_spend": lambda v, ctx: f"bought {v:,.0f} in total (before returns)",
+        "returned_value": lambda v, ctx: (
+            "nothing returned" if v == 0 else f"returned {v:,.0f} of purchases"
+        ),
         "avg_order_value": lambda v, ctx: f"average order value {v:,.0f}",
         "monetary": lambda v, ctx: (
             "no spend on repeat purchases yet" if v == 0 else f"average repeat purchase {v:,.0f}"
@@ -209,6 +213,8 @@ _DECIMALS = {
     "n_items": 0,
     "n_products": 0,
     "lifetime_spend": 0,
+    "gross_spend": 0,
+    "returned_value": 0,
     "avg_order_value": 0,
     "monetary": 0,
     "gap_mean": 0,
