@@ -103,6 +103,18 @@ def test_the_default_order_puts_the_money_lost_first(shared_data: Path, tmp_path
     print(f"by past-year spend {by_spend:,.0f}")
     assert listed >= 10 * by_risk
     assert listed > by_spend
+    # money is net of returns: no one who kept nothing has money at risk, and the customers who
+    # returned (nearly) everything are valued on what they kept, as the raw log shows it
+    kept_nothing = churn["lifetime_spend"] <= 0
+    assert kept_nothing.any() and (churn.loc[kept_nothing, "value_at_risk"] == 0).all()
+    raw = pd.read_csv(data, dtype={"CustomerID": str, "InvoiceNo": str}, encoding="latin-1")
+    raw = raw[pd.to_datetime(raw["InvoiceDate"]) < pd.Timestamp(cutoff)]
+    raw["CustomerID"] = raw["CustomerID"].str.replace(r"\.0$", "", regex=True)
+    net = (raw["Quantity"] * raw["UnitPrice"]).groupby(raw["CustomerID"]).sum().clip(lower=0)
+    listed_spend = churn.set_index("customer_id")["lifetime_spend"]
+    for cid, most in (("15098", 700.0), ("12346", 0.0), ("16446", 5.0)):
+        assert listed_spend[cid] == pytest.approx(net[cid], abs=0.01), cid
+        assert listed_spend[cid] <= most, cid
 
 
 def test_cdnow_long_horizon_scores_like_bgnbd_at_least(shared_data: Path, tmp_path: Path) -> None:

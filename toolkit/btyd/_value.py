@@ -19,7 +19,13 @@ The value models, in order of preference:
   models above cannot be fitted.
 - ``column`` (customer tables): a spend column of the table (``--value-col``, or found by its
   name: MonthlyCharges, monthly_spend, revenue ...), the value per period as the table gives it.
+- ``naive``: "last period carried forward": the customer's net spend in the recent window
+  nearest the horizon (30, 90 or 180 days), scaled to the horizon (:func:`naive_forecast`).
+- ``supervised``: XGBoost on net spend given a purchase (``toolkit.models``), when the
+  out-of-time comparison of the value forecasts chose it.
 - ``none``: nothing to value customers by; ``value_at_risk`` is empty.
+
+Every spend here is net of returns (the features' ``lifetime_spend``, ``spend_90d`` ...).
 
 Every model is stored as plain parameters in the model directory.
 """
@@ -238,10 +244,75 @@ def expected_value(model: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
         spend = frame["lifetime_spend"].to_numpy(dtype=np.float64, na_value=np.nan)
         days = np.maximum(frame["tenure_days"].to_numpy(dtype=np.float64, na_value=np.nan), 1.0)
         return np.asarray(np.maximum(spend, 0.0) / days * float(model["horizon_days"]))
+    if kind == "naive":
+        return naive_forecast(frame, float(model["horizon_days"]))
     if kind == "column" and model.get("column") in frame.columns:
         values = frame[model["column"]].to_numpy(dtype=np.float64, na_value=np.nan)
         return np.asarray(np.maximum(values, 0.0))
     return np.full(n, np.nan)
+
+
+#: the features' recent spend windows (days), for "last period carried forward"
+NAIVE_WINDOWS = (30, 90, 180)
+
+
+def naive_window(horizon_days: float) -> int:
+    """The recent spend window nearest ``horizon_days`` (by ratio).
+
+    Examples
+    --------
+    >>> naive_window(91), naive_window(182), naive_window(45), naive_window(365)
+    (90, 180, 30, 180)
+    """
+    return min(NAIVE_WINDOWS, key=lambda w: (abs(np.log(horizon_days / w)), -w))
+
+
+def naive_forecast(frame: pd.DataFrame, horizon_days: float) -> np.ndarray:
+    """ "Last period carried forward": net spend in the window nearest the horizon, scaled to it.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"spend_90d": [90.0, 0.0]})
+    >>> naive_forecast(f, 45).tolist()
+    [45.0, 0.0]
+    """
+    w = naive_window(horizon_days)
+    spend = frame[f"spend_{w}d"].to_numpy(dtype=np.float64, na_value=0.0)
+    return np.asarray(np.maximum(spend, 0.0) * horizon_days / w)
+
+
+def forecast_spend(model: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
+    """Expected net spend of each customer over the model's horizon, not given that he is
+    retained (what is compared with real spend; NaN where unknown).
+
+    ``bgnbd_gg``: BG/NBD expected purchase days (the chance that the customer is gone included)
+    x Gamma-Gamma spend per purchase day; ``naive``: :func:`naive_forecast`; others: their
+    :func:`expected_value`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"spend_30d": [30.0]})
+    >>> forecast_spend({"kind": "naive", "horizon_days": 10}, f).tolist()
+    [10.0]
+    """
+    if model.get("kind") in ("bgnbd_gg", "clv") and all(
+        c in frame.columns for c in ("frequency", "recency", "T", "lifetime_spend")
+    ):
+        gg = GammaGammaModel()
+        gg.params_ = dict(model["gamma_gamma"])
+        unit = 7.0 if model.get("time_unit") == "weeks" else 1.0
+        x = frame["frequency"].to_numpy(dtype=np.float64)
+        purchases = _bg(model).expected_purchases(
+            float(model["horizon_days"]) / unit,
+            x,
+            frame["recency"].to_numpy(dtype=np.float64),
+            frame["T"].to_numpy(dtype=np.float64),
+        )
+        days, mean = _spend_days(frame)
+        return np.asarray(purchases * np.nan_to_num(gg.expected_spend(days, mean), nan=0.0))
+    return expected_value(model, frame)
 
 
 def median_days_to_next_order(model: dict[str, Any], frame: pd.DataFrame) -> np.ndarray | None:

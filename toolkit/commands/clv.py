@@ -83,13 +83,14 @@ def clv(
     OUT/customers.csv, OUT/params.json and OUT/p_alive_matrix.png.
     """
     from toolkit.btyd._clv import clv_horizon
-    from toolkit.features._clv import fit_clv
+    from toolkit.commands.models import value_forecast_lines
+    from toolkit.engines._clv import clv_with_value_forecast
     from toolkit.reports.clv_outputs import write_clv_outputs
 
     unit = time_unit.value
     horizon = clv_horizon(horizon, discount_rate=discount_rate, time_unit=unit)
     with progress("clv") as update:
-        result = fit_clv(
+        result = clv_with_value_forecast(
             data,
             horizon=horizon,
             discount_rate=discount_rate,
@@ -113,4 +114,6 @@ def clv(
     )
     for flag in b["flags"]:
         info(f"flag: {flag}")
+    for line in value_forecast_lines(result.value_forecast):
+        info(line)
     info(f"wrote {', '.join(map(str, files))}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -198,8 +198,30 @@ def _summary(bundle: ModelBundle, notes: list[str]) -> None:
             f"champion {bundle.champion} leads {lead['over']} by {lead['roc_auc_difference']:+.4f} "
             f"[{lead['ci_low']:+.4f}, {lead['ci_high']:+.4f}] ({verdict})"
         )
+    for line in value_forecast_lines(bundle.value_model.get("evaluation")):
+        info(line)
     for n in notes:
         info(f"note: {n}")
+
+
+def value_forecast_lines(vf: dict[str, Any] | None) -> list[str]:
+    """The value forecasts' comparison as the commands print it (empty without one)."""
+    if not vf or not vf.get("candidates"):
+        return []
+    at = f" at {vf['compared_at_days']} days" if vf.get("compared_at_days") else ""
+    kind = "out of time" if vf.get("out_of_time") else "NOT out of time"
+    lines = [
+        f"value forecast ({kind}{at}): net spend of {vf['customers']:,} customers after "
+        f"{vf.get('origin')}, forecast against what they really spent"
+    ]
+    for name, c in vf["candidates"].items():
+        g, t = c["normalised_gini"], c["total_ratio"]
+        flag = "  <- used" if name == vf.get("used", vf["champion"]) else ""
+        lines.append(
+            f"  {name:11s} normalised Gini {g['value']:.3f} [{g['ci_low']:.3f}, "
+            f"{g['ci_high']:.3f}]  total forecast / real {t['value']:.2f}{flag}"
+        )
+    return lines
 
 
 # --- scoring data -------------------------------------------------------------------------------

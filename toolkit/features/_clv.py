@@ -38,6 +38,10 @@ class ClvResult:
     params: dict[str, Any]
     model: BetaGeoModel
     notes: list[str] = field(default_factory=list)
+    #: whether the data was a transaction log (not a frequency / recency / T summary)
+    from_log: bool = False
+    #: the out-of-time comparison of the value forecasts, where one was made (the engines' clv)
+    value_forecast: dict[str, Any] | None = None
 
 
 def fit_clv(
@@ -107,7 +111,7 @@ def fit_clv(
     except InputError as exc:
         raise _named(data, cols, exc) from None
     params["source"] = str(data)
-    return ClvResult(customers, params, bg, notes)
+    return ClvResult(customers, params, bg, notes, from_log="frequency" not in cols)
 
 
 def _summary_from_log(

@@ -204,6 +204,11 @@ class ModelBundle:
                 for name, m in self.metrics.items()
             },
             "comparison": self.comparison,
+            **(
+                {"value_forecast": self.value_model["evaluation"]}
+                if self.value_model.get("evaluation")
+                else {}
+            ),
         }
 
     # -- saving

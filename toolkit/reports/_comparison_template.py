@@ -150,6 +150,18 @@ training customers in each. Every rule, as text, is in <code>tree_rules.txt</cod
 {% if others %}<ul>{% for n in others %}<li>{{ n }}</li>{% endfor %}</ul>{% endif %}
 {% endif %}
 
+{% set vf = r.value_forecast %}
+{% if vf and vf.candidates %}
+<h2>Value forecast: net spend, forecast against what happened</h2>
+<p>Each forecast of {{ vf.target }}{% if vf.compared_at_days %} at {{ vf.compared_at_days }} days{% endif %}, made at {{ vf.origin }} from what was known then, against what {{ '{:,}'.format(vf.customers) }} customers really spent ({{ 'out of time' if vf.out_of_time else 'on held-out customers, not out of time' }}). Champion: <strong>{{ vf.champion }}</strong> ({{ vf.criterion }}).</p>
+<table><tr><th>forecast</th><th>normalised Gini</th><th>Spearman</th><th>total forecast / real</th></tr>
+{% for name, c in vf.candidates.items() %}<tr{% if name == vf.champion %} class="champion"{% endif %}><td class="name">{{ c.title }}{% if name == vf.champion %} (champion){% endif %}</td>
+{% for m in (c.normalised_gini, c.spearman, c.total_ratio) %}<td>{{ m.value | fmt }}<br><span class="ci">[{{ m.ci_low | fmt }}, {{ m.ci_high | fmt }}]</span></td>{% endfor %}</tr>
+{% endfor %}</table>
+{% if img.value_deciles %}<figure><img alt="Value forecast by decile" src="data:image/png;base64,{{ img.value_deciles }}"></figure>{% endif %}
+{% if vf.note %}<p>{{ vf.note }}</p>{% endif %}
+{% endif %}
+
 {% if r.value_model %}
 <h2>Value at risk</h2>
 <p>value_at_risk = churn probability x expected value; {{ r.value_model.note }}.</p>

@@ -136,10 +136,35 @@ def build_report(result: TrainResult, *, seed: int = 0) -> dict[str, Any]:
             "base_churn_probability": float(np.mean(expl.base)),
         },
         "models": models,
-        "value_model": {k: v for k, v in result.value_model.items()},
+        # the spend model's booster stays in value_model.json; the comparison has its own key
+        "value_model": {
+            k: v for k, v in result.value_model.items() if k not in ("spend_model", "evaluation")
+        },
+        "value_forecast": result.value_comparison,
         "features": list(result.schema.features),
     }
     return jsonable(report)
+
+
+def _value_deciles_png(vf: dict[str, Any]) -> str:
+    """Mean forecast against mean real net spend per decile of each value forecast."""
+    names = list(vf["candidates"])
+    fig, axes = _fig(3.4 * len(names), 3.4, ncols=len(names))
+    axes = np.atleast_1d(axes)
+    for ax, name in zip(axes, names, strict=True):
+        c = vf["candidates"][name]
+        d = [row["decile"] for row in c["deciles"]]
+        ax.bar(d, [row["mean_real"] for row in c["deciles"]], color="#c8d6e5", label="real")
+        ax.plot(d, [row["mean_forecast"] for row in c["deciles"]], "o-", color="#1f4e79",
+                label="forecast")  # fmt: skip
+        gini = c["normalised_gini"]["value"]
+        ax.set_title(f"{c['title']}\nnormalised Gini {gini:.3f}", fontsize=8)
+        ax.set_xlabel("decile of the forecast (1 = highest)", fontsize=7)
+        ax.set_xticks(d)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("mean net spend per customer", fontsize=7)
+    axes[0].legend(fontsize=7)
+    return _png(fig)
 
 
 def _by_size(coefficients: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -198,6 +223,9 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
     ax.set_title("ROC curves (evaluation data)")
     ax.legend(fontsize=7, loc="lower right")
     out["roc"] = _png(fig)
+    vf = report.get("value_forecast")
+    if vf and vf.get("candidates"):
+        out["value_deciles"] = _value_deciles_png(vf)
 
     fig, ax = _fig(6.4, 5)
     for n in names:
@@ -386,6 +414,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += _md_comparison(report)
     lines += _md_champion(report)
     lines += _md_models(report)
+    lines += _md_value_forecast(report)
     lines += _md_value_at_risk(report)
     if report.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {_md(n)}" for n in report["notes"]]
@@ -518,6 +547,49 @@ def _md_models(report: dict[str, Any]) -> list[str]:
         ]
         lines += [f"- **flag**: {_md(n)}" for n in b.get("flags", [])]
         lines += [f"- {_md(n)}" for n in b.get("notes", []) if n not in b.get("flags", [])]
+    return lines
+
+
+def _md_value_forecast(report: dict[str, Any]) -> list[str]:
+    """The value forecasts compared with what customers really spent."""
+    vf = report.get("value_forecast")
+    if not vf or not vf.get("candidates"):
+        return []
+    where = "out of time" if vf.get("out_of_time") else "on held-out customers (not out of time)"
+    at = f" at {vf['compared_at_days']} days" if vf.get("compared_at_days") else ""
+    lines = [
+        "",
+        "## Value forecast (net spend, forecast against what happened)",
+        "",
+        f"Each forecast of {_md(vf['target'])}{at}, made at {vf.get('origin')} from what was "
+        f"known then, against what {vf['customers']:,} customers really spent ({where}). "
+        f"Champion: **{_md(vf['champion'])}** ({_md(vf['criterion'])}).",
+        "",
+        "| forecast | normalised Gini | Spearman | total forecast / real |",
+        "|---|---|---|---|",
+    ]
+    for name, c in vf["candidates"].items():
+        mark = " (champion)" if name == vf["champion"] else ""
+        lines.append(
+            f"| {_md(c['title'])}{mark} | {_cell(c['normalised_gini'])} | "
+            f"{_cell(c['spearman'])} | {_cell(c['total_ratio'])} |"
+        )
+    champ = vf["candidates"].get(vf["champion"])
+    if champ:
+        lines += [
+            "",
+            "By decile of the champion's forecast (mean net spend per customer):",
+            "",
+            "| decile | customers | forecast | real |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {d['decile']} | {d['customers']:,} | {d['mean_forecast']:,.2f} | "
+            f"{d['mean_real']:,.2f} |"
+            for d in champ["deciles"]
+        ]
+    if vf.get("note"):
+        lines += ["", _md(vf["note"])]
     return lines
 
 

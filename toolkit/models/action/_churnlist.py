@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from toolkit.btyd._value import expected_value, median_days_to_next_order
+from toolkit.btyd._value import median_days_to_next_order
 from toolkit.errors import InputError
 from toolkit.models.action._explain import explain, reasons
+from toolkit.models.estimators._spend import value_if_retained
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -238,7 +239,7 @@ def churn_list(
         if "customer_id" in df.columns
         else pd.Series(np.arange(n).astype(str), dtype="string")
     )
-    value = expected_value(bundle.value_model, df)
+    value = value_if_retained(bundle.value_model, batch)
     at_risk = churn * value
     rank, decile, order, order_by = list_order(churn, at_risk, sort)
     cols: dict[str, Any] = {

@@ -34,6 +34,11 @@ from toolkit.models.training._train import (
     origin_dates,
     train_models,
 )
+from toolkit.models.training._value import (
+    ValueChoice,
+    choose_value_model,
+    extend_value_choice,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,10 +122,32 @@ def train_from_transactions(
         n_boot=n_boot,
         progress=progress,
     )
+    progress("comparing the value forecasts out of time")
+    churn = result.evaluation.probs[result.champion]
+    buy_now = result.champion_scorer.predict_proba(
+        Batch(at_cutoff.reset_index(drop=True), result.schema)
+    )
+    choice = choose_value_model(
+        older=older,
+        evaluate=evaluate,
+        final=final_frames,
+        at_cutoff=at_cutoff,
+        schema=result.schema,
+        p_buy_evaluate=1.0 - churn,
+        p_buy_cutoff=buy_now,
+        horizon=horizon,
+        time_unit=time_unit,
+        seed=seed,
+        n_boot=n_boot,
+        out_of_time=not notes,
+    )
+    result.value_model = choice.value_model
+    result.value_forecasts = choice.at_cutoff
     result.value_model["fitted_at"] = str(cut)
     result.settings = _log_settings(
         result.settings, final_frames, older, evaluate, cut, first, last, horizon, not notes
     )
+    notes = notes + choice.notes
     result.notes = notes + result.notes
     return result
 
@@ -308,7 +335,25 @@ def _train_long_horizon(
     result.scorers["bgnbd"] = bg
     best_at_labels = result.champion
     result.champion = "bgnbd"
-    result.value_model = fit_value_model(at_cutoff, horizon_days=horizon, time_unit=time_unit)
+    if result.value_comparison is not None and result.value_forecasts is not None:
+        choice = extend_value_choice(
+            ValueChoice(
+                value_model=result.value_model,
+                comparison=result.value_comparison,
+                notes=[],
+                at_cutoff=result.value_forecasts,
+            ),
+            at_cutoff=at_cutoff,
+            label_days=label_days,
+            horizon=horizon,
+            time_unit=time_unit,
+            seed=seed,
+        )
+        result.value_model = choice.value_model
+        result.value_forecasts = choice.at_cutoff
+        result.notes = [*result.notes, *choice.notes]
+    else:
+        result.value_model = fit_value_model(at_cutoff, horizon_days=horizon, time_unit=time_unit)
     result.value_model["fitted_at"] = str(cut)
     how = "out of time" if out_of_time else "on held-out customers (not out of time)"
     note = (
@@ -341,3 +386,37 @@ def _train_long_horizon(
         },
     )
     return result
+
+
+def value_forecasts_for_log(
+    tx: Transactions,
+    *,
+    cutoff: str | date | None,
+    horizon: int,
+    seed: int = 0,
+    n_boot: int = 200,
+    progress: Progress = _quiet,
+) -> ValueChoice | str:
+    """The value forecasts of a transaction log compared out of time at ``horizon`` days (the
+    two-part model's P(buy) from XGBoost), as ``toolkit train`` compares them; or the reason the
+    history allows no comparison."""
+    try:
+        result = train_from_transactions(
+            tx,
+            cutoff=cutoff,
+            horizon=horizon,
+            models=["xgboost"],
+            seed=seed,
+            n_boot=n_boot,
+            progress=progress,
+        )
+    except InputError as exc:
+        return str(exc)
+    if result.value_comparison is None or result.value_forecasts is None:
+        return "no value forecasts could be compared"
+    return ValueChoice(
+        value_model=result.value_model,
+        comparison=result.value_comparison,
+        notes=[n for n in result.notes if n.startswith("Value")],
+        at_cutoff=result.value_forecasts,
+    )

@@ -338,10 +338,19 @@ class TrainResult:
     value_model: dict[str, Any]
     evaluation: Evaluation
     notes: list[str] = field(default_factory=list)
+    #: every value candidate's forecast of each customer's net spend in the horizon after the
+    #: cutoff (``customer_id`` and a column per candidate; not stored in the model directory)
+    value_forecasts: pd.DataFrame | None = None
 
     @property
     def champion_scorer(self) -> Scorer:
         return self.scorers[self.champion]
+
+    @property
+    def value_comparison(self) -> dict[str, Any] | None:
+        """The out-of-time comparison of the value forecasts (a transaction log's; see
+        :mod:`toolkit.models.training._value`), None where it was not made."""
+        return self.value_model.get("evaluation")
 
 
 def _evaluate(
