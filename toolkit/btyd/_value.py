@@ -274,8 +274,8 @@ def naive_forecast(frame: pd.DataFrame, horizon_days: float) -> np.ndarray:
     --------
     >>> import pandas as pd
     >>> f = pd.DataFrame({"spend_90d": [90.0, 0.0]})
-    >>> naive_forecast(f, 45).tolist()
-    [45.0, 0.0]
+    >>> naive_forecast(f, 60).tolist()
+    [60.0, 0.0]
     """
     w = naive_window(horizon_days)
     spend = frame[f"spend_{w}d"].to_numpy(dtype=np.float64, na_value=0.0)
@@ -318,9 +318,8 @@ def forecast_spend(model: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
 def median_days_to_next_order(model: dict[str, Any], frame: pd.DataFrame) -> np.ndarray | None:
     """Median days from the cutoff to each customer's next order if still active (BG/NBD), or
     None when the value model has no BG/NBD fit."""
-    if model.get("kind") not in ("bgnbd_gg", "clv") or not all(
-        c in frame.columns for c in ("frequency", "T")
-    ):
+    # every value model of a log keeps its cutoff's BG/NBD fit for this, whichever value won
+    if not model.get("bgnbd") or not all(c in frame.columns for c in ("frequency", "T")):
         return None
     unit = 7.0 if model.get("time_unit") == "weeks" else 1.0
     wait = _bg(model).median_wait_if_alive(

@@ -165,7 +165,7 @@ training customers in each. Every rule, as text, is in <code>tree_rules.txt</cod
 {% if r.value_model %}
 <h2>Value at risk</h2>
 <p>value_at_risk = churn probability x expected value; {{ r.value_model.note }}.</p>
-{% if r.value_model.bgnbd %}<p class="ci">BG/NBD of the value model, fitted at the cutoff: {% for k, v in r.value_model.bgnbd.items() %}{{ k }} = {{ '%.4g' % v }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>{% endif %}
+{% if r.value_model.bgnbd %}<p class="ci">BG/NBD fitted at the cutoff: {% for k, v in r.value_model.bgnbd.items() %}{{ k }} = {{ '%.4g' % v }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>{% endif %}
 {% if r.value_model.bgnbd_flags %}<ul class="flags">{% for n in r.value_model.bgnbd_flags %}<li><strong>Flag:</strong> {{ n }}</li>{% endfor %}</ul>{% endif %}
 {% endif %}
 

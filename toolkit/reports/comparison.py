@@ -607,7 +607,7 @@ def _md_value_at_risk(report: dict[str, Any]) -> list[str]:
         if vm.get("bgnbd"):
             lines += [
                 "",
-                "BG/NBD of the value model, fitted at the cutoff: "
+                "BG/NBD fitted at the cutoff: "
                 + ", ".join(f"{k} = {v:.4g}" for k, v in vm["bgnbd"].items()),
             ]
         lines += [f"- **flag**: {_md(n)}" for n in vm.get("bgnbd_flags", [])]

@@ -313,7 +313,11 @@ def choose_value_model(
         "candidates": {k: {"title": TITLES[k], **metrics[k]} for k in ranked},
         "naive_window_days": window,
     }
-    value_model = {**value_model, "chosen_out_of_time": champion, "evaluation": comparison}
+    value_model = {
+        **_with_timing(value_model, late.models.get("bgnbd_gg")),
+        "chosen_out_of_time": champion,
+        "evaluation": comparison,
+    }
     return ValueChoice(
         value_model=value_model,
         comparison=comparison,
@@ -330,6 +334,16 @@ def forecast_frame(customers: pd.DataFrame, forecasts: dict[str, np.ndarray]) ->
     for name, values in forecasts.items():
         out[name] = np.asarray(values, dtype=np.float64)
     return out
+
+
+def _with_timing(value_model: dict[str, Any], bg: dict[str, Any] | None) -> dict[str, Any]:
+    """``value_model`` with the cutoff's BG/NBD fit beside it (the churn list's expected next
+    order comes from it, whichever value won); the fit is the one ``features`` and ``clv`` make
+    at the same cutoff."""
+    if bg is None or value_model.get("kind") == "bgnbd_gg":
+        return value_model
+    keep = ("bgnbd", "bgnbd_standard_errors", "bgnbd_flags", "time_unit")
+    return {**value_model, **{k: bg[k] for k in keep if k in bg}}
 
 
 @dataclass
@@ -464,7 +478,7 @@ def extend_value_choice(
         "note": note,
     }
     value_model = {
-        **value_model,
+        **_with_timing(value_model, models.get("bgnbd_gg")),
         "chosen_out_of_time": champion,
         "compared_at_days": label_days,
         "evaluation": comparison,
