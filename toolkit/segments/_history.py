@@ -34,8 +34,6 @@ LAPSED_RATIO = 2.0
 #: the history `toolkit run` needs to value customers over its default 90-day horizon
 MIN_HISTORY_DAYS = HISTORY_PER_HORIZON * 90
 
-__all__ = ["LAPSED_RATIO", "MIN_HISTORY_DAYS", "MIN_REPEAT_CUSTOMERS"]
-
 
 def _column(df: pd.DataFrame, *names: str) -> pd.Series | None:
     by_norm = {norm_name(c): c for c in df.columns}
