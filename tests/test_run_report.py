@@ -271,18 +271,20 @@ def test_a_slow_format_is_read_once_and_a_second_run_reuses_every_step(cli, firs
 @pytest.mark.slow
 def test_a_step_the_data_cannot_support_is_skipped_with_its_reason(cli, first_run):
     out, args, _ = first_run
-    # two months of history before the cutoff cannot label any churn model: the rest still runs
-    # (a horizon longer than the history merely is still trained: BG/NBD scores it)
+    # seven weeks of history before the cutoff cannot label any churn model, nor value customers
+    # over 90 days (that needs twice the horizon): the rest still runs
     result = cli(*args, "--models", "linear,bgnbd", "--cutoff", "2022-02-20")
     assert result.exit_code == 0, result.output
     run = _run(out)
-    assert run["steps"]["features"] == run["steps"]["clv"] == "ran"
-    assert run["steps"]["train"] == run["steps"]["predict"] == "skipped"
+    assert run["steps"]["features"] == run["steps"]["segment"] == "ran"
+    assert run["steps"]["clv"] == run["steps"]["train"] == run["steps"]["predict"] == "skipped"
     assert "give a longer log or a later --cutoff" in run["skipped"]["train"]
+    assert "too little to value customers over 90 days" in run["skipped"]["clv"]
     assert not (out / "model").exists() and not (out / "churn_list.csv").exists()
+    assert not (out / "clv").exists()
     s = _summary(out)["sections"]
     assert not s["models"]["available"] and "a later --cutoff" in s["models"]["absent_reason"]
-    assert s["clv"]["available"]
+    assert not s["clv"]["available"]
 
 
 @pytest.mark.slow
@@ -316,3 +318,72 @@ def test_a_directory_of_parquet_files_runs_and_a_changed_file_runs_again(cli, tm
     assert "reused" not in set(_run(out)["steps"].values())
     glob = cli("run", str(history / "*.parquet"), "--out", str(tmp_path / "g"), "--models", "bgnbd")
     assert glob.exit_code == 0, glob.output
+
+
+# --- a history too short to tell loyalty or value ------------------------------------------------
+
+CLAIMS = ("loyal", "vip", "big spender", "champion", "regular", "high value", "steady")
+
+
+@pytest.fixture(params=["generated-5-days", "online-retail-3-days"])
+def short_log(request, tmp_path_factory):
+    """A log of a few days: five days of the generator's customers, or Online Retail's rows of
+    2010-12-01 to 2010-12-03 (where ../shared/data exists)."""
+    path = tmp_path_factory.mktemp("short") / "log.csv"
+    if request.param == "generated-5-days":
+        from toolkit.datasets import generate_transactions
+
+        tx, _ = generate_transactions(1500, seed=1)
+        tx = tx[(tx["invoice_date"] >= "2023-06-01") & (tx["invoice_date"] < "2023-06-06")]
+        tx.to_csv(path, index=False)
+        return path, 5
+    data = request.getfixturevalue("shared_data")
+    retail = pd.read_csv(data / "online_retail.csv.gz", dtype=str)
+    day = retail["InvoiceDate"].str[:10]
+    retail[(day >= "2010-12-01") & (day <= "2010-12-03")].to_csv(path, index=False)
+    return path, 3
+
+
+@pytest.mark.slow
+def test_a_short_history_says_what_it_cannot_tell_and_the_run_goes_on(cli, short_log, tmp_path):
+    log, days = short_log
+    out = tmp_path / "run"
+    result = cli("run", log, "--out", out)
+    assert result.exit_code == 0, result.output
+    # the two plain lines: no value over the horizon, no loyalty in the names
+    assert f"{days} days of history before the cutoff" in result.output
+    assert "too little to value customers over 90 days" in result.output
+    assert f"segments: {days} days of history" in result.output
+    assert "too little to tell loyal customers from one-off buyers" in result.output
+    run = _run(out)
+    assert run["steps"]["clv"] == "skipped" and run["steps"]["segment"] == "ran"
+    assert not (out / "clv").exists()
+    names = pd.read_csv(out / "segments" / "segments.csv")["segment_name"].unique()
+    assert all(n.startswith("segment ") for n in names)
+    assert not any(w in n.lower() for n in names for w in CLAIMS)
+    actions = pd.read_csv(out / "segments" / "actions.csv")["action"]
+    assert not actions.str.contains("VIP").any()
+    summary = _summary(out)
+    headline = " ".join(summary["headline"])
+    assert "Expected value" not in headline and "Value at risk" not in headline
+    assert "No customer lifetime value: " in headline and "no expected value shown" in headline
+    assert not summary["sections"]["clv"]["available"]
+    assert "too little to tell loyal" in summary["sections"]["segments"]["naming_note"]
+    md = (out / "report.md").read_text()
+    assert "Expected value over" not in md and "Names: " in md
+    assert "total expected value" not in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_segment_and_clv_on_a_short_log_say_so_in_one_line(cli, short_log, tmp_path):
+    log, days = short_log
+    seg = cli("segment", log, "--out", tmp_path / "seg", "--no-plots")
+    assert seg.exit_code == 0, seg.output
+    line = [ln for ln in seg.stderr.splitlines() if "too little to tell loyal" in ln]
+    assert len(line) == 1 and line[0].startswith(f"segments: {days} days of history")
+    names = pd.read_csv(tmp_path / "seg" / "segments.csv")["segment_name"].unique()
+    assert not any(w in n.lower() for n in names for w in CLAIMS)
+    clv = cli("clv", log, "--out", tmp_path / "clv")
+    assert clv.exit_code == 0, clv.output
+    assert f"{days} days of history before the cutoff" in clv.stderr
+    assert "too little to value customers over 360 days" in clv.stderr

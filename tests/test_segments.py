@@ -274,6 +274,129 @@ def test_btyd_summary_gets_marketer_names() -> None:
     assert set(seg.names_.values()) == {"lapsing one-timers", "loyal regulars", "new customers"}
 
 
+@pytest.mark.parametrize(
+    ("r", "f", "m", "t", "expected"),
+    [
+        (-1.0, 1.2, 1.5, 0.5, "lapsed big spenders"),
+        (-0.2, 1.0, 0.2, 0.5, "lapsed regulars"),
+        (0.0, 0.0, 1.0, 0.0, "lapsed big spenders"),
+        (0.1, 0.0, 0.0, 0.0, "lapsed mid-value"),
+        (0.0, -0.9, -0.2, 0.0, "lapsed one-timers"),
+        (0.0, 0.2, -0.9, 0.0, "lapsed low-value"),
+        (-1.0, -0.9, -0.5, -1.2, "new customers, gone quiet"),
+        # already named as lapsing by the comparison: unchanged
+        (1.2, 0.8, 1.0, 0.5, "at-risk high value"),
+    ],
+)
+def test_a_segment_gone_quiet_is_not_named_for_loyalty_or_value(r, f, m, t, expected) -> None:
+    cols = ["recency_days", "frequency", "lifetime_spend", "tenure_days"]
+    z = pd.DataFrame([[r, f, m, t]], columns=cols)
+    assert name_segments(z, {c: [c] for c in cols}, rfm_roles(cols), quiet={0}) == {0: expected}
+
+
+def test_generic_names_say_gone_quiet() -> None:
+    z = pd.DataFrame({"income": [1.2, -1.1], "spending": [-1.3, 1.0]})
+    names = name_segments(z, {"income": ["income"], "spending": ["spending"]}, quiet={1})
+    assert names == {0: "high income, low spending", 1: "low income, high spending, gone quiet"}
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        # recency_days / gap_mean; the one-timer against the median gap of the others (10 days)
+        (
+            {"recency_days": [30.0, 5.0, 40.0, 4.0], "gap_mean": [10.0, 10.0, None, 20.0]},
+            [3.0, 0.5, 4.0, 0.2],
+        ),
+        # lifetimes: (T - recency) / (recency / frequency); the one-timer against the median gap
+        (
+            {"frequency": [2, 0, 4], "recency": [20.0, 0.0, 20.0], "T": [50.0, 30.0, 25.0]},
+            [3.0, 30.0 / 7.5, 1.0],
+        ),
+        # no rhythm to compare with (income, spending): the rule does not apply
+        ({"income": [1.0, 2.0], "spending": [3.0, 4.0]}, None),
+    ],
+    ids=["features", "lifetimes", "no-rhythm"],
+)
+def test_overdue_ratios_by_hand(table, expected) -> None:
+    from toolkit.segments._history import overdue_ratios
+
+    got = overdue_ratios(pd.DataFrame(table))
+    assert (got is None) if expected is None else got.tolist() == pytest.approx(expected)
+
+
+def _log_features(n: int = 40, quiet_days: float = 30.0, tenure: float = 400.0) -> pd.DataFrame:
+    """Half big spenders (8 orders, a 10-day rhythm, silent ``quiet_days``), half small buyers
+    (2 orders, a 60-day rhythm, last seen 90 days ago): the toolkit's feature names."""
+    big = np.arange(n) < n // 2
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i:02d}" for i in range(n)],
+            "recency_days": np.where(big, quiet_days, 90.0) + np.arange(n) % 3,
+            "frequency": np.where(big, 7, 1),
+            "n_orders": np.where(big, 8, 2),
+            "lifetime_spend": np.where(big, 2000.0, 80.0) + np.arange(n),
+            "tenure_days": np.where(big, tenure, tenure / 2),
+            "gap_mean": np.where(big, 10.0, 60.0),
+        }
+    )
+
+
+RFM_COLUMNS = ["recency_days", "frequency", "lifetime_spend", "tenure_days"]
+
+
+def test_big_spenders_gone_quiet_are_lapsed_with_a_win_back() -> None:
+    df = _log_features()
+    seg = Segmenter(k=2, n_bootstrap=0, columns=RFM_COLUMNS).fit(df)
+    big = int(seg.labels_[0])
+    # more recent than the others (30-32 days against 90-92), but silent for three times their
+    # 10-day rhythm: overdue 3.0 / 3.1 / 3.2 (median 3.1), every member above 2
+    assert seg.names_[big] == "lapsed big spenders"
+    rule, action, evidence = seg.actions_[big]
+    assert rule == "high value, lapsing" and "win-back" in action and "VIP" not in action
+    assert "silent 3.1 x their usual gap" in evidence
+    row = seg.profiles_.set_index("segment").loc[big]
+    assert row["overdue_median"] == pytest.approx(3.1) and row["overdue_share"] == 1.0
+    assert seg.metrics_["naming"]["gone_quiet"] == [big]
+    # the same customers still buying in rhythm (silent 5 days): loyal, VIP
+    active = Segmenter(k=2, n_bootstrap=0, columns=RFM_COLUMNS).fit(_log_features(quiet_days=5))
+    assert active.names_[int(active.labels_[0])] == "loyal big spenders"
+    assert "VIP" in active.actions_[int(active.labels_[0])][1]
+
+
+@pytest.mark.parametrize(
+    ("table", "why"),
+    [
+        (_log_features(tenure=3.0, quiet_days=1.0), "3 days of history"),
+        (_log_features(n=30).assign(frequency=lambda d: np.where(d.index < 10, 1, 0)), "only 10"),
+    ],
+    ids=["3-days", "10-repeat-customers"],
+)
+def test_too_little_history_gives_neutral_names(table, why) -> None:
+    seg = Segmenter(k=2, n_bootstrap=0, columns=RFM_COLUMNS).fit(table)
+    naming = seg.metrics_["naming"]
+    assert naming["basis"] == "neutral (short history)" and why in naming["reason"]
+    for s, name in seg.names_.items():
+        assert name.startswith(f"segment {s}: ")
+        assert not any(w in name for w in ("loyal", "VIP", "big spender", "champion", "regular"))
+        assert seg.actions_[s][0] == "short history" and "onboarding" in seg.actions_[s][1]
+    big = int(seg.labels_[0])
+    assert seg.names_[big].startswith(f"segment {big}: high spend, 8 orders, last bought")
+
+
+def test_a_table_without_history_keeps_its_names() -> None:
+    df = blobs().rename(columns={"a": "income", "b": "spending"})
+    seg = Segmenter(k=3, n_bootstrap=0).fit(df)
+    assert seg.metrics_["naming"] == {
+        "basis": "behaviour",
+        "reason": None,
+        "lapsed_ratio": None,
+        "gone_quiet": [],
+    }
+    assert not any(n.startswith("segment ") or "quiet" in n for n in seg.names_.values())
+    assert "overdue_median" not in seg.profiles_
+
+
 def test_lifetimes_recency_is_not_days_since_last_purchase() -> None:
     assert "recency" not in rfm_roles(["frequency", "recency", "T"])
     assert rfm_roles(["Recency", "Frequency", "Monetary"]) == {

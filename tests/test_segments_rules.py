@@ -229,6 +229,25 @@ def test_playbook_rules_on_rfm_profiles(z, rule, word) -> None:
 
 
 @pytest.mark.parametrize(
+    ("z", "overdue", "rule", "word"),
+    [
+        # a VIP profile whose median customer is silent 3 x their usual gap: win-back
+        ({"r": -0.7, "f": 1.0, "m": 1.4}, 3.0, "high value, lapsing", "win-back"),
+        ({"r": -0.7, "f": 1.0, "m": 1.4}, 1.5, "high value, active", "early access"),
+        ({"r": -0.7, "f": 1.0, "m": 1.4}, None, "high value, active", "early access"),
+        # new customers gone quiet are not onboarded but reactivated
+        ({"r": -0.8, "t": -1.2, "f": -0.4}, 2.5, "lapsing", "reactivation"),
+        ({"r": 0.0, "f": -0.8, "m": -0.9}, 4.0, "low value, lapsing", "let go"),
+    ],
+    ids=["vip-quiet", "vip-in-rhythm", "vip-unknown", "new-quiet", "low-quiet"],
+)
+def test_playbook_reads_a_segment_gone_quiet_as_lapsing(z, overdue, rule, word) -> None:
+    got = suggest(pd.Series(z, dtype=float), RFM, overdue)
+    assert got[0] == rule and word in got[1]
+    assert ("x their usual gap" in got[2]) == (overdue is not None and overdue > 2)
+
+
+@pytest.mark.parametrize(
     ("income", "spending", "rule"),
     [
         (1.2, -1.1, "high income, low spending"),

@@ -306,9 +306,13 @@ def _check_target(
         )
 
 
-def btyd_check(features_file: Path) -> str | None:
-    """Why BG/NBD / CLV cannot be fitted on these features (None when it can)."""
+def btyd_check(features_file: Path, horizon: int | None = None) -> str | None:
+    """Why BG/NBD / CLV cannot be fitted on these features (None when it can); with a
+    ``horizon`` (days), also why customers cannot be valued over it: too short a history or
+    too few repeat customers (:func:`toolkit._history.too_short_to_value`)."""
     import pandas as pd
+
+    from toolkit._history import too_short_to_value
 
     try:
         f = pd.read_parquet(features_file, columns=["frequency", "T"])
@@ -321,7 +325,11 @@ def btyd_check(features_file: Path) -> str | None:
             "no customer bought on more than one day before the cutoff: BG/NBD needs repeat "
             "customers to tell how often people buy and when they stop"
         )
-    return None
+    if horizon is None:
+        return None
+    # T (days) is the age at the end of the calibration period: (cutoff - 1 day) - first purchase
+    history = int(f["T"].max()) + 1
+    return too_short_to_value(history, horizon, int((f["frequency"] > 0).sum()))
 
 
 def _day(value: Any) -> date | None:

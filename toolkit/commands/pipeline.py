@@ -302,11 +302,12 @@ def _describe_steps(run: _Runner, ctx: _Run) -> None:
         target=ctx.target,
         seed=ctx.seed,
     )
-    no_btyd = None if ctx.table else btyd_check(features_file)
+    # too short a history or too few repeat customers: no value over the horizon (said once)
+    no_btyd = None if ctx.table else btyd_check(features_file, ctx.horizon)
     if no_btyd is not None:
         ctx.plan.skip.setdefault("clv", no_btyd)
         requested = [m.strip() for m in ctx.plan.models.split(",") if m.strip()]
-        if "bgnbd" in requested and len(requested) > 1:
+        if "bgnbd" in requested and len(requested) > 1 and "train" not in ctx.plan.skip:
             requested.remove("bgnbd")
             info(f"note: the bgnbd churn model is left out: {no_btyd}")
             ctx.plan.models = ",".join(requested)

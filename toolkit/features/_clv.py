@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit._history import too_short_to_value
 from toolkit.btyd._clv import clv_horizon, run_clv, summary_columns, summary_from_table
 from toolkit.errors import InputError
 from toolkit.features._build import compute_features
@@ -111,6 +112,19 @@ def fit_clv(
     except InputError as exc:
         raise _named(data, cols, exc) from None
     params["source"] = str(data)
+    if "frequency" not in cols:  # a log: its history is known, and may be too short
+        days_per_unit = 7 if time_unit == "weeks" else 1
+        # T is the age at the end of the calibration period: (cutoff - 1 day) - first purchase
+        history = int(round(float(summary["T"].max()) * days_per_unit)) + 1
+        short = too_short_to_value(
+            history,
+            float(horizon) * days_per_unit,
+            int((summary["frequency"] > 0).sum()),
+            "the expected purchases and clv in customers.csv reach beyond what this history "
+            "can tell",
+        )
+        if short is not None:
+            notes.insert(0, short)
     return ClvResult(customers, params, bg, notes, from_log="frequency" not in cols)
 
 

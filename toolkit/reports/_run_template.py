@@ -102,6 +102,7 @@ definition (the same quantity measured twice, or a model score computed from the
 {% elif sid == 'segments' %}
 <p><strong>{{ sec.k }}</strong> segments by {{ sec.method }} on {{ sec.columns | join(', ') }}; silhouette {{ sec.silhouette | num }}{% if sec.stability_ari is not none %}, stability (ARI over bootstrap refits) {{ sec.stability_ari | num }}{% endif %}.</p>
 {% if sec.why %}<p class="small">{{ sec.why }}</p>{% endif %}
+{% if sec.naming_note %}<p class="absent">Names: {{ sec.naming_note }}.</p>{% endif %}
 <table><thead><tr><th class="t">segment</th><th>customers</th><th>share</th>
 {% if sec.rows and 'churn_probability_mean' in sec.rows[0] %}<th>mean churn probability</th><th>value at risk</th>{% endif %}
 <th class="t">what to do</th></tr></thead><tbody>

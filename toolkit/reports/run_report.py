@@ -266,6 +266,8 @@ def _segments(out: Path) -> dict[str, Any]:
         "stability_ari": metrics.get("stability_ari"),
         "why": method.get("reason"),
         "columns": metrics.get("data", {}).get("columns", []),
+        # a history too short to tell loyalty: why the names are neutral
+        "naming_note": (metrics.get("naming") or {}).get("reason"),
         "rows": rows,
         "images": images,
     }
@@ -415,10 +417,13 @@ def _headline(sections: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(f"A customer table of {_n(d.get('rows'))} customers.")
     s = sections["segments"]
     if s.get("available") and s.get("rows"):
-        names = ", ".join(f"{r['segment_name']} ({_n(r.get('size'))})" for r in s["rows"])
+        # names may hold commas ("high income, low spending"): semicolons between them
+        names = "; ".join(f"{r['segment_name']} ({_n(r.get('size'))})" for r in s["rows"])
         lines.append(f"{len(s['rows'])} segments: {names}.")
     c = sections["churn"]
-    if c.get("available") and c.get("value_at_risk_total") is not None:
+    # a total of value at risk values customers: only when the CLV could (else its reason below)
+    valued = sections["clv"]["available"]
+    if valued and c.get("available") and c.get("value_at_risk_total") is not None:
         lines.append(
             f"Value at risk over the horizon: {_money(c['value_at_risk_total'])} across "
             f"{_n(c['customers'])} customers; the riskiest 10% hold "
@@ -628,6 +633,8 @@ def _md_segments(s: dict[str, Any]) -> list[str]:
         f"{s['method']}, k = {s['k']}, silhouette {_num(s['silhouette'])}. {s.get('why') or ''}",
         "",
     ]
+    if s.get("naming_note"):
+        lines += [f"Names: {s['naming_note']}.", ""]
     header = [k for k in s["rows"][0]] if s["rows"] else []
     lines += _md_table(header, [[r[k] for k in header] for r in s["rows"]])
     lines += [f"![{k}]({v})" for k, v in s["images"].items()] + [""]

@@ -10,6 +10,12 @@ anything between "average".
 * Recency / frequency / monetary features (``recency_days``, ``frequency`` / ``n_orders``,
   ``lifetime_spend`` / ``monetary`` ...): marketer names such as "loyal big spenders",
   "at-risk high value", "lapsing one-timers", "new customers".
+* A segment that **has gone quiet** (its median customer silent for longer than twice their
+  usual gap between purchases, see :mod:`toolkit.segments._history`) is never named for loyalty
+  or value, however it compares with the others: "lapsed big spenders", "lapsed regulars",
+  "lapsed mid-value", "new customers, gone quiet" (generic names get ", gone quiet").
+* Too little history to tell loyalty (:func:`toolkit.segments._history.short_history`): neutral
+  names that say what the members did, numbered by segment ("segment 0: high spend, 1 order").
 
 Categories that only describe the segments (gender, region codes, flags) enter a name only when
 one of their values is strongly over-represented in the segment: at least :data:`OVER_SHARE` of
@@ -175,7 +181,10 @@ def _terms(z: pd.Series, groups: dict[str, list[str]]) -> dict[str, tuple[float,
     return {col: _term(z, col, feats, i) for i, (col, feats) in enumerate(groups.items())}
 
 
-def _rfm_name(z: pd.Series, roles: dict[str, str]) -> str:
+def _rfm_name(z: pd.Series, roles: dict[str, str], quiet: bool = False) -> str:
+    """The marketer name of one segment; ``quiet``: it has gone quiet (then never "loyal",
+    "big spenders", "steady" or "recent")."""
+
     def get(role: str) -> float | None:
         return float(z[roles[role]]) if role in roles else None
 
@@ -189,13 +198,21 @@ def _rfm_name(z: pd.Series, roles: dict[str, str]) -> str:
 
     lapsed, recent = hi(r), lo(r)
     if t is not None and lo(t) and not lapsed and not hi(f):
-        return "new customers"
+        return "new customers, gone quiet" if quiet else "new customers"
     if lapsed and (hi(m) or hi(f)):
         return "at-risk high value"
     if lapsed and (lo(f) or lo(m)):
         return "lapsing one-timers"
     if lapsed:
         return "lapsing customers"
+    if quiet:  # silent for long by their own rhythm, even if not compared with the others
+        if hi(m):
+            return "lapsed big spenders"
+        if hi(f):
+            return "lapsed regulars"
+        if lo(f):
+            return "lapsed one-timers"
+        return "lapsed low-value" if lo(m) else "lapsed mid-value"
     if hi(f) and (hi(m) or m is None):
         return "loyal big spenders" if m is not None else "loyal regulars"
     if hi(f):
@@ -214,12 +231,14 @@ def name_segments(
     groups: dict[str, list[str]],
     roles: dict[str, str] | None = None,
     describe_terms: dict[int, str] | None = None,
+    quiet: set[int] | frozenset[int] = frozenset(),
 ) -> dict[int, str]:
     """Name every segment (rows of ``z``) from its distinctiveness on each feature (columns).
 
     ``groups`` maps each input column to its model features (one for a number, one per category
     for a one-hot column); ``roles`` (from :func:`rfm_roles`) switches to marketer names;
-    ``describe_terms`` (from :func:`describe_terms`) are appended where a category dominates.
+    ``describe_terms`` (from :func:`describe_terms`) are appended where a category dominates;
+    ``quiet``: the segments that have gone quiet (named as lapsed, never for loyalty or value).
 
     Examples
     --------
@@ -236,11 +255,11 @@ def name_segments(
     used: dict[int, list[str]] = {}  # columns named so far, per segment
     for seg, ts in terms.items():
         if use_rfm:
-            base[seg] = _rfm_name(z.loc[seg], roles)
+            base[seg] = _rfm_name(z.loc[seg], roles, seg in quiet)
             used[seg] = []
         else:
             top = sorted(ts, key=lambda c: (-ts[c][0], ts[c][1]))[:2]
-            base[seg] = _join([ts[c] for c in top])
+            base[seg] = _join([ts[c] for c in top]) + (", gone quiet" if seg in quiet else "")
             used[seg] = top
     for seg, term in (describe_terms or {}).items():
         if seg in base:
@@ -273,10 +292,52 @@ def name_segments(
                 if use_rfm:
                     names[s] = f"{base[s]} ({_join([terms[s][c] for c in used[s]])})"
                 else:
-                    names[s] = _join([terms[s][c] for c in used[s]])
+                    quiet_word = ", gone quiet" if s in quiet else ""
+                    names[s] = _join([terms[s][c] for c in used[s]]) + quiet_word
         if not progress:
             break
     return _compare_clashes(names, z, groups, use_rfm)
+
+
+def neutral_names(df: pd.DataFrame, labels: np.ndarray, segments: list[int]) -> dict[int, str]:
+    """Names that claim nothing a short history cannot tell: each segment's number, its spend
+    compared with everyone's (``log1p``, as for the other names), its members' median number
+    of orders and days since their last purchase.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"lifetime_spend": [10.0, 12.0, 500.0], "n_orders": [1, 1, 2]})
+    >>> df["recency_days"] = [1, 1, 3]
+    >>> neutral_names(df, np.array([0, 0, 1]), [0, 1])[1]
+    'segment 1: high spend, 2 orders, last bought 3 days ago'
+    >>> neutral_names(df, np.array([0, 0, 1]), [0, 1])[0]
+    'segment 0: low spend, 1 order, last bought 1 day ago'
+    """
+    roles = rfm_roles([str(c) for c in df.columns])
+    spend_col = roles.get("monetary")
+    by_norm = {norm_name(c): c for c in df.columns}
+    orders_col = by_norm.get("norders")
+    words: dict[int, list[str]] = {s: [] for s in segments}
+    if spend_col is not None:
+        spend = pd.to_numeric(df[spend_col], errors="coerce").astype("float64")
+        x = np.log1p(spend.clip(lower=0).fillna(spend.median()).to_numpy())[:, None]
+        z = distinctiveness(x, labels, ["spend"], segments)["spend"]
+        for s in segments:
+            words[s].append(f"{_word(float(z[s]))} spend")
+    for col, unit, text in (
+        (orders_col, "order", "{n} {unit}"),
+        (by_norm.get("recencydays"), "day", "last bought {n} {unit} ago"),
+    ):
+        if col is None:
+            continue
+        values = pd.to_numeric(df[col], errors="coerce").astype("float64")
+        for s in segments:
+            n = float(values[labels == s].median())
+            if np.isfinite(n):
+                words[s].append(text.format(n=f"{n:g}", unit=unit + ("" if n == 1 else "s")))
+    return {
+        s: f"segment {s}: {', '.join(words[s])}" if words[s] else f"segment {s}" for s in segments
+    }
 
 
 _RANKS = {2: ("lower", "higher"), 3: ("lowest", "middle", "highest")}

@@ -18,6 +18,11 @@ spending    a column whose name has "spending" or "spend" (when no value column 
 age         a column named "age" (years)
 =========== =================================================================================
 
+A segment is **lapsing** when its recency is high, or when it has gone quiet by its own rhythm:
+its median customer silent for longer than twice their usual gap between purchases (the median
+overdue ratio above :data:`toolkit.segments._history.LAPSED_RATIO`, see that module), however
+recent it looks next to the others. A lapsing segment never gets VIP treatment.
+
 The rules, first match wins (:data:`RULES`): high value and lapsing: win-back offer; new:
 onboarding; low value and lapsing: low-cost reactivation or let go; lapsing: reactivation; high
 frequency and low order value: bundles; high value and active: VIP / early access; high income and
@@ -26,6 +31,9 @@ and high spending: value deals and loyalty points; low income and low spending: 
 younger: social and mobile channels; older: service and loyalty programmes;
 high order value and low frequency: replenishment reminders and cross-sell; low value, spending or
 frequency: education campaigns; otherwise: nurture.
+
+With too little history to tell loyalty (:func:`toolkit.segments._history.short_history`),
+every segment gets :data:`SHORT_HISTORY` (onboarding) instead of these rules.
 
 With a churn list, a segment is **at risk** when its mean churn probability is at least
 :data:`AT_RISK_RATIO` times the mean over everyone matched; at-risk segments come first (most
@@ -41,11 +49,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from toolkit.segments._history import LAPSED_RATIO
 from toolkit.segments._io import norm_name
 from toolkit.segments._names import THRESHOLD, readable
 
 AT_RISK_RATIO = 1.2
 BASIS = "heuristic"
+#: the pseudo-role that carries a segment's median overdue ratio (not a z) into the rules
+OVERDUE = "overdue"
 
 _ORDER_VALUE = ("avgordervalue", "aov", "averageordervalue", "ordervalue", "basketvalue")
 
@@ -72,27 +83,32 @@ def _value_hi(z: dict[str, float]) -> bool:
     return _hi(z, "value") or _hi(z, "frequency")
 
 
+def _lapsing(z: dict[str, float]) -> bool:
+    """Recency high among the segments, or silent for over twice their own usual gap."""
+    return _hi(z, "recency") or z.get(OVERDUE, 0.0) > LAPSED_RATIO
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "high value, lapsing",
-        lambda z: _hi(z, "recency") and _value_hi(z),
+        lambda z: _lapsing(z) and _value_hi(z),
         "win-back offer: personal outreach and a time-limited incentive before they are lost",
         retention=True,
     ),
     Rule(
         "new",
-        lambda z: _lo(z, "tenure") and not _hi(z, "recency"),
+        lambda z: _lo(z, "tenure") and not _lapsing(z),
         "onboarding: welcome series and a second-purchase incentive",
     ),
     Rule(
         "low value, lapsing",
-        lambda z: _hi(z, "recency") and (_lo(z, "value") or _lo(z, "frequency")),
+        lambda z: _lapsing(z) and (_lo(z, "value") or _lo(z, "frequency")),
         "low-cost reactivation (automated e-mail, no discount) or let go",
         retention=True,
     ),
     Rule(
         "lapsing",
-        lambda z: _hi(z, "recency"),
+        _lapsing,
         "reactivation campaign: a reminder with a modest offer",
         retention=True,
     ),
@@ -157,7 +173,13 @@ RULES: tuple[Rule, ...] = (
         "nurture: regular newsletter and cross-sell from what they buy",
     ),
 )
-_BY_NAME = {r.name: r for r in RULES}
+SHORT_HISTORY = Rule(
+    "short history",
+    lambda z: False,
+    "onboarding: welcome series and a second-purchase incentive (too little history yet to tell "
+    "loyal customers from one-off buyers)",
+)
+_BY_NAME = {r.name: r for r in (*RULES, SHORT_HISTORY)}
 
 
 def playbook_roles(columns: list[str], rfm: dict[str, str]) -> dict[str, str]:
@@ -196,8 +218,11 @@ def playbook_roles(columns: list[str], rfm: dict[str, str]) -> dict[str, str]:
     return roles
 
 
-def suggest(z: pd.Series, roles: dict[str, str]) -> tuple[str, str, str]:
-    """``(rule, action, evidence)`` for one segment's distinctiveness ``z``.
+def suggest(
+    z: pd.Series, roles: dict[str, str], overdue: float | None = None
+) -> tuple[str, str, str]:
+    """``(rule, action, evidence)`` for one segment's distinctiveness ``z``; ``overdue``: its
+    median overdue ratio, when known (above 2 it counts as lapsing).
 
     Examples
     --------
@@ -207,11 +232,14 @@ def suggest(z: pd.Series, roles: dict[str, str]) -> tuple[str, str, str]:
     ('high income, low spending', 'aspirational offers', 'income z=+1.20, spending z=-1.10')
     """
     values = {role: float(z[col]) for role, col in roles.items() if col in z.index}
-    rule = next(r for r in RULES if r.when(values))
-    evidence = ", ".join(
+    ratio = float(overdue) if overdue is not None and np.isfinite(overdue) else None
+    rule = next(r for r in RULES if r.when({**values, **({OVERDUE: ratio} if ratio else {})}))
+    said = [
         f"{readable(roles[role])} z={v:+.2f}" for role, v in values.items() if abs(v) > THRESHOLD
-    )
-    return rule.name, rule.action, evidence or "no role column differs by more than 0.5 sd"
+    ]
+    if ratio is not None and ratio > LAPSED_RATIO:
+        said.append(f"median customer silent {ratio:.1f} x their usual gap")
+    return rule.name, rule.action, ", ".join(said) or "no role column differs by more than 0.5 sd"
 
 
 def actions_table(

@@ -19,8 +19,14 @@ def profile_table(
     labels: np.ndarray,
     names: dict[int, str],
     actions: dict[int, str] | None = None,
+    overdue: dict[int, tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """One row per segment (noise last), in the input columns' own units.
+
+    ``overdue`` (from :func:`toolkit.segments._history.segment_overdue`) adds
+    ``overdue_median`` (the median member's time since the last purchase in units of their
+    usual gap) and ``overdue_share`` (the share silent for over twice it): the numbers behind
+    "gone quiet".
 
     Numeric columns give ``<col>_mean``, ``<col>_median`` and ``<col>_ratio`` (segment mean /
     overall mean; empty when the overall mean is 0); categories, clustered (one-hot) or only
@@ -53,6 +59,9 @@ def profile_table(
         out["action"] = [
             actions.get(s, "review by hand: customers unlike any segment") for s in segs
         ]
+    if overdue is not None:
+        out["overdue_median"] = [overdue.get(s, (np.nan, np.nan))[0] for s in segs]
+        out["overdue_share"] = [overdue.get(s, (np.nan, np.nan))[1] for s in segs]
     cols: dict[str, list[float]] = {}
     for col in prep.numeric:
         values = pd.to_numeric(prep.values(df, col), errors="coerce").astype("float64")

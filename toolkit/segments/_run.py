@@ -138,6 +138,7 @@ def _metrics_doc(
         "choice": reason,
         **head,
         "names": {str(k): v for k, v in segs[best].names_.items()},
+        "naming": segs[best].metrics_.get("naming"),
         "methods": {m: s.metrics_ for m, s in segs.items()},
     }
 

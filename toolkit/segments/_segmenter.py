@@ -13,6 +13,12 @@ from threadpoolctl import threadpool_limits
 
 from toolkit.errors import InputError
 from toolkit.segments._columns import category_text
+from toolkit.segments._history import (
+    LAPSED_RATIO,
+    overdue_ratios,
+    segment_overdue,
+    short_history,
+)
 from toolkit.segments._methods import (
     COVARIANCE_TYPES,
     LINKAGES,
@@ -33,10 +39,11 @@ from toolkit.segments._names import (
     distinctiveness,
     lifetimes_pair,
     name_segments,
+    neutral_names,
     rfm_roles,
 )
 from toolkit.segments._persist import load_segmenter, save_segmenter
-from toolkit.segments._playbook import playbook_roles, suggest
+from toolkit.segments._playbook import SHORT_HISTORY, playbook_roles, suggest
 from toolkit.segments._prep import SCALES, Preprocessor, as_frame, fit_preprocessor
 from toolkit.segments._profiles import profile_table
 
@@ -333,7 +340,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         seg_of_raw = _relabel_by_size(raw)
         labels = np.where(raw >= 0, seg_of_raw[np.maximum(raw, 0)], -1)
         segments = sorted(int(s) for s in np.unique(labels) if s >= 0)
-        z, names, actions = self._describe(df, prep, Xm, labels, segments)
+        z, names, actions, naming = self._describe(df, prep, Xm, labels, segments)
 
         self.preprocessor_: Preprocessor = prep
         self.model_: Model = model
@@ -347,9 +354,15 @@ class Segmenter(ClusterMixin, BaseEstimator):
         self.params_ = res.params
         self.extra_ = res.extra
         self.profiles_ = profile_table(
-            df, prep, self.labels_, self.names_, {s: a[1] for s, a in self.actions_.items()}
+            df,
+            prep,
+            self.labels_,
+            self.names_,
+            {s: a[1] for s, a in self.actions_.items()},
+            naming.pop("overdue_by_segment", None),
         )
         self.metrics_ = self._metrics(Xm, raw, model, res, p, (ari, ari_sd), len(eval_rows))
+        self.metrics_["naming"] = naming
         return self
 
     def _choose(
@@ -427,8 +440,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         Xm: np.ndarray,
         labels: np.ndarray,
         segments: list[int],
-    ) -> tuple[pd.DataFrame, dict[int, str], dict[int, Any]]:
-        """What sets each segment apart (standardised differences), its name and its action."""
+    ) -> tuple[pd.DataFrame, dict[int, str], dict[int, Any], dict[str, Any]]:
+        """What sets each segment apart (standardised differences), its name, its action, and
+        how the names were chosen (``naming``: by behaviour or neutral for a short history, the
+        segments that have gone quiet; see :mod:`toolkit.segments._history`)."""
         feats = prep.feature_names
         # standardised differences do not change under the (positive, per-column) scaling
         z = distinctiveness(Xm, labels, feats, segments)
@@ -447,14 +462,33 @@ class Segmenter(ClusterMixin, BaseEstimator):
             extra = distinctiveness(since[:, None], labels, [SINCE_LAST], segments)
             z_names = pd.concat([z, extra], axis=1)
             roles["recency"] = SINCE_LAST
-        terms = describe_terms(*_category_shares(df, prep, labels, segments))
-        names = name_segments(z_names, groups, roles, terms) if segments else {}
+        ratios = overdue_ratios(df)
+        overdue = segment_overdue(ratios, labels, segments) if ratios is not None else None
+        quiet = {s for s, (median, _) in (overdue or {}).items() if median > LAPSED_RATIO}
+        naming: dict[str, Any] = {
+            "basis": "behaviour",
+            "reason": None,
+            "lapsed_ratio": LAPSED_RATIO if overdue is not None else None,
+            "gone_quiet": sorted(quiet),
+            "overdue_by_segment": overdue,
+        }
+        short = short_history(df) if segments else None
+        if short is not None:
+            naming.update(basis="neutral (short history)", reason=short)
+            names = neutral_names(df, labels, segments)
+            actions = {s: (SHORT_HISTORY.name, SHORT_HISTORY.action, short) for s in segments}
+        else:
+            terms = describe_terms(*_category_shares(df, prep, labels, segments))
+            names = name_segments(z_names, groups, roles, terms, quiet) if segments else {}
+            # the playbook reads the numbers in their own units' distinctiveness (z_names)
+            play_roles = playbook_roles(prep.numeric, roles)
+            actions = {
+                s: suggest(z_names.loc[s], play_roles, (overdue or {}).get(s, (None,))[0])
+                for s in segments
+            }
         if (labels < 0).any():
             names[-1] = NOISE_NAME
-        # the playbook reads the numbers in their own units' distinctiveness (z_names)
-        play_roles = playbook_roles(prep.numeric, roles)
-        actions = {s: suggest(z_names.loc[s], play_roles) for s in segments}
-        return z, names, actions
+        return z, names, actions, naming
 
     def _metrics(
         self,

@@ -178,7 +178,9 @@ def segment_customers(
             churn=churn,
             **params,
         )
-    run.notes = notes
+    # a history too short to tell loyalty: said once, in one line (the names say nothing more)
+    reason = run.segmenter.metrics_.get("naming", {}).get("reason")
+    run.notes = ([f"segments: {reason}"] if reason else []) + notes
     return run
 
 
