@@ -1058,12 +1058,12 @@ def penalised_if_needed(
 
     Examples
     --------
-    >>> m = penalised_if_needed(
-    ...     lambda pen: BetaGeoModel(penalizer=pen)._fit_quietly([1, 0, 2], [3.0, 0, 8], [9, 9, 9]),
-    ...     lambda m: None,
-    ... )
-    >>> m.fit_
-    'maximum likelihood'
+    >>> def fit_at(penalizer):
+    ...     return BetaGeoModel(penalizer, n_starts=2)._fit_quietly([1, 0, 2, 4], [3.0, 0, 8, 9],
+    ...                                                              [9, 9, 9, 10])
+    >>> m = penalised_if_needed(fit_at, _bgnbd_problem)
+    >>> m.fit_.split(":")[0], m.penalizer
+    ('penalised (0.001)', 0.001)
     """
     model = fit_at(0.0)
     why = problem(model)
