@@ -12,7 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkit.btyd import BetaGeoModel, BoundaryWarning, _bgnbd, compress_rows, validate_rfm
+from toolkit.btyd import (
+    STANDARD_PENALTIES,
+    BetaGeoModel,
+    BoundaryWarning,
+    _bgnbd,
+    compress_rows,
+    fit_standard,
+    validate_rfm,
+)
 from toolkit.errors import InputError, NotFittedError
 
 # FHL 2005 and lifetimes' documented fit on the CDNOW summary (weeks)
@@ -334,6 +342,79 @@ def test_no_dropout_data_warn_and_return():
     assert penalised.params_["a"] > 0.01 and not penalised.boundary_warnings_
 
 
+# --- the standard fit: maximum likelihood where it is interior and well determined ----------------
+
+
+def test_standard_fit_is_maximum_likelihood_where_that_is_interior():
+    x, tx, T = simulate(4000, 0.5, 10.0, 0.8, 2.5, 52, seed=11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        std = fit_standard(x, tx, T)
+    assert std.fit_ == "maximum likelihood" and std.penalizer == 0
+    assert std.params_ == BetaGeoModel(n_starts=2).fit(x, tx, T).params_
+    assert std.summary()["fit"] == "maximum likelihood"
+    assert fit_standard(x, tx, T).params_ == std.params_  # deterministic
+
+
+def test_standard_fit_falls_back_to_the_penalty_at_a_boundary_and_says_so():
+    x, tx, T = simulate(2000, 0.5, 10, 0.8, 2.5, 52, seed=1, dropout=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the discarded fit's boundary is told, not warned
+        std = fit_standard(x, tx, T)
+    assert std.penalizer == STANDARD_PENALTIES[0] == 0.001
+    assert std.fit_.startswith("penalised (0.001): the unpenalised fit ran to a boundary (a -> 0")
+    assert not std.boundary_warnings_
+    assert std.params_ == BetaGeoModel(penalizer=0.001, n_starts=2).fit(x, tx, T).params_
+
+
+def test_standard_fit_climbs_the_ladder_and_keeps_the_smallest_penalty_if_none_cures():
+    calls = []
+
+    def fit_at(pen):
+        calls.append(pen)
+        return BetaGeoModel(penalizer=pen)._fit_quietly(
+            TINY["frequency"], TINY["recency"], TINY["T"]
+        )
+
+    cured = _bgnbd.penalised_if_needed(fit_at, lambda m: None if m.penalizer >= 0.01 else "x")
+    assert calls == [0.0, 0.001, 0.01] and cured.penalizer == 0.01
+    assert cured.fit_ == "penalised (0.01): the unpenalised fit x"
+    calls.clear()
+    never = _bgnbd.penalised_if_needed(fit_at, lambda m: "ran to a boundary (b -> 0)")
+    assert calls == [0.0, *STANDARD_PENALTIES] and never.penalizer == 0.001
+    assert never.fit_.endswith("ran to a boundary (b -> 0); 0.01, 0.1 did no better")
+
+
+@pytest.mark.parametrize(
+    ("se", "boundary", "converged", "expected"),
+    [
+        ({"r": 0.1, "b": 1.0}, [], True, None),
+        ({"r": 0.1, "b": 3.0}, [], True, "does not pin b down (b = 2.5, standard error 3)"),
+        ({"r": 0.1, "b": float("nan")}, [], True, "leaves b undetermined"),
+        ({"r": 0.1, "b": 1.0}, [], False, "did not converge"),
+        (
+            {"r": 0.1, "b": 1.0},
+            ["BG/NBD fit at a boundary (a -> 0; a = 1e-4): the data show no dropout"],
+            True,
+            "ran to a boundary (a -> 0; a = 1e-4)",
+        ),
+        (
+            {"r": 0.1, "b": 1.0},
+            ["BG/NBD fit: the Hessian is singular at the optimum"],
+            True,
+            "has a singular Hessian",
+        ),
+    ],
+    ids=["sound", "se-too-large", "se-nan", "not-converged", "boundary", "singular"],
+)
+def test_fit_problem_names_what_is_wrong(se, boundary, converged, expected):
+    problem = _bgnbd.fit_problem({"r": 0.25, "b": 2.5}, se, boundary, converged)
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None and problem.startswith(expected), problem
+
+
 def test_penalizer_shrinks_log_parameters_towards_zero():
     x, tx, T = simulate(500, 0.3, 10, 0.5, 6.0, 40, seed=2)
     plain = BetaGeoModel().fit(x, tx, T)
@@ -430,6 +511,19 @@ def test_cdnow_matches_fader_hardie_lee(cdnow_model: BetaGeoModel):
 
 
 @pytest.mark.realdata
+def test_cdnow_standard_fit_is_the_published_maximum_likelihood(cdnow: pd.DataFrame):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        std = fit_standard(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    assert std.fit_ == "maximum likelihood"
+    for k, v in CDNOW_PARAMS.items():
+        assert std.params_[k] == pytest.approx(v, abs=0.001), k
+    assert std.log_likelihood_ == pytest.approx(-9582.4, abs=0.1)
+    again = fit_standard(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    assert again.params_ == std.params_  # deterministic
+
+
+@pytest.mark.realdata
 def test_cdnow_predictions_track_the_holdout(
     shared_data: Path, cdnow: pd.DataFrame, cdnow_model: BetaGeoModel
 ):
@@ -489,3 +583,12 @@ def test_online_retail_fit_returns_and_ranks(shared_data: Path):
     assert auc >= 0.729
     for pen in (0.001, 0.01, 0.1):
         assert BetaGeoModel(penalizer=pen).fit(frequency, recency, T).converged_
+    # the standard fit there: the unpenalised fit runs to a boundary, so the penalty, said so
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        std = fit_standard(frequency, recency, T)
+    assert std.fit_.startswith("penalised (0.001): the unpenalised fit ran to a boundary")
+    assert "a -> 0" in std.fit_ and not std.boundary_warnings_
+    penalised = BetaGeoModel(penalizer=0.001, n_starts=2).fit(frequency, recency, T)
+    assert std.params_ == penalised.params_
+    assert roc_auc_score(bought, std.expected_purchases(91, frequency, recency, T)) >= 0.729

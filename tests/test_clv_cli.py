@@ -80,7 +80,12 @@ def test_without_spend_leaves_clv_empty(cli, tmp_path: Path):
         ("ID,frequency,recency,T\n1,0,0,5\n2,two,1,5\n", [], "column 'frequency'"),
         ("ID,frequency,recency,T\n1,1,1,5\n", ["--cutoff", "2020-01-01"], "--cutoff applies"),
         ("ID,frequency,recency,T\n1,1,1,5\n", ["--horizon", "0"], "--horizon must be > 0"),
-        ("ID,x,t_x,T,zbar\n1,1,1,5,-3\n2,2,3,5,10\n", [], "column 'zbar'|monetary value"),
+        # a missing spend of a repeat customer is an input error (one of 0 or less is not)
+        (
+            "ID,x,t_x,T,zbar\n1,1,1,5,\n2,2,3,5,10\n3,1,2,5,7\n",
+            [],
+            "column 'zbar'|monetary value must be a number \\(not missing",
+        ),
         # a century is the longest: the CLV sum has a term a month (1e9 weeks never ended)
         ("ID,frequency,recency,T\n1,1,1,5\n", ["--horizon", "inf"], "--horizon must be at most"),
         ("ID,frequency,recency,T\n1,1,1,5\n", ["--horizon", "1e9"], "--horizon must be at most"),
@@ -96,7 +101,7 @@ def test_without_spend_leaves_clv_empty(cli, tmp_path: Path):
         "text",
         "cutoff",
         "horizon",
-        "negative-spend",
+        "missing-spend",
         "infinite-horizon",
         "huge-horizon",
         "infinite-rate",
@@ -112,6 +117,47 @@ def test_bad_input_exits_2_naming_the_problem(cli, tmp_path: Path, content, extr
     if not message.startswith(("--cutoff", "--horizon", "--discount-rate")):
         assert "bad.csv" in result.output
     assert not (tmp_path / "o" / "customers.csv").exists()
+
+
+def test_a_repeat_spend_of_zero_or_less_is_left_out_of_gamma_gamma(cli, tmp_path: Path):
+    path = tmp_path / "summary.csv"
+    path.write_text(SUMMARY + "0008,2,20,40,0\n0009,1,30,40,-3.5\n")
+    out = tmp_path / "clv"
+    result = cli("clv", path, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "Gamma-Gamma on 5 customers with repeat purchases" in result.output
+    assert "2 with a mean repeat spend of 0 or less are left out of the fit" in result.output
+    customers, params = read_outputs(out)
+    assert params["gamma_gamma"]["n_left_out_nonpositive_spend"] == 2
+    assert params["gamma_gamma"]["n_customers"] == 5
+    spend = customers.set_index("customer_id")["expected_avg_spend"]
+    assert spend["0008"] == pytest.approx(spend["0001"]) == pytest.approx(spend["0009"])
+    assert customers["clv"].notna().all()
+
+
+def test_the_standard_fit_says_when_it_needed_the_penalty(cli, tmp_path: Path):
+    rng = np.random.default_rng(3)  # steady buyers who never stop: the dropout goes to 0
+    n = 400
+    T = rng.uniform(100, 300, n)
+    x = rng.poisson(T / 20.0)
+    t = np.where(x > 0, T - rng.exponential(5.0, n).clip(0, None), 0.0).clip(0, None)
+    path = tmp_path / "steady.csv"
+    pd.DataFrame({"id": range(n), "frequency": x, "recency": np.minimum(t, T), "T": T}).to_csv(
+        path, index=False
+    )
+    result = cli("clv", path, "--out", tmp_path / "clv")
+    assert result.exit_code == 0, result.output
+    _, params = read_outputs(tmp_path / "clv")
+    fit = params["bgnbd"]["fit"]
+    # 0.001 still leaves the dropout undetermined here: the next penalty of the ladder
+    assert fit.startswith("penalised (0.01): the unpenalised fit ran to a boundary (a -> 0")
+    assert params["bgnbd"]["penalizer"] == 0.01 and params["bgnbd"]["flags"] == []
+    assert f"BG/NBD fit: {fit}" in result.output
+    forced = cli("clv", path, "--out", tmp_path / "forced", "--penalizer", "0.05")
+    assert forced.exit_code == 0, forced.output
+    _, params = read_outputs(tmp_path / "forced")
+    assert params["bgnbd"]["fit"] == "penalised (0.05) (the penalty asked for)"
+    assert params["bgnbd"]["penalizer"] == 0.05
 
 
 def test_transaction_log_is_summarised_first(cli, tmp_path: Path):
@@ -167,6 +213,38 @@ def test_cdnow_summary_weeks(cli, shared_data: Path, tmp_path: Path):
     assert bg["warnings"] == [] and bg["converged"] is True
     assert params["gamma_gamma"] is None
     assert len(customers) == 2357 and customers["customer_id"].iloc[0] == "1"
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("cdnow_customers_summary.csv", {"r": 0.2426, "alpha": 4.4135, "a": 0.7929, "b": 2.4259}),
+        ("cdnow_customers_summary_with_transactions.csv", {"p": 6.25, "q": 3.74, "v": 15.44}),
+    ],
+    ids=["bgnbd", "gamma-gamma"],
+)
+def test_cdnow_without_options_is_the_published_fit(
+    cli, shared_data: Path, tmp_path, name, expected
+):
+    """The standard fit is plain maximum likelihood where it is interior and well determined."""
+    out = tmp_path / "D"
+    result = cli("clv", shared_data / name, "--out", out)
+    assert result.exit_code == 0, result.output
+    _, params = read_outputs(out)
+    bg, gg = params["bgnbd"], params["gamma_gamma"]
+    for k, v in {"r": 0.2426, "alpha": 4.4135, "a": 0.7929, "b": 2.4259}.items():
+        assert bg[k] == pytest.approx(v, abs=0.001), k
+    assert bg["log_likelihood"] == pytest.approx(-9582.4, abs=0.1)
+    assert bg["fit"] == "maximum likelihood" and bg["penalizer"] == 0
+    assert "BG/NBD fit: maximum likelihood" in result.output
+    if "p" in expected:
+        for k, v in expected.items():
+            assert gg[k] == pytest.approx(v, abs=0.01), k
+        assert gg["fit"] == "maximum likelihood" and gg["n_customers"] == 946
+        assert "Gamma-Gamma fit: maximum likelihood" in result.output
+    else:
+        assert gg is None
 
 
 @pytest.mark.realdata

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toolkit.btyd import BetaGeoModel, BoundaryWarning, GammaGammaModel, _gamma_gamma
+from toolkit.btyd import BetaGeoModel, BoundaryWarning, GammaGammaModel, _gamma_gamma, fit_spend
 from toolkit.errors import InputError, NotFittedError
 
 X = np.array([1.0, 2.0, 5.0, 3.0, 1.0, 4.0])
@@ -91,6 +91,51 @@ def test_expected_spend_by_hand():
 def test_invalid_input(frequency, monetary, message):
     with pytest.raises(InputError, match=message):
         GammaGammaModel().fit(frequency, monetary)
+
+
+def test_a_spend_of_zero_or_less_can_be_left_out_of_the_fit():
+    x = np.append(X, [2.0, 3.0, 0.0])
+    m = np.append(M, [0.0, -4.0, 0.0])
+    with pytest.raises(InputError, match="monetary value must be a number > 0.*2 rows"):
+        GammaGammaModel().fit(x, m)  # strict by default
+    gg = GammaGammaModel().fit(x, m, nonpositive="leave out")
+    only = GammaGammaModel().fit(X, M)
+    assert gg.params_ == only.params_
+    assert (gg.n_customers_, gg.n_nonpositive_, gg.n_excluded_) == (6, 2, 1)
+    assert gg.summary()["n_left_out_nonpositive_spend"] == 2
+    # scored as a customer with no spend evidence: the population mean
+    mean = gg.expected_spend([0], [0.0])[0]
+    np.testing.assert_allclose(gg.expected_spend([2, 3, 1], [0.0, -4.0, np.nan]), mean)
+    with pytest.raises(InputError, match=r"a number \(not missing or infinite\).*1 rows"):
+        GammaGammaModel().fit([1, 2, 3], [10.0, np.nan, 4.0], nonpositive="leave out")
+    with pytest.raises(InputError, match="`nonpositive` must be 'raise' or 'leave out'"):
+        GammaGammaModel().fit(X, M, nonpositive="drop")
+
+
+def test_fit_spend_leaves_out_and_is_maximum_likelihood_where_interior():
+    rng = np.random.default_rng(8)
+    x = rng.integers(1, 8, 400).astype(float)
+    nu = rng.gamma(3.0, 1 / 60.0, 400)  # customer-specific scales: heterogeneous spend
+    m = np.array([rng.gamma(2.5, 1 / n, int(k)).mean() for k, n in zip(x, nu, strict=True)])
+    m[:3] = [0.0, -1.0, 0.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gg = fit_spend(x, m)
+    assert gg.fit_ == "maximum likelihood" and gg.penalizer == 0 and gg.n_nonpositive_ == 3
+    assert gg.params_ == GammaGammaModel().fit(x[3:], m[3:]).params_
+    assert fit_spend(x, m, penalizer=0.5).fit_ == "penalised (0.5)"
+
+
+def test_fit_spend_falls_back_to_the_penalty_at_a_boundary():
+    rng = np.random.default_rng(4)
+    x = rng.integers(1, 8, 300).astype(float)
+    m = np.array([rng.gamma(4.0, 1 / 0.2, int(k)).mean() for k in x])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gg = fit_spend(x, m)
+    assert gg.fit_.startswith("penalised (0.")
+    assert "the unpenalised fit ran to a boundary (q, v -> infinity" in gg.fit_
+    assert [str(w.message) for w in caught] == gg.warnings_  # only the kept fit's warnings
 
 
 def test_not_fitted():
@@ -179,6 +224,11 @@ def test_cdnow_matches_fader_hardie_lee(shared_data: Path):
     assert gg.frequency_monetary_corr_ == pytest.approx(0.11, abs=0.01)
     # FHL "RFM and CLV": population mean spend per transaction p v / (q - 1) = $35.2
     assert gg.expected_spend([0], [0.0])[0] == pytest.approx(35.2, abs=0.1)
+    # the standard fit is that maximum likelihood: interior and well determined
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        std = fit_spend(df["x"], df["zbar"])
+    assert std.fit_ == "maximum likelihood" and std.params_ == gg.params_
 
 
 def test_homogeneous_spend_is_a_boundary_not_an_error():

@@ -109,3 +109,59 @@ def test_run_checks_its_options_before_any_step(cli, tmp_path, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert not (tmp_path / "run").exists()  # no step has written anything
+
+
+@pytest.fixture(scope="module")
+def zero_repeat_log(tmp_path_factory):
+    """A small log where one customer's repeat purchases total 0.00 (free repeat orders)."""
+    from toolkit.datasets import generate_transactions
+
+    tx, _ = generate_transactions(250, seed=2, start="2023-01-01", end="2023-12-31")
+    tx["amount"] = (tx["quantity"] * tx["unit_price"]).round(2)
+    day = tx["invoice_date"].dt.normalize()
+    repeat = day > day.groupby(tx["customer_id"]).transform("min")
+    days = day[repeat].groupby(tx["customer_id"][repeat]).nunique()
+    who = days[days >= 2].index[0]
+    tx.loc[(tx["customer_id"] == who) & repeat, "amount"] = 0.0
+    path = tmp_path_factory.mktemp("zero") / "tx.csv"
+    tx.drop(columns=["quantity", "unit_price"]).to_csv(path, index=False)
+    return path, str(who)
+
+
+LEFT_OUT = "1 customer with repeat purchases but a mean repeat spend of 0 or less left out"
+
+
+@pytest.mark.slow
+def test_a_zero_repeat_spend_stops_no_command(cli, tmp_path, zero_repeat_log):
+    """Gamma-Gamma leaves that customer out of its fit and scores them at the population mean;
+    clv and features say how many were left out."""
+    log, who = zero_repeat_log
+    clv = cli("clv", log, "--out", tmp_path / "clv")
+    assert clv.exit_code == 0, clv.output
+    assert "1 with a mean repeat spend of 0 or less is left out of the fit" in clv.output
+    params = json.loads((tmp_path / "clv" / "params.json").read_text())
+    assert params["gamma_gamma"]["n_left_out_nonpositive_spend"] == 1
+    customers = pd.read_csv(tmp_path / "clv" / "customers.csv", dtype={"customer_id": str})
+    spend = customers.set_index("customer_id")["expected_avg_spend"]
+    one_timer = customers.loc[customers["frequency"] == 0, "customer_id"].iloc[0]
+    assert spend[who] == pytest.approx(spend[one_timer])  # the population mean
+    assert customers["clv"].notna().all()
+
+    features = cli("features", log, "--out", tmp_path / "f.csv")
+    assert features.exit_code == 0, features.output
+    assert LEFT_OUT in features.output
+    assert "Gamma-Gamma not fitted" not in features.output
+    f = pd.read_csv(tmp_path / "f.csv", dtype={"customer_id": str}).set_index("customer_id")
+    assert f["expected_value"].notna().all() and f.loc[who, "expected_value"] > 0
+
+    model = tmp_path / "M"
+    for args in (
+        ["train", log, "--out", model, "--horizon", "60", "--models", "tree,bgnbd"],
+        ["predict", model, log, "--out", tmp_path / "churn.csv"],
+        ["run", log, "--out", tmp_path / "run", "--horizon", "60", "--models", "tree,bgnbd"],
+    ):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+    value_model = json.loads((model / "value_model.json").read_text())
+    assert value_model["kind"] == "bgnbd_gg"
+    assert json.loads((tmp_path / "run" / "clv" / "params.json").read_text())["gamma_gamma"]

@@ -80,6 +80,18 @@ def _cdnow_summary(path):
     ).to_csv(path, index=False)
 
 
+def _cdnow_spend(path):
+    """The summary with spend: x, t_x, T and zbar (the mean repeat spend), CRLF line ends."""
+    rng = np.random.default_rng(5)
+    n = 300
+    T = np.full(n, 38.86)
+    x = rng.poisson(1.5, n)
+    t_x = np.where(x > 0, rng.uniform(0, 1, n) * T, 0).round(2)
+    zbar = np.where(x > 0, rng.gamma(6.0, 1 / rng.gamma(3.7, 1 / 15.4, n)) / 6.0, 0).round(2)
+    frame = pd.DataFrame({"ID": range(1, n + 1), "x": x, "t_x": t_x, "T": T, "zbar": zbar})
+    frame.to_csv(path, index=False, lineterminator="\r\n")
+
+
 def _mall(path, n=120, seed=5):
     rng = np.random.default_rng(seed)
     income = rng.integers(15, 140, n)
@@ -107,6 +119,7 @@ STAND_INS = {
     "online_retail.csv.gz": _online_retail,
     "CDNOW_sample.txt": _cdnow,
     "cdnow_customers_summary.csv": _cdnow_summary,
+    "cdnow_customers_summary_with_transactions.csv": _cdnow_spend,
     "Mall_Customers.csv": _mall,
     "new_customers.csv": lambda p: _mall(p, n=40, seed=6),
     "demo-output/data/transactions.parquet": _demo_log,

@@ -2,7 +2,8 @@
 
 The layer below features, clv, the churn models and the churn list, which all use it; it
 imports nothing from them. :mod:`toolkit.btyd._bgnbd` (BG/NBD and the toolkit's one standard
-fit at a cutoff), :mod:`toolkit.btyd._gamma_gamma` (spend per purchase),
+fit at a cutoff: maximum likelihood where it is interior and well determined, else a small
+penalty), :mod:`toolkit.btyd._gamma_gamma` (spend per purchase, and its standard fit),
 :mod:`toolkit.btyd._value` (expected value if retained: the basis of value_at_risk),
 :mod:`toolkit.btyd._clv` (CLV for every customer of a summary: what ``toolkit clv`` writes).
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from toolkit.btyd._bgnbd import (
     STANDARD_PENALIZER,
+    STANDARD_PENALTIES,
     BetaGeoModel,
     BoundaryWarning,
     FitConvergenceWarning,
@@ -27,7 +29,7 @@ from toolkit.btyd._bgnbd import (
     validate_rfm,
 )
 from toolkit.btyd._clv import find_summary_columns, run_clv
-from toolkit.btyd._gamma_gamma import PERIOD_LENGTH, GammaGammaModel
+from toolkit.btyd._gamma_gamma import PERIOD_LENGTH, GammaGammaModel, fit_spend
 from toolkit.btyd._value import (
     expected_value,
     find_value_column,
@@ -42,6 +44,7 @@ __all__ = [
     "GammaGammaModel",
     "PERIOD_LENGTH",
     "STANDARD_PENALIZER",
+    "STANDARD_PENALTIES",
     "compress_rows",
     "expected_value",
     "find_value_column",
@@ -50,6 +53,7 @@ __all__ = [
     "median_days_to_next_order",
     "run_clv",
     "fit_flags",
+    "fit_spend",
     "fit_standard",
     "validate_rfm",
 ]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -490,6 +490,9 @@ class BetaGeoModel(ParamsMixin):
         Number (total weight) of customers fitted.
     n_unique_rows_ : int
         Number of distinct ``(frequency, recency, T)`` rows the likelihood was evaluated on.
+    fit_ : str
+        How the parameters were obtained: ``"maximum likelihood"`` (penalizer 0) or
+        ``"penalised (X)"``; :func:`fit_standard` adds why it needed the penalty.
 
     Examples
     --------
@@ -560,22 +563,37 @@ class BetaGeoModel(ParamsMixin):
         >>> m.converged_
         True
         """
+        self._fit_quietly(frequency, recency, T, weights)
+        self._warn(stacklevel=3)
+        return self
+
+    def _fit_quietly(
+        self,
+        frequency: ArrayLike,
+        recency: ArrayLike,
+        T: ArrayLike,
+        weights: ArrayLike | None = None,
+    ) -> BetaGeoModel:
+        """``fit`` without its warnings (:func:`penalised_if_needed` warns for the fit it
+        keeps only; ``warnings.catch_warnings`` is not thread-safe)."""
         from threadpoolctl import threadpool_limits
 
         # the optimiser makes many tiny BLAS calls (4 parameters); a multi-threaded BLAS makes
         # each of them 10-30x slower than a single thread does
         with threadpool_limits(1):
             self._fit(frequency, recency, T, weights)
+        return self
+
+    def _warn(self, stacklevel: int) -> None:
         for msg in self.boundary_warnings_:
-            warnings.warn(msg, BoundaryWarning, stacklevel=2)
+            warnings.warn(msg, BoundaryWarning, stacklevel=stacklevel)
         if not self.converged_:
             warnings.warn(
                 "BG/NBD fit: the optimiser stopped before reaching its tolerance "
                 f"({self._message}); the best parameters found are returned",
                 FitConvergenceWarning,
-                stacklevel=2,
+                stacklevel=stacklevel,
             )
-        return self
 
     def _fit(
         self,
@@ -632,6 +650,7 @@ class BetaGeoModel(ParamsMixin):
                 "likelihood), so the parameters are not individually identified"
             )
         self._message = str(best.message)
+        self.fit_ = "maximum likelihood" if penalizer == 0 else f"penalised ({penalizer:g})"
 
     def _starts(self, d: _Data) -> list[FloatArray]:
         # moment-based start: r = 1 and alpha from the mean purchase rate; a = 1, b = 3
@@ -652,8 +671,11 @@ class BetaGeoModel(ParamsMixin):
         """A few safeguarded Newton steps from the L-BFGS-B optimum (interior solutions only).
 
         L-BFGS-B stops on a flat objective a little short of the optimum; Newton steps with the
-        (numerical) Hessian take the parameters to full precision. A step is kept only if it
-        lowers the objective.
+        (numerical) Hessian take the parameters to full precision. A step is kept if it lowers
+        the objective, or, this close to the optimum, where the change in the objective is
+        below its rounding error (about 1e-16 for a step of 1e-8: the unpenalised fit on
+        CDNOW-like data), if it does not raise it beyond that error and shrinks the gradient;
+        else the same data in another row order would stop at another point of the flat top.
         """
         f, g = _objective(theta, d, penalizer)
         for _ in range(20):
@@ -668,10 +690,11 @@ class BetaGeoModel(ParamsMixin):
             except np.linalg.LinAlgError:
                 break
             improved = False
+            noise = 1e-14 * max(1.0, abs(f))
             for shrink in (1.0, 0.5, 0.25, 0.125):
                 cand = np.clip(theta + shrink * step, _LO, _HI)
                 fc, gc = _objective(cand, d, penalizer)
-                if fc <= f:
+                if fc <= f or (fc <= f + noise and np.max(np.abs(gc)) < np.max(np.abs(g))):
                     theta, f, g, improved = cand, fc, gc, True
                     break
             if not improved or np.max(np.abs(g)) < 1e-13:
@@ -924,6 +947,7 @@ class BetaGeoModel(ParamsMixin):
                 "delta method to the natural scale"
             ),
             "penalizer": float(self.penalizer),
+            "fit": getattr(self, "fit_", None),
             "converged": self.converged_,
             "n_customers": self.n_customers_,
             "n_unique_rows": self.n_unique_rows_,
@@ -961,24 +985,148 @@ def _maybe_compressed(func: Any, *cols: FloatArray) -> FloatArray:
 
 # --- the toolkit's one BG/NBD fit at a cutoff -----------------------------------------------------
 
-#: the fit every command uses for "the BG/NBD model of these customers at this cutoff" (features,
-#: clv without --penalizer, the churn model's value model): a light L2 penalty keeps fits on data
-#: with little visible dropout (Online Retail) off the model's boundaries and the ranking sensible
+#: the first penalty the standard fit falls back to when the unpenalised fit is not an interior,
+#: well-determined maximum (on Online Retail the unpenalised fit sends the dropout to 0)
 STANDARD_PENALIZER = 0.001
+#: the penalties tried in turn, until one gives an interior, well-determined fit
+STANDARD_PENALTIES = (STANDARD_PENALIZER, 0.01, 0.1)
 STANDARD_STARTS = 2
 #: above this many customers the population parameters are fitted on a seeded sample (their
 #: standard errors are already tiny at this size); every customer is still scored
 FIT_SAMPLE = 50_000
 
 
+def fit_problem(
+    params: dict[str, float],
+    standard_errors: dict[str, float],
+    boundary: list[str],
+    converged: bool,
+) -> str | None:
+    """Why a fit is not an interior, well-determined maximum, in words; None when it is.
+
+    Interior: no boundary message. Well determined: converged, and every standard error finite
+    and smaller than its estimate.
+
+    Examples
+    --------
+    >>> fit_problem({"r": 0.24, "b": 2.4}, {"r": 0.01, "b": 0.7}, [], True) is None
+    True
+    >>> fit_problem({"r": 0.2, "b": 6.75}, {"r": 0.01, "b": 22.4}, [], True)
+    'does not pin b down (b = 6.75, standard error 22.4)'
+    """
+    import re
+
+    if boundary:
+        found = re.search(r"at a boundary (\([^)]*\))", boundary[0])
+        if found:
+            return f"ran to a boundary {found.group(1)}"
+        if "singular" in boundary[0]:
+            return "has a singular Hessian (a flat direction of the likelihood)"
+        return f"ran to a boundary ({boundary[0]})"
+    if not converged:
+        return "did not converge"
+    for name, value in params.items():
+        se = standard_errors.get(name, float("nan"))
+        if not np.isfinite(se):
+            return f"leaves {name} undetermined (no finite standard error)"
+        if se >= abs(value):
+            return f"does not pin {name} down ({name} = {value:.3g}, standard error {se:.3g})"
+    return None
+
+
+class _Fitted(Protocol):
+    fit_: str
+
+    def _warn(self, stacklevel: int) -> None: ...
+
+
+_Model = TypeVar("_Model", bound=_Fitted)
+
+
+def penalised_if_needed(
+    fit_at: Callable[[float], _Model], problem: Callable[[_Model], str | None]
+) -> _Model:
+    """The standard fit's policy (BG/NBD and Gamma-Gamma): plain maximum likelihood where it is
+    interior and well determined, else the first of :data:`STANDARD_PENALTIES` that is.
+
+    ``fit_at(penalizer)`` fits a model without warning (the models' ``_fit_quietly``),
+    ``problem(model)`` says what is wrong with it (see :func:`fit_problem`). The model
+    returned has ``fit_`` set to ``"maximum likelihood"`` or ``"penalised (X): the unpenalised
+    fit ..."``; when no penalty cures the problem, the smallest penalty's fit is returned and
+    ``fit_`` says so. Only the returned fit's warnings are raised (a discarded fit's boundary
+    is told in ``fit_``).
+
+    Examples
+    --------
+    >>> def fit_at(penalizer):
+    ...     return BetaGeoModel(penalizer, n_starts=2)._fit_quietly([1, 0, 2, 4], [3.0, 0, 8, 9],
+    ...                                                              [9, 9, 9, 10])
+    >>> m = penalised_if_needed(fit_at, _bgnbd_problem)
+    >>> m.fit_.split(":")[0], m.penalizer
+    ('penalised (0.001)', 0.001)
+    """
+    model = fit_at(0.0)
+    why = problem(model)
+    if why is None:
+        model.fit_ = "maximum likelihood"
+        model._warn(stacklevel=4)
+        return model
+    first: tuple[_Model, float] | None = None
+    for penalizer in STANDARD_PENALTIES:
+        model = fit_at(penalizer)
+        if problem(model) is None:
+            model.fit_ = f"penalised ({penalizer:g}): the unpenalised fit {why}"
+            model._warn(stacklevel=4)
+            return model
+        if first is None:
+            first = (model, penalizer)
+    assert first is not None
+    model, penalizer = first
+    tried = ", ".join(f"{p:g}" for p in STANDARD_PENALTIES[1:])
+    model.fit_ = f"penalised ({penalizer:g}): the unpenalised fit {why}; {tried} did no better"
+    model._warn(stacklevel=4)
+    return model
+
+
+def _bgnbd_problem(model: BetaGeoModel) -> str | None:
+    return fit_problem(
+        model.params_, model.standard_errors_, model.boundary_warnings_, model.converged_
+    )
+
+
 def fit_standard(
-    frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, *, sample: int = FIT_SAMPLE
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    *,
+    sample: int = FIT_SAMPLE,
+    weights: ArrayLike | None = None,
 ) -> BetaGeoModel:
     """The toolkit's standard BG/NBD fit: the same data always give the same parameters.
 
     Every command that fits "the BG/NBD model at a cutoff" calls this, so that ``toolkit
     features``, ``toolkit clv`` and ``toolkit train`` report one fit for the same data and
-    cutoff. Warnings (boundaries, convergence) are raised as by :meth:`BetaGeoModel.fit`.
+    cutoff. It is the unpenalised maximum likelihood when that is interior (no boundary) and
+    well determined (converged, every standard error finite and smaller than its estimate);
+    otherwise the same with the first penalty of :data:`STANDARD_PENALTIES` (0.001, 0.01, 0.1)
+    that is, or 0.001 when none is. ``fit_`` on the model says which, and why
+    (:func:`penalised_if_needed`). Warnings (boundaries, convergence) of the fit returned are
+    raised as by :meth:`BetaGeoModel.fit`.
+
+    Parameters
+    ----------
+    frequency, recency, T : array-like of shape (n,)
+        The customers' summaries.
+    sample : int, default FIT_SAMPLE
+        Above this many rows (without ``weights``), the parameters are fitted on a seeded
+        sample of this many.
+    weights : array-like of shape (n,), optional
+        Number of customers each row stands for (distinct histories with their counts); every
+        row is then fitted.
+
+    Returns
+    -------
+    BetaGeoModel
 
     Examples
     --------
@@ -986,14 +1134,21 @@ def fit_standard(
     >>> b = fit_standard([1, 0, 2, 4], [3.0, 0, 8.0, 9.0], [9, 9, 9, 10])
     >>> a.params_ == b.params_
     True
+    >>> a.fit_.split(":")[0]
+    'penalised (0.001)'
     """
     x = np.asarray(frequency, dtype=np.float64)
     tx = np.asarray(recency, dtype=np.float64)
     T_ = np.asarray(T, dtype=np.float64)
-    if x.size > sample:
+    if weights is None and x.size > sample:
         rows = np.sort(np.random.default_rng(0).choice(x.size, sample, replace=False))
         x, tx, T_ = x[rows], tx[rows], T_[rows]
-    return BetaGeoModel(penalizer=STANDARD_PENALIZER, n_starts=STANDARD_STARTS).fit(x, tx, T_)
+
+    def fit_at(penalizer: float) -> BetaGeoModel:
+        model = BetaGeoModel(penalizer=penalizer, n_starts=STANDARD_STARTS)
+        return model._fit_quietly(x, tx, T_, weights=weights)
+
+    return penalised_if_needed(fit_at, _bgnbd_problem)
 
 
 def fit_flags(

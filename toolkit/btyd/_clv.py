@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.btyd._bgnbd import STANDARD_PENALIZER, BetaGeoModel, fit_flags, fit_standard
-from toolkit.btyd._gamma_gamma import PERIOD_LENGTH, GammaGammaModel
+from toolkit.btyd._bgnbd import BetaGeoModel, fit_flags, fit_standard
+from toolkit.btyd._gamma_gamma import PERIOD_LENGTH, fit_spend
 from toolkit.errors import InputError
 from toolkit.io import connect, find_id_column, normalise, read_table
 from toolkit.io._read import open_raw
@@ -168,10 +168,16 @@ def run_clv(
     written to params.json, the fitted BG/NBD model, and the notes to tell the user (fitting
     warnings other than the flags in the params, what the spend model covered).
 
-    ``penalizer`` None is the toolkit's standard fit (:func:`toolkit.btyd.fit_standard`), the
-    one ``toolkit features`` and ``toolkit train`` make at the same cutoff; a number fits both
+    ``penalizer`` None is the toolkit's standard fit (:func:`toolkit.btyd.fit_standard`,
+    :func:`toolkit.btyd.fit_spend`), the one ``toolkit features`` and ``toolkit train`` make at
+    the same cutoff: plain maximum likelihood where it is interior and well determined, else a
+    small penalty, said in the notes and under ``fit`` in the params. A number fits both
     models with that penalty on every customer (0: plain maximum likelihood, as in the
-    published fits).
+    published fits, even at a boundary).
+
+    Repeat customers whose mean repeat spend is 0 or less are left out of the Gamma-Gamma fit
+    (the notes and ``gamma_gamma.n_left_out_nonpositive_spend`` count them) and get the
+    population mean spend; a missing spend of a repeat customer is an input error.
     """
     import warnings
 
@@ -191,6 +197,8 @@ def run_clv(
     for w in caught:
         if str(w.message) not in flags:
             notes.append(f"warning: {w.message}")
+    if penalizer is None:
+        notes.append(f"BG/NBD fit: {bg.fit_}")
 
     out = summary.copy()
     if "monetary_value" not in out.columns:
@@ -203,13 +211,13 @@ def run_clv(
     gg_params: dict[str, Any] | None = None
     m = out["monetary_value"].to_numpy(np.float64)
     has_spend = "monetary_value" in summary.columns and bool(np.isfinite(m).any())
-    if has_spend and (x > 0).sum() >= 2:
-        # the spend of every repeat customer is validated: a bad value is an input error
+    with np.errstate(invalid="ignore"):
+        positive = int(((x > 0) & (m > 0)).sum())
+    if has_spend and (x > 0).sum() >= 2 and positive >= 2:
+        # a missing spend of a repeat customer is an input error; one of 0 or less is left out
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            gg = GammaGammaModel(
-                penalizer=STANDARD_PENALIZER if penalizer is None else penalizer
-            ).fit(x, m)
+            gg = fit_spend(x, m, penalizer=penalizer)
         for w in caught:
             notes.append(f"warning: {w.message}")
         gg_params = gg.summary()
@@ -224,14 +232,30 @@ def run_clv(
             discount_rate=discount_rate,
             time_unit=time_unit,  # type: ignore[arg-type]
         )
+        n_left = gg.n_nonpositive_
+        left_out = (
+            f"; {n_left:,} with a mean repeat spend of 0 or less {'is' if n_left == 1 else 'are'} "
+            "left out of the fit and get it too"
+            if n_left
+            else ""
+        )
         notes.append(
             f"Gamma-Gamma on {gg.n_customers_:,} customers with repeat purchases "
-            f"({gg.n_excluded_:,} without are not fitted; they get the population mean spend)"
+            f"({gg.n_excluded_:,} without are not fitted; they get the population mean spend"
+            f"{left_out})"
         )
+        if penalizer is None:
+            notes.append(f"Gamma-Gamma fit: {gg.fit_}")
     else:
         out["expected_avg_spend"] = np.nan
         out["clv"] = np.nan
-        why = "no monetary value column" if not has_spend else "fewer than 2 repeat customers"
+        why = (
+            "no monetary value column"
+            if not has_spend
+            else "fewer than 2 repeat customers"
+            if (x > 0).sum() < 2
+            else "fewer than 2 repeat customers with a mean repeat spend > 0"
+        )
         notes.append(
             f"no Gamma-Gamma spend model ({why}): expected_avg_spend and clv are left empty"
         )
@@ -240,9 +264,7 @@ def run_clv(
         "bgnbd": {
             **bg.summary(),
             "time_unit": time_unit,
-            "fit": "standard (toolkit.btyd.fit_standard)"
-            if penalizer is None
-            else f"penalizer {penalizer:g}, every customer",
+            "fit": bg.fit_ if penalizer is None else f"{bg.fit_} (the penalty asked for)",
             "flags": flags,
         },
         "gamma_gamma": gg_params,

@@ -24,7 +24,9 @@ from toolkit.btyd._bgnbd import (
     BoundaryWarning,
     FitConvergenceWarning,
     ParamsMixin,
+    fit_problem,
     numeric_hessian,
+    penalised_if_needed,
 )
 from toolkit.errors import InputError, NotFittedError
 
@@ -45,9 +47,12 @@ PERIOD_LENGTH: dict[str, dict[str, float]] = {
 
 
 def _validate_spend(
-    frequency: ArrayLike, monetary: ArrayLike
-) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
-    """Float arrays of frequency and monetary value, plus the mask of repeat customers."""
+    frequency: ArrayLike, monetary: ArrayLike, nonpositive: str = "raise"
+) -> tuple[FloatArray, FloatArray, NDArray[np.bool_], NDArray[np.bool_]]:
+    """Float arrays of frequency and monetary value, the mask of the repeat customers to fit,
+    and the mask of those left out for a spend of 0 or less (``nonpositive="leave out"``)."""
+    if nonpositive not in ("raise", "leave out"):
+        raise InputError(f"`nonpositive` must be 'raise' or 'leave out', got {nonpositive!r}")
     try:
         x = np.asarray(frequency, dtype=np.float64).ravel()
         m = np.asarray(monetary, dtype=np.float64).ravel()
@@ -61,21 +66,25 @@ def _validate_spend(
     with np.errstate(invalid="ignore"):
         bad_x = ~np.isfinite(x) | (x < 0) | (np.abs(x - np.round(x)) > 1e-9)
         rep = ~bad_x & (x > 0)
-        bad_m = rep & ~(np.isfinite(m) & (m > 0))
+        left_out = rep & np.isfinite(m) & (m <= 0)
+        if nonpositive == "raise":
+            left_out[:] = False
+        bad_m = rep & ~left_out & ~(np.isfinite(m) & (m > 0))
     if bad_x.any():
         problems.append(
             f"frequency must be a whole number >= 0: {int(bad_x.sum())} rows break it "
             f"(0-based rows {', '.join(map(str, np.flatnonzero(bad_x)[:5]))})"
         )
     if bad_m.any():
+        rule = "a number > 0" if nonpositive == "raise" else "a number (not missing or infinite)"
         problems.append(
-            "monetary value must be a number > 0 for customers with repeat purchases: "
+            f"monetary value must be {rule} for customers with repeat purchases: "
             f"{int(bad_m.sum())} rows break it "
             f"(0-based rows {', '.join(map(str, np.flatnonzero(bad_m)[:5]))})"
         )
     if problems:
         raise InputError("invalid frequency/monetary value: " + "; ".join(problems))
-    return np.round(x), m, rep
+    return np.round(x), m, rep & ~left_out, left_out
 
 
 def _loglik(
@@ -150,6 +159,13 @@ class GammaGammaModel(ParamsMixin):
         Customers ignored because they have no repeat purchase (their mean repeat spend is
         undefined); they still get a prediction (the population mean) from
         :meth:`expected_spend`.
+    n_nonpositive_ : int
+        Customers with repeat purchases left out because their mean repeat spend is 0 or less
+        (``nonpositive="leave out"``; 0 otherwise). The model is one of positive spends; they
+        get the population mean from :meth:`expected_spend` too.
+    fit_ : str
+        ``"maximum likelihood"`` (penalizer 0) or ``"penalised (X)"``; :func:`fit_spend` adds
+        why it needed the penalty.
     frequency_monetary_corr_ : float
         Pearson correlation of frequency and monetary value among the fitted customers; the
         model assumes it is close to 0.
@@ -168,7 +184,12 @@ class GammaGammaModel(ParamsMixin):
         self.random_state = random_state
 
     def fit(
-        self, frequency: ArrayLike, monetary: ArrayLike, weights: ArrayLike | None = None
+        self,
+        frequency: ArrayLike,
+        monetary: ArrayLike,
+        weights: ArrayLike | None = None,
+        *,
+        nonpositive: Literal["raise", "leave out"] = "raise",
     ) -> GammaGammaModel:
         """Fit p, q, v on the customers with ``frequency > 0`` (the others are ignored).
 
@@ -180,6 +201,11 @@ class GammaGammaModel(ParamsMixin):
             Mean value of the repeat purchases (> 0 where frequency > 0; anything where it is 0).
         weights : array-like of shape (n,), optional
             Number of customers each row stands for.
+        nonpositive : {"raise", "leave out"}, default "raise"
+            What a repeat customer's monetary value of 0 or less is: an input error, or a
+            customer to leave out of the fit (counted in ``n_nonpositive_``; a transaction log
+            can net a customer's repeat purchases to 0 with free orders or returns). A missing
+            or infinite value is an input error either way.
 
         Returns
         -------
@@ -190,13 +216,30 @@ class GammaGammaModel(ParamsMixin):
         >>> gg = GammaGammaModel(penalizer=0.1).fit([1, 2, 5, 3], [20.0, 35.0, 18.0, 60.0])
         >>> sorted(gg.params_)
         ['p', 'q', 'v']
+        >>> gg = GammaGammaModel(penalizer=0.1).fit([1, 2, 5, 3, 2], [20.0, 35.0, 18.0, 60.0, 0.0],
+        ...                                         nonpositive="leave out")
+        >>> gg.n_customers_, gg.n_nonpositive_
+        (4, 1)
         """
+        self._fit_quietly(frequency, monetary, weights, nonpositive=nonpositive)
+        self._warn(stacklevel=3)
+        return self
+
+    def _fit_quietly(
+        self,
+        frequency: ArrayLike,
+        monetary: ArrayLike,
+        weights: ArrayLike | None = None,
+        *,
+        nonpositive: Literal["raise", "leave out"] = "raise",
+    ) -> GammaGammaModel:
+        """``fit`` without its warnings (:func:`fit_spend` warns for the fit it keeps)."""
         from scipy.optimize import minimize
         from threadpoolctl import threadpool_limits
 
         if not (np.isfinite(self.penalizer) and self.penalizer >= 0):
             raise InputError(f"penalizer must be a number >= 0, got {self.penalizer!r}")
-        x, m, rep = _validate_spend(frequency, monetary)
+        x, m, rep, left_out = _validate_spend(frequency, monetary, nonpositive)
         w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
         if w.size != x.size or not (np.isfinite(w) & (w >= 0)).all():
             raise InputError("weights must be finite, >= 0 and as long as frequency")
@@ -204,7 +247,7 @@ class GammaGammaModel(ParamsMixin):
         if rep.sum() < 2:
             raise InputError(
                 "the Gamma-Gamma model needs customers with repeat purchases (frequency > 0) "
-                f"and a monetary value; got {int(rep.sum())}"
+                f"and a monetary value > 0; got {int(rep.sum())}"
             )
         xr, mr, wr = x[rep], m[rep], w[rep]
         scale = float(wr @ mr / wr.sum())
@@ -247,7 +290,10 @@ class GammaGammaModel(ParamsMixin):
         )
         self.log_likelihood_ = float(wr @ ll)
         self.n_customers_ = int(rep.sum()) if weights is None else float(wr.sum())
-        self.n_excluded_ = int((~rep).sum()) if weights is None else float(w[~rep].sum())
+        no_repeat = ~rep & ~left_out
+        self.n_excluded_ = int(no_repeat.sum()) if weights is None else float(w[no_repeat].sum())
+        self.n_nonpositive_ = int(left_out.sum()) if weights is None else float(w[left_out].sum())
+        self.fit_ = "maximum likelihood" if penalizer == 0 else f"penalised ({penalizer:g})"
         self.frequency_monetary_corr_ = (
             float(np.corrcoef(xr, mr)[0, 1]) if np.ptp(xr) > 0 and np.ptp(mr) > 0 else float("nan")
         )
@@ -269,15 +315,18 @@ class GammaGammaModel(ParamsMixin):
                 f"Gamma-Gamma fit has q = {self.params_['q']:.3g} <= 1: the population mean "
                 "spend is infinite, so customers without repeat purchases get no expected spend"
             )
+        self._message = str(best.message)
+        return self
+
+    def _warn(self, stacklevel: int) -> None:
         for msg in self.warnings_:
-            warnings.warn(msg, BoundaryWarning, stacklevel=2)
+            warnings.warn(msg, BoundaryWarning, stacklevel=stacklevel)
         if not self.converged_:
             warnings.warn(
-                f"Gamma-Gamma fit: the optimiser stopped early ({best.message})",
+                f"Gamma-Gamma fit: the optimiser stopped early ({self._message})",
                 FitConvergenceWarning,
-                stacklevel=2,
+                stacklevel=stacklevel,
             )
-        return self
 
     def _check_fitted(self) -> tuple[float, float, float]:
         if not hasattr(self, "params_"):
@@ -290,19 +339,26 @@ class GammaGammaModel(ParamsMixin):
         """Expected mean spend per transaction of each customer, given their history.
 
         ``p (v + x m) / (p x + q - 1)``: a weighted mean of the population mean ``p v / (q - 1)``
-        and the customer's own mean ``m``. Customers without repeat purchases get the
-        population mean (NaN when ``q <= 1``, where it is infinite).
+        and the customer's own mean ``m``. Customers without repeat purchases, or whose mean
+        repeat spend is not a number > 0 (the model is one of positive spends; such customers
+        are left out of :func:`fit_spend`'s fit), get the population mean (NaN when
+        ``q <= 1``, where it is infinite).
 
         Examples
         --------
         >>> gg = GammaGammaModel(penalizer=0.1).fit([1, 2, 5, 3], [20.0, 35.0, 18.0, 60.0])
         >>> bool(gg.expected_spend([0], [0.0])[0] > 0)
         True
+        >>> bool(gg.expected_spend([3], [0.0])[0] == gg.expected_spend([0], [0.0])[0])
+        True
         """
         p, q, v = self._check_fitted()
         x = np.asarray(frequency, dtype=np.float64)
         m = np.asarray(monetary, dtype=np.float64)
-        xm = np.where(x > 0, x * np.where(x > 0, m, 0.0), 0.0)
+        with np.errstate(invalid="ignore"):
+            usable = (x > 0) & (m > 0) & np.isfinite(m)
+        x = np.where(usable, x, 0.0)
+        xm = x * np.where(usable, m, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = p * (v + xm) / (p * x + q - 1.0)
         return np.where(out > 0, out, np.nan)
@@ -397,12 +453,57 @@ class GammaGammaModel(ParamsMixin):
             "log_likelihood": self.log_likelihood_,
             "standard_errors": dict(self.standard_errors_),
             "penalizer": float(self.penalizer),
+            "fit": getattr(self, "fit_", None),
             "converged": self.converged_,
             "n_customers": self.n_customers_,
             "n_excluded_no_repeat": self.n_excluded_,
+            "n_left_out_nonpositive_spend": getattr(self, "n_nonpositive_", 0),
             "frequency_monetary_corr": self.frequency_monetary_corr_,
             "warnings": list(self.warnings_),
         }
+
+
+def fit_spend(
+    frequency: ArrayLike,
+    monetary: ArrayLike,
+    *,
+    penalizer: float | None = None,
+    n_starts: int = 3,
+) -> GammaGammaModel:
+    """The toolkit's Gamma-Gamma fit, the one every command makes (clv, features, the value
+    model of train, either engine).
+
+    Repeat customers whose mean repeat spend is 0 or less (free repeat orders, or returns that
+    net them out) are left out of the fit and counted in ``n_nonpositive_``; scored, they get
+    the population mean (:meth:`GammaGammaModel.expected_spend`). ``penalizer`` None is the
+    standard policy, as :func:`toolkit.btyd.fit_standard`'s for BG/NBD: plain maximum
+    likelihood where it is interior and well determined, else the first of
+    :data:`~toolkit.btyd.STANDARD_PENALTIES` that is (``fit_`` says which, and why); a number
+    forces that penalty.
+
+    Examples
+    --------
+    >>> gg = fit_spend([1, 2, 5, 3, 2, 0], [20.0, 35.0, 18.0, 60.0, 0.0, 0.0], penalizer=0.1)
+    >>> gg.n_customers_, gg.n_nonpositive_, gg.n_excluded_
+    (4, 1, 1)
+    >>> gg.fit_
+    'penalised (0.1)'
+    """
+
+    def fit_at(pen: float) -> GammaGammaModel:
+        model = GammaGammaModel(penalizer=pen, n_starts=n_starts)
+        return model._fit_quietly(frequency, monetary, nonpositive="leave out")
+
+    if penalizer is not None:
+        model = fit_at(penalizer)
+        model._warn(stacklevel=3)
+        return model
+    return penalised_if_needed(fit_at, _spend_problem)
+
+
+def _spend_problem(model: GammaGammaModel) -> str | None:
+    boundary = [w for w in model.warnings_ if "boundary" in w]
+    return fit_problem(model.params_, model.standard_errors_, boundary, model.converged_)
 
 
 def _numeric_hessian(

@@ -9,12 +9,16 @@ The value models, in order of preference:
 
 - ``bgnbd_gg`` (transaction logs): BG/NBD expected purchase days in the horizon *given alive*
   x Gamma-Gamma expected spend per purchase day. Both are fitted at the cutoff the models score
-  (BG/NBD with :func:`toolkit.btyd.fit_standard`, the same fit ``toolkit features`` and
-  ``toolkit clv`` make there). The Gamma-Gamma model is fitted on every purchase day of each
-  customer, the first included (``n = frequency + 1`` days, mean ``lifetime_spend / n``): for a
-  one-time buyer that first purchase is the only evidence of what they spend (lifetimes leaves it
-  out, which values every one-time buyer at the population mean; on Online Retail, counting
-  it puts 2.5x more of the money really lost in the first 200 rows of the churn list).
+  (BG/NBD with :func:`toolkit.btyd.fit_standard`, Gamma-Gamma with
+  :func:`toolkit.btyd.fit_spend`: the same fits ``toolkit features`` and ``toolkit clv`` make
+  there; ``bgnbd_fit`` and ``gamma_gamma_fit`` in the model say whether either needed the
+  penalty, ``gamma_gamma_left_out`` how many customers, whose purchases net to 0 or less, were
+  left out of the spend fit and valued at the population mean). The Gamma-Gamma model is
+  fitted on every purchase day of each customer, the first included (``n = frequency + 1``
+  days, mean ``lifetime_spend / n``): for a one-time buyer that first purchase is the only
+  evidence of what they spend (lifetimes leaves it out, which values every one-time buyer at
+  the population mean; on Online Retail, counting it puts 2.5x more of the money really lost
+  in the first 200 rows of the churn list).
 - ``spend_rate``: the customer's historical spend per day x the horizon in days, when the
   models above cannot be fitted.
 - ``column`` (customer tables): a spend column of the table (``--value-col``, or found by its
@@ -39,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from toolkit.btyd._bgnbd import BetaGeoModel, fit_flags, fit_standard
-from toolkit.btyd._gamma_gamma import GammaGammaModel
+from toolkit.btyd._gamma_gamma import GammaGammaModel, fit_spend
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -180,7 +184,9 @@ def _fit_bgnbd_gg(frame: pd.DataFrame, horizon: float, time_unit: str) -> dict[s
         bg = fit_standard(x, t, T)
         if int(ok.sum()) < 10:
             raise ValueError(f"{int(ok.sum())} customers with a positive spend (at least 10)")
-        gg = GammaGammaModel(penalizer=0.001, n_starts=1).fit(n[ok], mean[ok])
+        # a customer whose purchases net to 0 or less is left out of the fit (and valued at
+        # the population mean spend per day, as one with no spend evidence)
+        gg = fit_spend(n, mean, n_starts=1)
     if gg.params_["q"] <= 1:
         raise ValueError(f"Gamma-Gamma q = {gg.params_['q']:.3g} <= 1 (infinite mean spend)")
     bg_flags = fit_flags(bg.params_, bg.standard_errors_, bg.boundary_warnings_)
@@ -189,7 +195,10 @@ def _fit_bgnbd_gg(frame: pd.DataFrame, horizon: float, time_unit: str) -> dict[s
         "bgnbd": {k: float(v) for k, v in bg.params_.items()},
         "bgnbd_standard_errors": {k: float(v) for k, v in bg.standard_errors_.items()},
         "bgnbd_flags": bg_flags,
+        "bgnbd_fit": bg.fit_,
         "gamma_gamma": {k: float(v) for k, v in gg.params_.items()},
+        "gamma_gamma_fit": gg.fit_,
+        "gamma_gamma_left_out": gg.n_nonpositive_,
         "horizon_days": horizon,
         "time_unit": time_unit,
         "note": (

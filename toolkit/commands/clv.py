@@ -60,9 +60,11 @@ def clv(
         typer.Option(
             "--penalizer",
             min=0.0,
-            help="L2 penalty on the log-parameters of both models (0 = plain maximum "
-            "likelihood, as in the published fits). Default: the toolkit's standard fit "
-            f"({0.001:g}), the same one features and train make at the same cutoff.",
+            help="L2 penalty on the log-parameters of both models, forced (0 = plain maximum "
+            "likelihood, even at a boundary). Default: the toolkit's standard fit, the one "
+            "features and train make at the same cutoff: maximum likelihood where it is "
+            "interior and well determined, else the smallest penalty of 0.001, 0.01, 0.1 "
+            "that is (said in the output and params.json).",
         ),
     ] = None,
     cutoff: Annotated[

@@ -136,8 +136,10 @@ def _say_written(
         fit = summary["btyd"]
         p = fit["bgnbd"]
         if p is not None:
+            how = str(fit.get("bgnbd_fit") or "").split(":")[0]
+            how = f", {'by ' if how == 'maximum likelihood' else ''}{how}" if how else ""
             info(
-                "BG/NBD fitted on the history before the cutoff: "
+                f"BG/NBD fitted on the history before the cutoff{how}: "
                 + ", ".join(f"{k}={v:.4g}" for k, v in p.items())
             )
         flagged = set(fit.get("bgnbd_flags") or [])

@@ -41,8 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.btyd import STANDARD_PENALIZER, BetaGeoModel, GammaGammaModel, compress_rows, fit_flags
-from toolkit.btyd._bgnbd import STANDARD_STARTS
+from toolkit.btyd import compress_rows, fit_flags, fit_spend, fit_standard
 from toolkit.engines._cluster import check_engine, engine_session
 from toolkit.errors import InputError, ToolkitError
 from toolkit.features import data_range, is_customer_table, parse_cutoff, resolve_spec
@@ -884,10 +883,11 @@ def fit_btyd(
     """Fit BG/NBD on every customer's (frequency, recency, T), from the partitions' distinct
     histories and counts, and Gamma-Gamma on a pooled sample of repeat customers.
 
-    The BG/NBD fit is :func:`toolkit.btyd.fit_standard`'s (same penalty and starts) on
-    all customers, weighted by how many share each history: on at most
-    :data:`~toolkit.features._btyd.FIT_SAMPLE` customers it is exactly the embedded engine's fit;
-    above, the embedded engine fits a seeded sample of that size and this fits everyone.
+    The BG/NBD fit is :func:`toolkit.btyd.fit_standard` (maximum likelihood unless that is at
+    a boundary or ill determined) on all customers, weighted by how many share each history:
+    on at most :data:`~toolkit.features._btyd.FIT_SAMPLE` customers it is exactly the embedded
+    engine's fit; above, the embedded engine fits a seeded sample of that size and this fits
+    everyone. Gamma-Gamma is :func:`toolkit.btyd.fit_spend`'s, as the embedded engine's.
     Returns (None, info) when every history is a single day, as the embedded engine does.
     """
     import warnings
@@ -895,7 +895,7 @@ def fit_btyd(
     import numpy as np
     import pandas as pd
 
-    from toolkit.features._btyd import BTYD_PENALIZER, FIT_SAMPLE
+    from toolkit.features._btyd import FIT_SAMPLE, fit_notes, spend_fit_info
 
     info: dict[str, Any] = {"horizon_days": horizon_days, "warnings": []}
     t = horizon_days / (7.0 if time_unit == "weeks" else 1.0)
@@ -938,7 +938,7 @@ def fit_btyd(
     x_fit, m_fit = np.concatenate(xs)[order], np.concatenate(ms)[order]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        bg = BetaGeoModel(penalizer=STANDARD_PENALIZER, n_starts=STANDARD_STARTS).fit(
+        bg = fit_standard(
             hist["frequency"].to_numpy(),
             hist["recency"].to_numpy(),
             hist["T"].to_numpy(),
@@ -946,16 +946,18 @@ def fit_btyd(
         )
         info["bgnbd"] = {k: float(v) for k, v in bg.params_.items()}
         info["bgnbd_flags"] = fit_flags(bg.params_, bg.standard_errors_, bg.boundary_warnings_)
+        info["bgnbd_fit"] = bg.fit_
         gg = None
         try:
             if len(x_fit) < 10:
                 raise ToolkitError("fewer than 10 repeat customers")
-            gg = GammaGammaModel(penalizer=BTYD_PENALIZER, n_starts=1).fit(x_fit, m_fit)
+            gg = fit_spend(x_fit, m_fit, n_starts=1)
             info["gamma_gamma"] = {k: float(v) for k, v in gg.params_.items()}
+            info.update(spend_fit_info(gg))
         except ToolkitError as exc:
             info["gamma_gamma"] = None
             info["warnings"].append(f"Gamma-Gamma not fitted ({exc}); spend = own mean")
-    info["warnings"] += [str(w.message) for w in caught]
+    info["warnings"] += [str(w.message) for w in caught] + fit_notes(info)
     fallback = sum(s["spend_sum"] for s in stats) / n_repeat if n_repeat else 0.0
     return BTYDModels(bg, gg, fallback, t), info
 

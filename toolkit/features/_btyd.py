@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from toolkit.btyd import GammaGammaModel, fit_flags, fit_standard
+from toolkit.btyd import GammaGammaModel, fit_flags, fit_spend, fit_standard
 from toolkit.errors import ToolkitError
 
 if TYPE_CHECKING:
@@ -21,9 +21,6 @@ if TYPE_CHECKING:
 
 # without a label horizon, expected purchases are for the next 90 days
 DEFAULT_BTYD_DAYS = 90
-# the Gamma-Gamma fit gets the same light penalty as the standard BG/NBD fit
-# (toolkit.btyd.fit_standard), which also fixes the sample size below
-BTYD_PENALIZER = 0.001
 # Above this many customers the population parameters are fitted on a seeded sample of them
 # (their standard errors are already tiny at this size) and every customer is scored.
 FIT_SAMPLE = 50_000
@@ -66,14 +63,12 @@ def btyd_scores(
         info["fit_sample"] = FIT_SAMPLE
     from concurrent.futures import ThreadPoolExecutor
 
-    def fit_spend() -> GammaGammaModel:
+    def spend_model() -> GammaGammaModel:
         if int((frequency[fit] > 0).sum()) < 10:
             raise ToolkitError("fewer than 10 repeat customers")
         # one start: on the retail logs tried (Online Retail, the demo data) the extra starts
         # of the default found the same optimum to 8 digits, at 2.5x the time
-        return GammaGammaModel(penalizer=BTYD_PENALIZER, n_starts=1).fit(
-            frequency[fit], monetary[fit]
-        )
+        return fit_spend(frequency[fit], monetary[fit], n_starts=1)
 
     if not (T[fit] > 0).any():
         # every history is one day long (T = 0): nothing to fit a purchase rate on
@@ -87,30 +82,61 @@ def btyd_scores(
     with warnings.catch_warnings(record=True) as caught, ThreadPoolExecutor(1) as pool:
         warnings.simplefilter("always")
         # the two fits are independent: the spend model's runs beside the BG/NBD one
-        spend_fit = pool.submit(fit_spend)
+        spend_fit = pool.submit(spend_model)
         # the same fit as every other command's at this cutoff (same sample, same settings)
         bg = fit_standard(frequency, recency, T)
         p_alive = _in_chunks(bg.p_alive, frequency, recency, T)
         expected = _in_chunks(lambda *h: bg.expected_purchases(t, *h), frequency, recency, T)
         info["bgnbd"] = {k: float(v) for k, v in bg.params_.items()}
         info["bgnbd_flags"] = fit_flags(bg.params_, bg.standard_errors_, bg.boundary_warnings_)
+        info["bgnbd_fit"] = bg.fit_
         spend = np.where(frequency > 0, monetary, np.nan)
         try:
             gg = spend_fit.result()
             spend = _in_chunks(gg.expected_spend, frequency, monetary)
             info["gamma_gamma"] = {k: float(v) for k, v in gg.params_.items()}
+            info.update(spend_fit_info(gg))
         except ToolkitError as exc:
             info["gamma_gamma"] = None
             info["warnings"].append(f"Gamma-Gamma not fitted ({exc}); spend = own mean")
             fallback = np.nanmean(spend) if np.isfinite(spend).any() else 0.0
             spend = np.where(np.isfinite(spend), spend, fallback)
-    info["warnings"] += [str(w.message) for w in caught]
+    info["warnings"] += [str(w.message) for w in caught] + fit_notes(info)
     value = expected * spend
     return {
         "p_alive": p_alive,
         "expected_purchases": expected,
         "expected_value": value,
     }, info
+
+
+def spend_fit_info(gg: GammaGammaModel) -> dict[str, Any]:
+    """How the Gamma-Gamma model was fitted, for the fit summary (either engine)."""
+    return {"gamma_gamma_fit": gg.fit_, "gamma_gamma_left_out": gg.n_nonpositive_}
+
+
+def fit_notes(info: dict[str, Any]) -> list[str]:
+    """The notes on a fit summary to tell the user (either engine): a fit that needed the
+    penalty, and the customers left out of the Gamma-Gamma fit.
+
+    Examples
+    --------
+    >>> fit_notes({"bgnbd_fit": "maximum likelihood", "gamma_gamma_left_out": 1})[0][:61]
+    'Gamma-Gamma: 1 customer with repeat purchases but a mean repe'
+    """
+    notes = []
+    for name, key in (("BG/NBD", "bgnbd_fit"), ("Gamma-Gamma", "gamma_gamma_fit")):
+        how = info.get(key)
+        if how and how != "maximum likelihood":
+            notes.append(f"{name} fit {how}")
+    left = info.get("gamma_gamma_left_out") or 0
+    if left:
+        notes.append(
+            f"Gamma-Gamma: {left:,} customer{'s' if left != 1 else ''} with repeat purchases but "
+            "a mean repeat spend of 0 or less left out of the fit (scored with the population "
+            "mean spend)"
+        )
+    return notes
 
 
 # scoring runs in chunks of this many customers, on every core (numpy and scipy release the GIL)

@@ -104,6 +104,7 @@ class BGNBDScorer(Scorer):
             model = fit_standard(x, t, T)
         self.params_ = {k: float(v) for k, v in model.params_.items()}
         self.fit_notes_ = sorted({str(w.message) for w in caught})
+        self.fit_ = model.fit_
         self.log_likelihood_ = float(model.log_likelihood_)
         self.standard_errors_ = {k: float(v) for k, v in model.standard_errors_.items()}
         # the reference customer of the explanations is a typical *repeat* customer: for a
@@ -194,6 +195,7 @@ class BGNBDScorer(Scorer):
             "bgnbd_params": self.params_,
             "log_likelihood": self.log_likelihood_,
             "fit_notes": self.fit_notes_,
+            "fit": self.fit_,
             "standard_errors": getattr(self, "standard_errors_", {}),
             "baseline": self.baseline_,
         }
@@ -202,6 +204,7 @@ class BGNBDScorer(Scorer):
         self.params_ = {k: float(v) for k, v in state["bgnbd_params"].items()}
         self.log_likelihood_ = float(state.get("log_likelihood", float("nan")))
         self.fit_notes_ = list(state.get("fit_notes", []))
+        self.fit_ = str(state.get("fit", "penalised (0.001)"))  # a model of an earlier version
         self.standard_errors_ = {
             k: float(v) for k, v in (state.get("standard_errors") or {}).items()
         }
@@ -216,6 +219,7 @@ class BGNBDScorer(Scorer):
             ),
             "horizon_in_time_units": self.params.get("horizon"),
             "log_likelihood": self.log_likelihood_,
+            "fit": getattr(self, "fit_", None),
             "notes": self.fit_notes_,
         }
 

@@ -342,7 +342,7 @@ def _with_timing(value_model: dict[str, Any], bg: dict[str, Any] | None) -> dict
     at the same cutoff."""
     if bg is None or value_model.get("kind") == "bgnbd_gg":
         return value_model
-    keep = ("bgnbd", "bgnbd_standard_errors", "bgnbd_flags", "time_unit")
+    keep = ("bgnbd", "bgnbd_standard_errors", "bgnbd_flags", "bgnbd_fit", "time_unit")
     return {**value_model, **{k: bg[k] for k in keep if k in bg}}
 
 
