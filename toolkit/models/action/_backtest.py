@@ -175,13 +175,14 @@ def backtest(
     """Read a transaction log and back-test it (:func:`backtest_transactions`, whose keyword
     arguments ``kwargs`` are); ``on_log`` is called with the log once it is read.
 
+    The settings are checked before the file is read:
+
     Examples
     --------
-    >>> import tempfile, pathlib
-    >>> from toolkit.datasets import generate_transactions
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.parquet"
-    >>> _ = generate_transactions(1500, seed=2, out=p)
-    >>> bt = backtest(p, cutoffs=1, horizon=90, n_boot=10)  # doctest: +SKIP
+    >>> backtest("sales.csv", cutoffs=0)
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.InputError: `cutoffs` must be a whole number of at least 1, got 0
     """
     check_backtest_options(
         kwargs.get("cutoffs", DEFAULT_CUTOFFS), kwargs.get("horizon", DEFAULT_HORIZON)
