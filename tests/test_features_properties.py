@@ -195,6 +195,7 @@ def reference(lines: list[dict[str, object]], cutoff: date, unit: int, horizon: 
 
     for n in (30, 90, 180):
         out[f"orders_{n}d"] = window(c - pd.Timedelta(days=n)).groupby("id").size()
+
     def net(start: pd.Timestamp, end: pd.Timestamp = c) -> pd.Series:
         """Purchases less returns in [start, end), floored at 0 (a customer's returns in a
         window are netted from that window's spend)."""
