@@ -5,6 +5,12 @@ A list is worth acting on when the customers at its top are the ones whose loss 
 data after the cutoff, the test is direct: among the first ``n`` rows, add up the past spend of
 the customers who did not come back in the horizon. ``bench/churnlist.py`` and the real-data
 tests compare the list's order with the two naive ones (by churn probability, by past spend).
+
+``toolkit backtest`` (:func:`backtest_transactions`) goes further back: the models of ``toolkit
+train`` fitted at several earlier cutoffs, each on the history before it only, and judged on the
+horizon after it, with BG/NBD's two calibration pictures at the latest cutoff
+(:func:`btyd_pictures`). Everything lands in one JSON-ready summary; the renderers are in
+:mod:`toolkit.reports.backtest_report`.
 """
 
 from __future__ import annotations
@@ -453,22 +459,28 @@ def backtest_rows(summary: dict[str, Any]) -> pd.DataFrame:
 
 
 def purchase_days(tx: Transactions, end: date) -> pd.DataFrame:
-    """Each customer's distinct purchase days before ``end`` (columns ``customer_id``, ``day``)."""
+    """Each customer's distinct purchase days before ``end`` (columns ``customer_id``, ``day``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from toolkit.io import read_transactions
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_text("customer_id,date,amount\\na,2024-01-01,10\\na,2024-01-01,5\\n"
+    ...                  "a,2024-01-04,20\\n")
+    >>> purchase_days(read_transactions(p), date(2024, 2, 1))["day"].dt.day.tolist()
+    [1, 4]
+    """
+    import pandas as pd
+
     df = tx.con.execute(
         "SELECT customer_id, CAST(timestamp AS DATE) AS day FROM purchases "
-        "WHERE timestamp < CAST(? AS TIMESTAMP) GROUP BY ALL",
+        "WHERE timestamp < CAST(? AS TIMESTAMP) GROUP BY ALL ORDER BY customer_id, day",
         [end.isoformat()],
     ).df()
     df["customer_id"] = df["customer_id"].astype("string")
-    df["day"] = pd_dates(df["day"])
+    df["day"] = pd.to_datetime(df["day"]).dt.normalize()
     return df
-
-
-def pd_dates(values: Any) -> Any:
-    """Calendar days as ``datetime64[ns]`` at midnight."""
-    import pandas as pd
-
-    return pd.to_datetime(values).dt.normalize()
 
 
 def btyd_pictures(
