@@ -20,7 +20,17 @@ from toolkit._version import __version__
 from toolkit.commands.common import app
 
 # command modules, in the order their commands appear in --help
-_ORDER = ["pipeline", "data", "generate", "features", "correlate", "segment", "clv", "models"]
+_ORDER = [
+    "pipeline",
+    "data",
+    "generate",
+    "features",
+    "correlate",
+    "segment",
+    "clv",
+    "models",
+    "backtest",
+]
 
 
 def _load_commands() -> None:

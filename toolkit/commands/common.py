@@ -94,6 +94,8 @@ OPTION_OF_PARAMETER = {
     "mapping.product": "--product-col",
     "k": "--k",
     "discount_rate": "--discount-rate",
+    "cutoffs": "--cutoffs",
+    "last_cutoff": "--last-cutoff",
 }
 _PARAMETER = re.compile(r"`([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)?)`")
 
