@@ -163,5 +163,7 @@ def test_a_zero_repeat_spend_stops_no_command(cli, tmp_path, zero_repeat_log):
         result = cli(*args)
         assert result.exit_code == 0, result.output
     value_model = json.loads((model / "value_model.json").read_text())
-    assert value_model["kind"] == "bgnbd_gg"
+    # BG/NBD x Gamma-Gamma was fitted and compared (whichever value forecast won)
+    assert "bgnbd_gg" in value_model["evaluation"]["candidates"]
+    assert value_model["kind"] == value_model["evaluation"]["used"]
     assert json.loads((tmp_path / "run" / "clv" / "params.json").read_text())["gamma_gamma"]
