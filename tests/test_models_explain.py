@@ -26,6 +26,7 @@ MODELS = [
     "tree",
     "xgboost",
     "bgnbd",
+    "bgnbd_expected",
     "ensemble",
     "days_since_last_purchase",
     "repeat_purchases",

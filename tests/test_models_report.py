@@ -20,6 +20,7 @@ MODEL_NAMES = [
     "tree",
     "xgboost",
     "bgnbd",
+    "bgnbd_expected",
     "ensemble",
     "days_since_last_purchase",
     "repeat_purchases",

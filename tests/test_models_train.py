@@ -45,6 +45,7 @@ def test_every_model_and_reference_row_is_trained(trained) -> None:
         "tree",
         "xgboost",
         "bgnbd",
+        "bgnbd_expected",
         "ensemble",
         "days_since_last_purchase",
         "repeat_purchases",

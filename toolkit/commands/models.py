@@ -186,10 +186,15 @@ def _summary(bundle: ModelBundle, notes: list[str]) -> None:
         info(f"  {name:26s} ROC-AUC {r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]{flag}")
     long = s.long_horizon
     if long:
+        how = (
+            "refitted there, no labels needed"
+            if bundle.champion in ("bgnbd", "bgnbd_expected")
+            else f"its probability carried from {long['label_days']} days"
+        )
         info(
-            f"champion at the asked {long['asked_days']} days: {bundle.champion} (no labels "
-            f"needed); the table above is at {long['label_days']} days, the longest horizon with "
-            f"labels, where {long['champion_at_labels']} ranks first"
+            f"champion at the asked {long['asked_days']} days: {bundle.champion} ({how}); the "
+            f"table above is at {long['label_days']} days, the longest horizon with labels, "
+            f"where {long['champion_at_labels']} ranks first"
         )
     lead = None if long else bundle.comparison.get("lead_over_runner_up")
     if lead:

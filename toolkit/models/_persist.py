@@ -43,6 +43,7 @@ from toolkit.models.estimators._boost import XGBoostModel
 from toolkit.models.estimators._data import FeatureSchema
 from toolkit.models.estimators._linear import LinearProbabilityModel, LogisticModel
 from toolkit.models.estimators._reference import (
+    BGNBDExpected,
     BGNBDScorer,
     DaysSinceLastPurchase,
     EnsembleModel,
@@ -484,6 +485,7 @@ def _scorer_class(name: str) -> type[Scorer]:
             DecisionTreeModel,
             XGBoostModel,
             BGNBDScorer,
+            BGNBDExpected,
             DaysSinceLastPurchase,
             RepeatPurchases,
             EnsembleModel,

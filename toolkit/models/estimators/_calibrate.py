@@ -122,11 +122,43 @@ class IsotonicCalibrator:
         return {"kind": "isotonic", "x": list(self.x), "y": list(self.y)}
 
 
-Calibrator = PlattCalibrator | IsotonicCalibrator
+@dataclass
+class HorizonCalibrator:
+    """A probability of buying in L days carried to H days: ``1 - (1 - p_L) ** (H / L)``.
+
+    Used where the asked horizon H is longer than the labels reach: the model was judged and
+    calibrated at L; each further L days is taken as another chance to buy at the same rate
+    (an approximation: a customer who has left has no further chance, so it overstates buying
+    for them). Strictly increasing in ``p_L``: the model's order is kept.
+
+    Examples
+    --------
+    >>> c = HorizonCalibrator(base=PlattCalibrator(a=1.0, b=0.0), power=2.0)
+    >>> float(c.predict(np.array([0.0]))[0])
+    0.75
+    """
+
+    base: PlattCalibrator | IsotonicCalibrator
+    power: float
+    kind: str = "horizon"
+
+    def predict(self, score: np.ndarray) -> np.ndarray:
+        p = self.base.predict(score)
+        return _clip(-np.expm1(self.power * np.log1p(-p)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "horizon", "base": self.base.to_dict(), "power": self.power}
+
+
+Calibrator = PlattCalibrator | IsotonicCalibrator | HorizonCalibrator
 
 
 def calibrator_from_dict(d: dict[str, Any]) -> Calibrator:
     """Rebuild a calibrator from :meth:`to_dict`'s output."""
+    if d["kind"] == "horizon":
+        base = calibrator_from_dict(d["base"])
+        assert not isinstance(base, HorizonCalibrator)
+        return HorizonCalibrator(base=base, power=float(d["power"]))
     if d["kind"] == "platt":
         return PlattCalibrator(a=float(d["a"]), b=float(d["b"]))
     if d["kind"] == "isotonic":

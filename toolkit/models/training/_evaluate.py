@@ -259,15 +259,29 @@ def compare(
     A lead is significant when the 95 % interval of the paired bootstrap difference in ROC-AUC
     lies entirely above 0.
     """
-    ranked = sorted(candidates, key=lambda m: metrics[m]["roc_auc"]["value"], reverse=True)
+
+    def auc(m: str) -> float:
+        return float(metrics[m]["roc_auc"]["value"])
+
+    ranked = sorted(candidates, key=auc, reverse=True)
     if not ranked:
         return {"champion": None, "ranking": []}
     champion = ranked[0]
+    best_ref = max(references, key=auc) if references else None
     out: dict[str, Any] = {
         "champion": champion,
         "criterion": "highest ROC-AUC on the evaluation data",
         "ranking": ranked,
     }
+    if best_ref is not None and auc(best_ref) > auc(champion):
+        # the list is never knowingly below a naive rule the comparison ranked higher
+        out["champion"] = champion = best_ref
+        out["ranking"] = ranked = [best_ref, *ranked]
+        out["naive_champion"] = (
+            f"the naive rule {best_ref} ranks churn better than every model "
+            f"(ROC-AUC {auc(best_ref):.3f} against {auc(ranked[1]):.3f}): it is the champion"
+        )
+        references = [r for r in references if r != best_ref]
 
     def lead(other: str) -> dict[str, Any]:
         diff = auc_samples[champion] - auc_samples[other]
@@ -285,8 +299,7 @@ def compare(
         out["runner_up"] = ranked[1]
         out["lead_over_runner_up"] = lead(ranked[1])
     if references:
-        best_ref = max(references, key=lambda m: metrics[m]["roc_auc"]["value"])
-        out["lead_over_best_naive"] = lead(best_ref)
+        out["lead_over_best_naive"] = lead(max(references, key=auc))
     return out
 
 

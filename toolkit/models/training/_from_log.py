@@ -14,10 +14,10 @@ import numpy as np
 from toolkit.btyd._value import fit_value_model
 from toolkit.errors import InputError
 from toolkit.features import compute_features, data_range, parse_cutoff
-from toolkit.models.estimators._base import Batch
-from toolkit.models.estimators._calibrate import PlattCalibrator
+from toolkit.models.estimators._base import Batch, Scorer
+from toolkit.models.estimators._calibrate import HorizonCalibrator, PlattCalibrator
 from toolkit.models.estimators._data import check_classes, label_vector
-from toolkit.models.estimators._reference import BGNBDScorer
+from toolkit.models.estimators._reference import BGNBDExpected, BGNBDScorer
 from toolkit.models.training._settings import TrainSettings
 from toolkit.models.training._train import (
     DEFAULT_HORIZON,
@@ -321,20 +321,16 @@ def _train_long_horizon(
     )
     progress(f"BG/NBD at {horizon} days on the history before {cut}")
     at_cutoff = compute_features(tx, cutoff=cut, time_unit=time_unit)
-    unit_days = 7 if time_unit == "weeks" else 1
-    bg = BGNBDScorer(result.schema, horizon=horizon / unit_days)
-    batch = Batch(at_cutoff.reset_index(drop=True), result.schema)
-    bg._fit(batch, np.zeros(len(batch)), batch, np.zeros(len(batch)), seed=seed)
-    # no labels at this horizon to calibrate on: BG/NBD's own probability, unchanged
-    bg.calibrator_ = PlattCalibrator(a=1.0, b=0.0)
-    bg.calibration_ = {
-        "chosen": "none",
-        "note": f"no labels at {horizon} days before the cutoff: BG/NBD's own probability",
-    }
-    bg.threshold_ = 0.5
-    result.scorers["bgnbd"] = bg
     best_at_labels = result.champion
-    result.champion = "bgnbd"
+    # the champion is the one that ranked churn best where it could be judged (at the label
+    # horizon): a BG/NBD score is refitted at the asked horizon (it needs no labels); any other
+    # model keeps its order, its probability carried from the label horizon to the asked one
+    if best_at_labels in ("bgnbd", "bgnbd_expected"):
+        _bgnbd_at(result, at_cutoff, best_at_labels, horizon, time_unit, seed)
+    else:
+        _carry_to_horizon(result.scorers[best_at_labels], horizon / label_days)
+        _bgnbd_at(result, at_cutoff, "bgnbd", horizon, time_unit, seed)
+    result.champion = best_at_labels
     if result.value_comparison is not None and result.value_forecasts is not None:
         choice = extend_value_choice(
             ValueChoice(
@@ -356,17 +352,26 @@ def _train_long_horizon(
         result.value_model = fit_value_model(at_cutoff, horizon_days=horizon, time_unit=time_unit)
     result.value_model["fitted_at"] = str(cut)
     how = "out of time" if out_of_time else "on held-out customers (not out of time)"
+    if best_at_labels in ("bgnbd", "bgnbd_expected"):
+        used = (
+            f"{best_at_labels} at {horizon} days, refitted on every customer's history before "
+            f"{cut} (it needs no labels)"
+        )
+    else:
+        used = (
+            f"{best_at_labels}, trained at {label_days} days, its probability of buying carried "
+            f"to {horizon} days as 1 - (1 - p)^{horizon / label_days:.3g}"
+        )
     note = (
         f"Horizon {horizon} days is longer than the history before {cut} gives labels for "
         f"(data from {first}; training needs {MIN_HISTORY_DAYS} days of history before a "
-        f"{horizon}-day label window). The churn list uses BG/NBD at {horizon} days, fitted on "
-        f"every customer's history before {cut} (it needs no labels; the champion). The other "
-        f"models and the naive rules were trained and compared {how} at {label_days} days, the "
-        f"longest horizon with labels: their metrics, and BG/NBD's in the table, are at "
-        f"{label_days} days (best there: {best_at_labels})."
+        f"{horizon}-day label window). Every model, BG/NBD and the naive rules were compared "
+        f"{how} at {label_days} days, the longest horizon with labels (the table's metrics are "
+        f"at {label_days} days); {best_at_labels} ranked churn best there, so the churn list "
+        f"uses {used}."
     )
     if "bgnbd" not in models:
-        note += " BG/NBD was added to the models for this: no other model can score the horizon."
+        note += " BG/NBD was added to the models for this: it scores any horizon without labels."
     result.notes = [note, *result.notes]
     result.settings = dataclasses.replace(
         result.settings,
@@ -420,3 +425,37 @@ def value_forecasts_for_log(
         notes=[n for n in result.notes if n.startswith("Value")],
         at_cutoff=result.value_forecasts,
     )
+
+
+def _bgnbd_at(
+    result: TrainResult,
+    at_cutoff: pd.DataFrame,
+    name: str,
+    horizon: int,
+    time_unit: str,
+    seed: int,
+) -> None:
+    """The BG/NBD scorer ``name`` refitted at ``horizon`` on the histories at the cutoff (no
+    labels: its own probability, uncalibrated), in place of the one fitted at the labels."""
+    unit_days = 7 if time_unit == "weeks" else 1
+    cls = BGNBDExpected if name == "bgnbd_expected" else BGNBDScorer
+    bg = cls(result.schema, horizon=horizon / unit_days)
+    batch = Batch(at_cutoff.reset_index(drop=True), result.schema)
+    bg._fit(batch, np.zeros(len(batch)), batch, np.zeros(len(batch)), seed=seed)
+    bg.calibrator_ = PlattCalibrator(a=1.0, b=0.0)
+    bg.calibration_ = {
+        "chosen": "none",
+        "note": f"no labels at {horizon} days before the cutoff: BG/NBD's own probability",
+    }
+    bg.threshold_ = 0.5
+    result.scorers[name] = bg
+
+
+def _carry_to_horizon(scorer: Scorer, power: float) -> None:
+    """``scorer``'s probability of buying in the label window carried to ``power`` times it."""
+    scorer.calibrator_ = HorizonCalibrator(base=scorer.calibrator_, power=power)  # type: ignore[arg-type]
+    scorer.calibration_ = {
+        **scorer.calibration_,
+        "horizon": f"P(buy) carried from the label horizon as 1 - (1 - p)^{power:.3g}",
+    }
+    scorer.threshold_ = float(-np.expm1(power * np.log1p(-scorer.threshold_)))

@@ -41,6 +41,7 @@ from toolkit.models.estimators._boost import XGBoostModel
 from toolkit.models.estimators._data import FeatureSchema, check_classes, label_vector
 from toolkit.models.estimators._linear import LinearProbabilityModel, LogisticModel
 from toolkit.models.estimators._reference import (
+    BGNBDExpected,
     BGNBDScorer,
     DaysSinceLastPurchase,
     EnsembleModel,
@@ -280,6 +281,7 @@ def _fit_scorers(
     features = set(schema.numeric)
     if "bgnbd" in models and horizon_units and set(BGNBDScorer.COLUMNS) <= features:
         plan.append(BGNBDScorer(schema, horizon=float(horizon_units)))
+        plan.append(BGNBDExpected(schema, horizon=float(horizon_units)))
     for rule in (DaysSinceLastPurchase, RepeatPurchases):
         if rule.column in features:
             plan.append(rule(schema))
