@@ -56,6 +56,14 @@ def test_the_report_has_every_section_and_each_has_its_content(demo_dir):
         assert f">{title}</h2>" in html
         assert f"## {title}" in md
     assert 'href="model/report.html"' in html
+    # one story: the CLV section names the value forecast the churn list uses, and how each did
+    vm = json.loads((demo_dir / "model" / "value_model.json").read_text())
+    vf = s["clv"]["value_forecast"]
+    assert vf["used"] == vm["kind"] == vm["evaluation"]["used"]
+    assert set(vf["gini"]) == set(vm["evaluation"]["candidates"])
+    story = f"The churn list's expected value is the {vm['kind']} forecast of net spend"
+    assert story in md
+    assert "P(alive) is the chance that a customer has not left for good" in md
     # self-contained: every image embedded, nothing fetched
     assert "<img" in html and 'src="http' not in html and "<script" not in html
 

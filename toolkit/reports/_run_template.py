@@ -122,6 +122,8 @@ definition (the same quantity measured twice, or a model score computed from the
 {{ sec.horizon | num }} {{ sec.time_unit }}: total expected value <strong>{{ sec.total_value | money }}</strong>, median per customer
 {{ sec.median_value | num }}; the top 10% of customers hold {{ sec.top_decile_share | pct }} of it. Median P(alive) {{ sec.p_alive_median | num }};
 {{ sec.p_alive_below_half | pct }} of the customers are more likely gone than not.</p>
+<p class="small">P(alive) is the chance that a customer has not left for good; the churn list's churn probability is the chance of no purchase in the horizon, which also counts customers still active who buy less often than that, so it is the higher of the two.</p>
+{% if sec.value_forecast %}<p>The churn list's expected value is the <strong>{{ sec.value_forecast.used }}</strong> forecast of net spend, the best of the value forecasts compared out of time at {{ sec.value_forecast.origin }} (normalised Gini: {% for k, v in sec.value_forecast.gini.items() %}{{ k }} {{ v | num(3) }}{% if not loop.last %}, {% endif %}{% endfor %}); the total above is BG/NBD x Gamma-Gamma's, discounted.</p>{% endif %}
 <table><thead><tr><th class="t">BG/NBD</th>{% for k in ['r', 'alpha', 'a', 'b'] %}<th>{{ k }}</th>{% endfor %}<th>log-likelihood</th></tr></thead><tbody>
 <tr><td class="t">estimate</td>{% for k in ['r', 'alpha', 'a', 'b'] %}<td>{{ sec.bgnbd[k] | num(4) }}</td>{% endfor %}<td>{{ sec.bgnbd.log_likelihood | num }}</td></tr>
 <tr><td class="t">standard error</td>{% for k in ['r', 'alpha', 'a', 'b'] %}<td>{{ sec.bgnbd_standard_errors.get(k) | num(3) }}</td>{% endfor %}<td></td></tr>

@@ -299,9 +299,29 @@ def _clv(out: Path) -> dict[str, Any]:
         "flags": list(bg.get("flags") or []),
         "warnings": list(bg.get("warnings") or []),
         "gamma_gamma": {k: gg.get(k) for k in ("p", "q", "v", "n_customers")},
+        "value_forecast": _value_forecast(out),
         "images": {"p_alive_matrix": "clv/p_alive_matrix.png"}
         if (out / "clv" / "p_alive_matrix.png").exists()
         else {},
+    }
+
+
+def _value_forecast(out: Path) -> dict[str, Any] | None:
+    """Which value forecast the churn model uses, and how each did out of time (the model
+    directory's value model), so that the CLV section and the churn list tell one story."""
+    path = out / "model" / "value_model.json"
+    if not path.exists():
+        return None
+    vm = _read_json(path)
+    ev = vm.get("evaluation") or {}
+    if not ev.get("candidates"):
+        return None
+    return {
+        "used": ev.get("used") or ev.get("champion"),
+        "title": ev["candidates"].get(ev.get("champion"), {}).get("title"),
+        "origin": ev.get("origin"),
+        "out_of_time": ev.get("out_of_time"),
+        "gini": {k: c["normalised_gini"]["value"] for k, c in ev["candidates"].items()},
     }
 
 
@@ -649,11 +669,31 @@ def _md_clv(c: dict[str, Any]) -> list[str]:
         f"customers hold {_pct(c['top_decile_share'])}. Median P(alive) "
         f"{_num(c['p_alive_median'])}.",
         "",
+        *_md_value_story(c),
         "BG/NBD: " + ", ".join(f"{k} = {_num(bg.get(k))}" for k in ("r", "alpha", "a", "b")),
         "",
     ]
     lines += [f"- flag: {f}" for f in c["flags"]] + [""]
     lines += [f"![{k}]({v})" for k, v in c["images"].items()] + [""]
+    return lines
+
+
+def _md_value_story(c: dict[str, Any]) -> list[str]:
+    vf = c.get("value_forecast")
+    lines = [
+        "P(alive) is the chance that a customer has not left for good; the churn list's churn "
+        "probability is the chance of no purchase in the horizon, which also counts customers "
+        "still active who buy less often than that, so it is the higher of the two.",
+        "",
+    ]
+    if vf:
+        ginis = ", ".join(f"{k} {v:.3f}" for k, v in vf["gini"].items())
+        lines += [
+            f"The churn list's expected value is the {vf['used']} forecast of net spend, the "
+            f"best of the value forecasts compared out of time at {vf['origin']} (normalised "
+            f"Gini: {ginis}); the total above is BG/NBD x Gamma-Gamma's, discounted.",
+            "",
+        ]
     return lines
 
 
