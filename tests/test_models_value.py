@@ -146,7 +146,12 @@ def test_choice_is_the_best_gini_out_of_time_and_is_what_the_list_uses():
     )
     cands = choice.comparison["candidates"]
     ginis = {k: c["normalised_gini"]["value"] for k, c in cands.items()}
-    assert set(ginis) <= {"supervised", "bgnbd_gg", "naive"} and "naive" in ginis
+    assert set(ginis) <= {"supervised", "bgnbd_gg", "naive", "combined"} and "naive" in ginis
+    # the combination is the mean of the others, at the evaluation and at the cutoff
+    members = [k for k in ("supervised", "bgnbd_gg", "naive") if k in ginis]
+    assert ("combined" in ginis) == (len(members) >= 2)
+    got = choice.at_cutoff
+    np.testing.assert_allclose(got["combined"], got[members].mean(axis=1))
     assert choice.comparison["champion"] == max(ginis, key=ginis.__getitem__)
     # the forecasts at the cutoff: one row per customer of the cutoff, a column per candidate
     assert list(choice.at_cutoff["customer_id"]) == list(at_cutoff["customer_id"])
@@ -156,6 +161,12 @@ def test_choice_is_the_best_gini_out_of_time_and_is_what_the_list_uses():
     assert vm["evaluation"] is choice.comparison
     values = value_if_retained(json.loads(json.dumps(vm)), Batch(at_cutoff, schema))
     assert values.shape == (len(at_cutoff),) and np.isfinite(values).all()
+    # every candidate's value model works from its JSON, the combination as its members' mean
+    batch = Batch(at_cutoff, schema)
+    each = {
+        k: value_if_retained(json.loads(json.dumps(m)), batch) for k, m in choice.models.items()
+    }
+    np.testing.assert_allclose(each["combined"], np.mean([each[k] for k in members], axis=0))
 
 
 # --- end to end on the demo data --------------------------------------------------------------

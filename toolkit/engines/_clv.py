@@ -7,7 +7,7 @@ forecasts (:mod:`toolkit.models.training._value`) are compared out of time at th
 ``clv`` is the champion's forecast of net spend over the horizon, discounted with BG/NBD's timing
 of each customer's purchases (its discounted over its undiscounted value; 1 at
 ``discount_rate`` 0); every candidate's undiscounted forecast is a column of its own
-(``value_supervised``, ``value_bgnbd_gg``, ``value_naive``).
+(``value_supervised``, ``value_bgnbd_gg``, ``value_naive``, ``value_combined``).
 """
 
 from __future__ import annotations

@@ -137,13 +137,20 @@ def build_report(result: TrainResult, *, seed: int = 0) -> dict[str, Any]:
         },
         "models": models,
         # the spend model's booster stays in value_model.json; the comparison has its own key
-        "value_model": {
-            k: v for k, v in result.value_model.items() if k not in ("spend_model", "evaluation")
-        },
+        "value_model": _public_value_model(result.value_model),
         "value_forecast": result.value_comparison,
         "features": list(result.schema.features),
     }
     return jsonable(report)
+
+
+def _public_value_model(vm: dict[str, Any]) -> dict[str, Any]:
+    """The value model as the report shows it: no booster (it stays in value_model.json) and no
+    comparison (the report has its own key for it)."""
+    out = {k: v for k, v in vm.items() if k not in ("spend_model", "evaluation", "members")}
+    if vm.get("members"):
+        out["members"] = [_public_value_model(m) for m in vm["members"]]
+    return out
 
 
 def _value_deciles_png(vf: dict[str, Any]) -> str:

@@ -137,12 +137,16 @@ def value_if_retained(value_model: dict[str, Any], batch: Batch) -> np.ndarray:
     """``expected_value`` of the churn list: what each customer spends in the horizon if he is
     retained, by the value model the out-of-time comparison chose.
 
-    A ``supervised`` value model gives ``E[net spend | buys in the horizon]``; the others are
+    A ``supervised`` value model gives ``E[net spend | buys in the horizon]``, a ``combined`` one
+    the mean of its members' values; the others are
     computed by :func:`toolkit.btyd.expected_value` from the features. A customer who has kept
     nothing of what he bought (net ``lifetime_spend`` <= 0: everything returned or cancelled) is
     worth 0: no model has evidence that he brings money, whatever his gross purchases.
     """
-    if value_model.get("kind") == "supervised":
+    if value_model.get("kind") == "combined":
+        parts = [value_if_retained(m, batch) for m in value_model["members"]]
+        value = np.mean(parts, axis=0)
+    elif value_model.get("kind") == "supervised":
         model = SpendModel.from_dict(batch.schema, value_model["spend_model"])
         # a horizon longer than the labels: the spend at the label horizon, scaled
         value = model.predict(batch) * float(value_model.get("scale", 1.0))

@@ -143,6 +143,7 @@ def train_from_transactions(
     )
     result.value_model = choice.value_model
     result.value_forecasts = choice.at_cutoff
+    result.value_models = choice.models
     result.value_model["fitted_at"] = str(cut)
     result.settings = _log_settings(
         result.settings, final_frames, older, evaluate, cut, first, last, horizon, not notes
@@ -338,6 +339,7 @@ def _train_long_horizon(
                 comparison=result.value_comparison,
                 notes=[],
                 at_cutoff=result.value_forecasts,
+                models=result.value_models,
             ),
             at_cutoff=at_cutoff,
             label_days=label_days,
@@ -347,6 +349,7 @@ def _train_long_horizon(
         )
         result.value_model = choice.value_model
         result.value_forecasts = choice.at_cutoff
+        result.value_models = choice.models
         result.notes = [*result.notes, *choice.notes]
     else:
         result.value_model = fit_value_model(at_cutoff, horizon_days=horizon, time_unit=time_unit)
@@ -424,6 +427,7 @@ def value_forecasts_for_log(
         comparison=result.value_comparison,
         notes=[n for n in result.notes if n.startswith("Value")],
         at_cutoff=result.value_forecasts,
+        models=result.value_models,
     )
 
 

@@ -343,6 +343,8 @@ class TrainResult:
     #: every value candidate's forecast of each customer's net spend in the horizon after the
     #: cutoff (``customer_id`` and a column per candidate; not stored in the model directory)
     value_forecasts: pd.DataFrame | None = None
+    #: every value candidate's model at the cutoff (the champion's is ``value_model``; not stored)
+    value_models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def champion_scorer(self) -> Scorer:

@@ -10,7 +10,9 @@ of the customer's **net** spend (purchases less returns) in the horizon after a 
 - ``bgnbd_gg``: BG/NBD expected purchase days x Gamma-Gamma spend per purchase day, fitted on
   the history before the date (no labels);
 - ``naive``: the net spend of the recent window nearest the horizon, scaled to it ("last period
-  carried forward", what an analyst would do first).
+  carried forward", what an analyst would do first);
+- ``combined``: the mean of the three (a forecast combination; its value if retained is the mean
+  of the members' values).
 
 The comparison is the churn models' out-of-time evaluation: at E = cutoff - horizon, each
 candidate fitted only on what was known before E forecasts every customer's spend in
@@ -33,7 +35,7 @@ retained: ``E[net spend | buy]`` for ``supervised``; BG/NBD's value if still act
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,6 +56,7 @@ TITLES = {
     "supervised": "P(buy) x XGBoost spend (two-part)",
     "bgnbd_gg": "BG/NBD x Gamma-Gamma",
     "naive": "last period carried forward",
+    "combined": "mean of the three forecasts",
 }
 N_DECILES = 10
 
@@ -246,6 +249,8 @@ class ValueChoice:
     comparison: dict[str, Any]
     notes: list[str]
     at_cutoff: pd.DataFrame
+    #: every candidate's value model at the cutoff (the champion's is ``value_model``)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def choose_value_model(
@@ -288,6 +293,7 @@ def choose_value_model(
     # the evaluation: each candidate from what was known at E
     early = _candidates(older, evaluate, schema, p_buy_evaluate, horizon, time_unit, seed, None)
     notes += early.notes
+    _combine(early.forecasts, None, horizon)
     actual = evaluate["holdout_spend"].to_numpy(dtype=np.float64, na_value=0.0)
     metrics = forecast_metrics(actual, early.forecasts, n_boot=n_boot, seed=seed)
     ranked = sorted(metrics, key=lambda k: -metrics[k]["normalised_gini"]["value"])
@@ -296,6 +302,7 @@ def choose_value_model(
     depth = int(early.spend.chosen_["max_depth"]) if early.spend is not None else None
     late = _candidates(final, at_cutoff, schema, p_buy_cutoff, horizon, time_unit, seed, depth)
     models = {**late.models, "naive": naive_model}
+    _combine(late.forecasts, models, horizon)
     value_model = models.get(champion) or late.models.get("bgnbd_gg") or naive_model
     if value_model.get("kind") != champion:
         notes.append(
@@ -323,7 +330,30 @@ def choose_value_model(
         comparison=comparison,
         notes=notes,
         at_cutoff=forecast_frame(at_cutoff, late.forecasts),
+        models=models,
     )
+
+
+def _combine(
+    forecasts: dict[str, np.ndarray], models: dict[str, dict[str, Any]] | None, horizon: float
+) -> None:
+    """Add the mean of the candidates' forecasts as a candidate of its own (a forecast
+    combination: the errors of different methods partly cancel), with its value model (the mean
+    of the members' values) when ``models`` is given."""
+    members = [k for k in CANDIDATES if k in forecasts]
+    if len(members) < 2:
+        return
+    forecasts["combined"] = np.mean([forecasts[k] for k in members], axis=0)
+    if models is not None and all(k in models for k in members):
+        models["combined"] = {
+            "kind": "combined",
+            "horizon_days": float(horizon),
+            "members": [models[k] for k in members],
+            "note": (
+                f"expected value = the mean of the {', '.join(members)} values over "
+                f"{horizon:g} days (their forecast combination)"
+            ),
+        }
 
 
 def forecast_frame(customers: pd.DataFrame, forecasts: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -334,6 +364,13 @@ def forecast_frame(customers: pd.DataFrame, forecasts: dict[str, np.ndarray]) ->
     for name, values in forecasts.items():
         out[name] = np.asarray(values, dtype=np.float64)
     return out
+
+
+def _member(value_model: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The ``kind`` value model in ``value_model`` (itself, or one of a combination's members)."""
+    if value_model.get("kind") == kind:
+        return value_model
+    return next((m for m in value_model.get("members", []) if m.get("kind") == kind), None)
 
 
 def _with_timing(value_model: dict[str, Any], bg: dict[str, Any] | None) -> dict[str, Any]:
@@ -432,11 +469,12 @@ def extend_value_choice(
     models: dict[str, dict[str, Any]] = {}
     early = choice.at_cutoff.set_index("customer_id")
     ids = at_cutoff["customer_id"].to_numpy()
-    if "supervised" in early.columns and choice.value_model.get("kind") == "supervised":
+    supervised = choice.models.get("supervised") or _member(choice.value_model, "supervised")
+    if "supervised" in early.columns and supervised is not None:
         # already 0 for those who kept nothing
         forecasts["supervised"] = early["supervised"].reindex(ids).to_numpy() * scale
         models["supervised"] = {
-            **choice.value_model,
+            **supervised,
             "horizon_days": float(horizon),
             "scale": scale,
             "note": (
@@ -461,6 +499,7 @@ def extend_value_choice(
     if f"spend_{window}d" in at_cutoff.columns:
         forecasts["naive"] = forecast_spend(naive, at_cutoff)
         models["naive"] = naive
+    _combine(forecasts, models, horizon)
     champion = choice.comparison["champion"]
     value_model = models.get(champion) or models.get("bgnbd_gg") or naive
     note = (
@@ -488,4 +527,5 @@ def extend_value_choice(
         comparison=comparison,
         notes=[note],
         at_cutoff=forecast_frame(at_cutoff, forecasts),
+        models=models,
     )
