@@ -64,6 +64,7 @@ def test_the_report_has_every_section_and_each_has_its_content(demo_dir):
     story = f"The churn list's expected value is the {vm['kind']} forecast of net spend"
     assert story in md
     assert "P(alive) is the chance that a customer has not left for good" in md
+    assert 'alt="Value forecasts by decile"' in html
     # self-contained: every image embedded, nothing fetched
     assert "<img" in html and 'src="http' not in html and "<script" not in html
 

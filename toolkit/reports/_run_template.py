@@ -133,6 +133,7 @@ definition (the same quantity measured twice, or a model score computed from the
 {% for w in sec.warnings %}{% if w not in sec.flags %}<p class="small">note: {{ w }}</p>{% endif %}{% endfor %}
 <div class="grid">
 {% if img['clv.p_alive_matrix'] %}<figure><img alt="P(alive) matrix" src="data:image/png;base64,{{ img['clv.p_alive_matrix'] }}"><figcaption>P(alive) by frequency and recency.</figcaption></figure>{% endif %}
+{% if img['clv.value_deciles'] %}<figure><img alt="Value forecasts by decile" src="data:image/png;base64,{{ img['clv.value_deciles'] }}"><figcaption>Each value forecast against what customers really spent, by decile of the forecast (out of time, net of returns).</figcaption></figure>{% endif %}
 {% if img['clv.value_distribution'] %}<figure><img alt="Expected value distribution" src="data:image/png;base64,{{ img['clv.value_distribution'] }}"><figcaption>Expected value per customer (log scale).</figcaption></figure>{% endif %}
 </div>
 <p class="small">Per customer: <code>clv/customers.csv</code>; the fit: <code>clv/params.json</code>.</p>

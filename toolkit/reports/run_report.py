@@ -27,7 +27,7 @@ from toolkit._version import __version__
 from toolkit.features._correlate import definitional
 from toolkit.io import write_atomic
 from toolkit.reports._run_template import TEMPLATE
-from toolkit.reports.comparison import _fig, _png, _pval, _verdict
+from toolkit.reports.comparison import _fig, _png, _pval, _value_deciles_png, _verdict
 
 #: (id, heading) of every section, in the order of the report
 SECTIONS = (
@@ -322,6 +322,7 @@ def _value_forecast(out: Path) -> dict[str, Any] | None:
         "origin": ev.get("origin"),
         "out_of_time": ev.get("out_of_time"),
         "gini": {k: c["normalised_gini"]["value"] for k, c in ev["candidates"].items()},
+        "candidates": ev["candidates"],
     }
 
 
@@ -538,6 +539,9 @@ def charts(report: dict[str, Any], base: Path | None) -> dict[str, str]:
             ax = fig.add_subplot(nrows, ncols, i + 1)
             _draw_hist(ax, h)
         out["features.distributions"] = _png(fig)
+    vf = s["clv"].get("value_forecast") if s["clv"].get("available") else None
+    if vf and vf.get("candidates"):
+        out["clv.value_deciles"] = _value_deciles_png(vf)
     v = s["clv"].get("value_distribution") if s["clv"].get("available") else None
     if v:
         fig, ax = _fig(6.4, 3.2)
