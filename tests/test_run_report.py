@@ -4,12 +4,15 @@ steps with their reasons, one read of a slow format and the reuse of unchanged s
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from toolkit.reports.run_report import SECTIONS
+
+DATA = Path(__file__).resolve().parent / "data"
 
 TITLES = [title for _, title in SECTIONS]
 
@@ -275,6 +278,32 @@ def test_a_slow_format_is_read_once_and_a_second_run_reuses_every_step(cli, firs
     steps = _run(out)["steps"]
     assert [k for k, v in steps.items() if v == "ran"] == ["segment", "train", "predict", "report"]
     assert "churn_probability_mean" in pd.read_csv(out / "segments" / "actions.csv")
+
+
+@pytest.mark.slow
+def test_every_money_figure_of_the_report_carries_the_currency(cli, whitespace_log, tmp_path):
+    out = tmp_path / "run"
+    args = ["run", whitespace_log, "--out", out, "--date-format", "%Y%m%d"]
+    result = cli(*args, "--models", "linear,bgnbd", "--currency", "EUR")
+    assert result.exit_code == 0, result.output
+    report = _summary(out)
+    assert report["currency"] == "EUR"
+    assert report["sections"]["method"]["options"]["currency"] == "EUR"
+    md = (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    value_line = next(line for line in md.splitlines() if "Value at risk over the horizon" in line)
+    assert "EUR " in value_line
+    assert "total EUR " in md  # the CLV total
+    assert "<strong>EUR " in html
+
+
+@pytest.mark.parametrize("currency", ["", "E U R", "DOLLARS"])
+def test_a_bad_currency_is_refused_before_anything_is_written(cli, tmp_path, currency):
+    out = tmp_path / "run"
+    result = cli("run", DATA / "features_tiny.csv", "--out", out, "--currency", currency)
+    assert result.exit_code == 2
+    assert "--currency must be a symbol or code of 1 to 5 characters" in result.stderr
+    assert not out.exists()
 
 
 @pytest.mark.slow

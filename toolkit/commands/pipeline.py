@@ -49,6 +49,28 @@ SEGMENT_COLUMNS = (
 )
 DEFAULT_HORIZON = 90
 
+CurrencyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--currency",
+        help="Shown with every money figure of the report: a symbol (£, $, €) or a code (EUR). "
+        "Default: plain numbers.",
+    ),
+]
+
+
+def check_currency(currency: str | None) -> str | None:
+    """``currency`` trimmed; at most 5 characters, no spaces inside (a symbol or a code)."""
+    if currency is None:
+        return None
+    text = currency.strip()
+    if not text or len(text) > 5 or any(c.isspace() for c in text):
+        raise InputError(
+            f"--currency must be a symbol or code of 1 to 5 characters without spaces "
+            f"(£, $, EUR), got {currency!r}"
+        )
+    return text
+
 
 #: every step of `toolkit run`, in order, with the outputs that must exist for it to be reused
 STEPS: dict[str, list[str]] = {
@@ -174,6 +196,7 @@ def run_pipeline(
     positive: str | None = None,
     engine: Engine = Engine.embedded,
     scheduler: str | None = None,
+    currency: str | None = None,
 ) -> dict[str, Any]:
     """Run every step on a transaction log (or a customer table) and write everything to ``out``.
 
@@ -194,6 +217,8 @@ def run_pipeline(
     if not trained:
         run.skip("predict", ctx.plan.skip.get("predict") or "no churn models (see train)")
     summary = _summary(run, ctx)
+    if currency:
+        summary["options"]["currency"] = currency
     report_key = step_key("report", steps=run.keys, skipped=run.skipped, options=summary["options"])
     run("report", report_key, _write_report, after=tuple(STEPS), out=out, run_info=summary)
     summary["seconds"]["report"] = round(run.seconds.get("report", 0.0), 2)
@@ -627,6 +652,7 @@ def run(
     ] = None,
     engine: EngineOption = Engine.embedded,
     scheduler: SchedulerOption = None,
+    currency: CurrencyOption = None,
     *,
     read: ReadOptions,
 ) -> None:
@@ -642,6 +668,7 @@ def run(
     # checked now, not at the train step after five steps have written their outputs
     parse_cutoff(cutoff)
     parse_models(models)
+    currency = check_currency(currency)
     from toolkit.engines import engine_session
 
     # one cluster for the features, training and scoring steps
@@ -660,6 +687,7 @@ def run(
             positive=positive,
             engine=engine,
             scheduler=scheduler,
+            currency=currency,
         )
     _where(out)
 
@@ -676,12 +704,14 @@ def demo(
     ] = 5000,
     seed: SeedOption = 0,
     pdf: PdfOpt = False,
+    currency: CurrencyOption = None,
 ) -> None:
     """Generate the embedded demo data and run the whole pipeline on it."""
     from toolkit.datasets import generate_transactions
 
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {str(out)!r} is a file; expected a directory")
+    currency = check_currency(currency)
     data_dir = out / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     tx_file = data_dir / "transactions.parquet"
@@ -695,6 +725,7 @@ def demo(
         customers_table=cust_file,
         seed=seed,
         pdf=pdf,
+        currency=currency,
     )
     _where(out)
     info(f"  {'data/':<18} the generated demo data (transactions and customer table)")

@@ -17,6 +17,9 @@ import base64
 import json
 import math
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,9 +71,17 @@ def build_run_report(out: str | Path, run: dict[str, Any]) -> dict[str, Any]:
     -------
     dict
         JSON-ready; every section of :data:`SECTIONS` under ``sections``, each with ``available``
-        and, when it is not, ``absent_reason``.
+        and, when it is not, ``absent_reason``; ``currency`` (``options["currency"]``) is shown
+        with every money figure.
     """
-    out = Path(out)
+    currency = (run.get("options") or {}).get("currency") or ""
+    with _in_currency(currency):
+        report = _build_run_report(Path(out), run)
+    report["currency"] = currency
+    return report
+
+
+def _build_run_report(out: Path, run: dict[str, Any]) -> dict[str, Any]:
     skipped = run.get("skipped", {})
     sections: dict[str, dict[str, Any]] = {}
     builders = {
@@ -489,8 +500,35 @@ def _pct(v: Any) -> str:
     return "–" if v is None else f"{float(v):.1%}"
 
 
+#: the currency of the run's money figures (``toolkit run --currency``), while one report is built
+#: or rendered; empty: plain numbers
+_CURRENCY: ContextVar[str] = ContextVar("currency", default="")
+
+
+def with_currency(amount: str, currency: str) -> str:
+    """``amount`` with ``currency`` before it: a symbol joined (£1,234), a code spaced (EUR 1,234).
+
+    Examples
+    --------
+    >>> with_currency("1,234", "£"), with_currency("1,234", "EUR"), with_currency("1,234", "")
+    ('£1,234', 'EUR 1,234', '1,234')
+    """
+    if not currency:
+        return amount
+    return f"{currency} {amount}" if currency[-1].isalnum() else f"{currency}{amount}"
+
+
 def _money(v: Any) -> str:
-    return "–" if v is None else f"{float(v):,.0f}"
+    return "–" if v is None else with_currency(f"{float(v):,.0f}", _CURRENCY.get())
+
+
+@contextmanager
+def _in_currency(currency: str | None) -> Iterator[None]:
+    token = _CURRENCY.set(currency or "")
+    try:
+        yield
+    finally:
+        _CURRENCY.reset(token)
 
 
 def _num(v: Any, digits: int = 3) -> str:
@@ -577,12 +615,13 @@ def render_html(report: dict[str, Any], base: str | Path | None = None) -> str:
 
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters.update(n=_n, pct=_pct, money=_money, num=_num, metric=_metric, pval=_pval)
-    return env.from_string(TEMPLATE).render(
-        r=report,
-        s=report["sections"],
-        order=[sid for sid, _ in SECTIONS],
-        img=charts(report, Path(base) if base is not None else None),
-    )
+    with _in_currency(report.get("currency")):
+        return env.from_string(TEMPLATE).render(
+            r=report,
+            s=report["sections"],
+            order=[sid for sid, _ in SECTIONS],
+            img=charts(report, Path(base) if base is not None else None),
+        )
 
 
 def _md_cell(v: Any) -> str:
@@ -597,6 +636,11 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 def render_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown (charts linked by their paths in the run's directory)."""
+    with _in_currency(report.get("currency")):
+        return _render_markdown(report)
+
+
+def _render_markdown(report: dict[str, Any]) -> str:
     s = report["sections"]
     lines = [f"# {report['title']}", ""]
     lines += [f"- {t}" for t in report["headline"]] + [""]
@@ -660,7 +704,9 @@ def _md_segments(s: dict[str, Any]) -> list[str]:
     if s.get("naming_note"):
         lines += [f"Names: {s['naming_note']}.", ""]
     header = [k for k in s["rows"][0]] if s["rows"] else []
-    lines += _md_table(header, [[r[k] for k in header] for r in s["rows"]])
+    money = {"value_at_risk_total", "value_at_risk_mean"}
+    rows = [[_money(r[k]) if k in money else r[k] for k in header] for r in s["rows"]]
+    lines += _md_table(header, rows)
     lines += [f"![{k}]({v})" for k, v in s["images"].items()] + [""]
     return lines
 
@@ -725,7 +771,9 @@ def _md_churn(c: dict[str, Any]) -> list[str]:
         f"{len(c['top'])}:",
         "",
     ]
-    return lines + _md_table(c["columns"], [[r.get(k) for k in c["columns"]] for r in c["top"]])
+    money = {"expected_value", "value_at_risk"}
+    rows = [[_money(r.get(k)) if k in money else r.get(k) for k in c["columns"]] for r in c["top"]]
+    return lines + _md_table(c["columns"], rows)
 
 
 def _md_method(m: dict[str, Any]) -> list[str]:
