@@ -67,6 +67,10 @@ def test_the_report_has_every_section_and_each_has_its_content(demo_dir):
     story = f"The churn list's expected value is the {vm['kind']} forecast of net spend"
     assert story in md
     assert "P(alive) is the chance that a customer has not left for good" in md
+    # two money totals, two names: BG/NBD's CLV, and the churn list's value if retained
+    assert "BG/NBD x Gamma-Gamma CLV over" in md
+    assert "expected value if retained" in md
+    assert s["churn"]["expected_value_total"] == pytest.approx(churn["expected_value"].sum())
     assert 'alt="Value forecasts by decile"' in html
     # self-contained: every image embedded, nothing fetched
     assert "<img" in html and 'src="http' not in html and "<script" not in html
@@ -293,7 +297,8 @@ def test_every_money_figure_of_the_report_carries_the_currency(cli, whitespace_l
     html = (out / "report.html").read_text()
     value_line = next(line for line in md.splitlines() if "Value at risk over the horizon" in line)
     assert "EUR " in value_line
-    assert "total EUR " in md  # the CLV total
+    assert "a month): total EUR " in md  # the CLV total
+    assert "expected value if retained EUR " in md  # the churn list's
     assert "<strong>EUR " in html
 
 
@@ -408,8 +413,8 @@ def test_a_short_history_says_what_it_cannot_tell_and_the_run_goes_on(cli, short
     assert not summary["sections"]["clv"]["available"]
     assert "too little to tell loyal" in summary["sections"]["segments"]["naming_note"]
     md = (out / "report.md").read_text()
-    assert "Expected value over" not in md and "Names: " in md
-    assert "total expected value" not in (out / "report.html").read_text()
+    assert "Gamma-Gamma CLV over" not in md and "Names: " in md
+    assert "total BG/NBD x Gamma-Gamma CLV" not in (out / "report.html").read_text()
 
 
 @pytest.mark.slow

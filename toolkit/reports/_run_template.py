@@ -119,7 +119,7 @@ definition (the same quantity measured twice, or a model score computed from the
 
 {% elif sid == 'clv' %}
 <p>BG/NBD (who is still a customer and how often they buy) with Gamma-Gamma (how much per purchase), over
-{{ sec.horizon | num }} {{ sec.time_unit }}: total expected value <strong>{{ sec.total_value | money }}</strong>, median per customer
+{{ sec.horizon | num }} {{ sec.time_unit }}, discounted {{ sec.discount_rate | pct }} a month: total BG/NBD x Gamma-Gamma CLV <strong>{{ sec.total_value | money }}</strong>, median per customer
 {{ sec.median_value | num }}; the top 10% of customers hold {{ sec.top_decile_share | pct }} of it. Median P(alive) {{ sec.p_alive_median | num }};
 {{ sec.p_alive_below_half | pct }} of the customers are more likely gone than not.</p>
 <p class="small">P(alive) is the chance that a customer has not left for good; the churn list's churn probability is the chance of no purchase in the horizon, which also counts customers still active who buy less often than that, so it is the higher of the two.</p>
@@ -152,7 +152,8 @@ definition (the same quantity measured twice, or a model score computed from the
 <p>Curves, calibration, SHAP explanations, tree rules and coefficients: <a href="{{ sec.report }}">the full model report</a> (<code>{{ sec.report }}</code>).</p>
 
 {% elif sid == 'churn' %}
-<p>{{ sec.customers | n }} customers scored, money at risk first; mean churn probability {{ sec.mean_churn_probability | pct }}{% if sec.value_at_risk_total is defined %},
+<p>{{ sec.customers | n }} customers scored, money at risk first; mean churn probability {{ sec.mean_churn_probability | pct }}{% if sec.expected_value_total is defined %},
+expected value if retained {{ sec.expected_value_total | money }}{% endif %}{% if sec.value_at_risk_total is defined %},
 value at risk {{ sec.value_at_risk_total | money }} (the riskiest 10% hold {{ sec.value_at_risk_top_share | pct }}){% endif %}.
 The full list: <code>{{ sec.file }}</code>. The top {{ sec.top | length }}:</p>
 <table><thead><tr>{% for c in sec.columns %}<th class="{{ 't' if c.startswith('reason') or c in ('customer_id', 'segment', 'risk_band') else '' }}">{{ c | replace('_', ' ') }}</th>{% endfor %}</tr></thead><tbody>

@@ -406,6 +406,8 @@ def _churn(out: Path) -> dict[str, Any]:
         "columns": cols,
         "top": top.to_dict(orient="records"),
     }
+    if "expected_value" in churn:
+        body["expected_value_total"] = float(churn["expected_value"].sum())
     if "value_at_risk" in churn:
         body["value_at_risk_total"] = float(churn["value_at_risk"].sum())
         body["value_at_risk_top_share"] = _top_share(churn["value_at_risk"].to_numpy(float))
@@ -714,7 +716,8 @@ def _md_segments(s: dict[str, Any]) -> list[str]:
 def _md_clv(c: dict[str, Any]) -> list[str]:
     bg = c["bgnbd"]
     lines = [
-        f"Expected value over {_num(c['horizon'])} {c['time_unit']}: total "
+        f"BG/NBD x Gamma-Gamma CLV over {_num(c['horizon'])} {c['time_unit']} (discounted "
+        f"{_pct(c.get('discount_rate'))} a month): total "
         f"{_money(c['total_value'])}, median {_num(c['median_value'])}; the top 10% of "
         f"customers hold {_pct(c['top_decile_share'])}. Median P(alive) "
         f"{_num(c['p_alive_median'])}.",
@@ -767,8 +770,14 @@ def _md_models(m: dict[str, Any]) -> list[str]:
 
 def _md_churn(c: dict[str, Any]) -> list[str]:
     lines = [
-        f"{_n(c['customers'])} customers in `{c['file']}`, money at risk first; the top "
-        f"{len(c['top'])}:",
+        f"{_n(c['customers'])} customers in `{c['file']}`, money at risk first"
+        + (
+            f"; expected value if retained {_money(c['expected_value_total'])}, of which at "
+            f"risk {_money(c.get('value_at_risk_total'))}"
+            if c.get("expected_value_total") is not None
+            else ""
+        )
+        + f". The top {len(c['top'])}:",
         "",
     ]
     money = {"expected_value", "value_at_risk"}
