@@ -378,3 +378,28 @@ def test_amounts_too_large_to_total_never_reach_the_features(columns, huge, in_p
     # returns (negative) are kept apart; the spend is that of the purchases left
     spend = kept[kept["amount"] > 0].groupby("customer")["amount"].sum()
     assert features["lifetime_spend"].to_dict() == pytest.approx(spend.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("amounts", "sign"),
+    [
+        (["£12.50", "£7.00", "3.00 £"], "£"),
+        (["$1,234.50", "$5", "$7"], "$"),
+        (["12,50 €", "7 €", "3"], "€"),  # two of three: most amounts carry it
+        (["12.50", "7.00", "3.00"], None),  # plain numbers
+        (["£12.50", "7.00", "3.00"], None),  # one of three is not "most"
+    ],
+    ids=["pound", "dollar", "euro-after", "none", "minority"],
+)
+def test_the_currency_sign_of_the_amounts_is_found(tmp_path, amounts, sign):
+    from toolkit.io import read_transactions
+
+    path = tmp_path / "log.csv"
+    rows = [f'a,2024-01-0{i + 1},"{v}"' for i, v in enumerate(amounts)]
+    path.write_text("customer,date,amount\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with read_transactions(path) as tx:
+        assert tx.currency_sign() == sign
+        report = tx.validate()
+    assert report.currency == sign
+    assert report.to_dict()["currency"] == sign
+    assert ("currency:" in report.render_text()) == (sign is not None)

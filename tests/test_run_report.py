@@ -302,6 +302,30 @@ def test_every_money_figure_of_the_report_carries_the_currency(cli, whitespace_l
     assert "<strong>EUR " in html
 
 
+@pytest.mark.slow
+def test_the_currency_the_amounts_are_written_in_is_the_reports(cli, tmp_path):
+    rng = np.random.default_rng(1)
+    lines = ["customer,date,amount"]
+    for c in range(60):
+        for _ in range(int(rng.integers(1, 7))):
+            day = f"2023-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d}"
+            lines.append(f"c{c},{day},£{rng.uniform(5, 200):.2f}")
+    log = tmp_path / "pounds.csv"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    result = cli("run", log, "--out", out, "--models", "linear")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "validation.json").read_text())["currency"] == "£"
+    report = _summary(out)
+    assert report["currency"] == "£"
+    headline = (out / "report.md").read_text().splitlines()
+    assert any("Value at risk over the horizon: £" in line for line in headline)
+    # --currency wins over the sign in the data
+    again = cli("run", log, "--out", out, "--models", "linear", "--currency", "GBP")
+    assert again.exit_code == 0, again.output
+    assert _summary(out)["currency"] == "GBP"
+
+
 @pytest.mark.parametrize("currency", ["", "E U R", "DOLLARS"])
 def test_a_bad_currency_is_refused_before_anything_is_written(cli, tmp_path, currency):
     out = tmp_path / "run"

@@ -76,6 +76,8 @@ class ValidationReport:
     full: bool = True
     cancellation_rows: int = 0  # invoice 'C' + digit, in all rows
     cancellations_kept: int = 0  # those among the returns (the others are excluded)
+    #: the currency sign most of the amounts (or prices) are written with ($, €, £, ¥), if any
+    currency: str | None = None
 
     @property
     def usable(self) -> bool:
@@ -108,6 +110,7 @@ class ValidationReport:
             "return_amount": _jsonable(self.return_amount),
             "cancellation_rows": self.cancellation_rows,
             "cancellations_kept": self.cancellations_kept,
+            "currency": self.currency,
             "columns": self.columns,
             "detected": self.detected,
             "notes": self.notes,
@@ -143,6 +146,10 @@ class ValidationReport:
             lines.append(
                 f"  cancellations:    {self.cancellation_rows:,} rows with a 'C' invoice "
                 f"({self.cancellations_kept:,} among the returns, the others excluded)"
+            )
+        if self.currency:
+            lines.append(
+                f"  currency:         {self.currency} (the sign the amounts are written with)"
             )
         for note in self.notes:
             lines.append(f"  note: {note}")

@@ -86,6 +86,7 @@ from toolkit.io._typing import (
     _id_expr,
     _is_temporal,
     _num_expr,
+    is_text,
 )
 
 if TYPE_CHECKING:
@@ -262,10 +263,33 @@ class Transactions:
             full=full,
             cancellation_rows=int(agg[16]),
             cancellations_kept=int(agg[17]),
+            currency=self.currency_sign(),
         )
         if full or self._report is None or isinstance(self._report, _PendingReport):
             self._report = report
         return report
+
+    #: rows sampled to find the currency sign of the amounts
+    CURRENCY_SAMPLE = 20_000
+
+    def currency_sign(self) -> str | None:
+        """The currency sign ($, €, £, ¥) that at least half of the amounts (or unit prices)
+        are written with, in the first :attr:`CURRENCY_SAMPLE` rows; None for numbers without
+        one, or typed number columns."""
+        col = self.mapping.amount or self.mapping.price
+        if col is None or not is_text(self.raw.types.get(col, "")):
+            return None
+        rows = self.con.execute(
+            f"SELECT regexp_extract(trim({_q(col)}), '[$€£¥]', 0) AS sign, count(*) "
+            f"FROM (SELECT {_q(col)} FROM raw WHERE {_q(col)} IS NOT NULL "
+            f"LIMIT {self.CURRENCY_SAMPLE}) GROUP BY 1"
+        ).fetchall()
+        total = sum(int(n) for _, n in rows)
+        signs = {str(sign): int(n) for sign, n in rows if sign}
+        if not signs or not total:
+            return None
+        best = max(signs, key=lambda k: signs[k])
+        return best if signs[best] * 2 >= total else None
 
     def _count_duplicates(self) -> int:
         # one grouping gives both the count and the examples (the costly pass over every column)

@@ -71,14 +71,22 @@ def build_run_report(out: str | Path, run: dict[str, Any]) -> dict[str, Any]:
     -------
     dict
         JSON-ready; every section of :data:`SECTIONS` under ``sections``, each with ``available``
-        and, when it is not, ``absent_reason``; ``currency`` (``options["currency"]``) is shown
-        with every money figure.
+        and, when it is not, ``absent_reason``; ``currency`` (``options["currency"]``, else the
+        sign the log's amounts are written with) is shown with every money figure.
     """
-    currency = (run.get("options") or {}).get("currency") or ""
+    currency = (run.get("options") or {}).get("currency") or _currency_in_data(Path(out))
     with _in_currency(currency):
         report = _build_run_report(Path(out), run)
     report["currency"] = currency
     return report
+
+
+def _currency_in_data(out: Path) -> str:
+    """The currency sign the log's amounts are written with (validation.json), or ''."""
+    path = out / "validation.json"
+    if not path.exists():
+        return ""
+    return str(_read_json(path).get("currency") or "")
 
 
 def _build_run_report(out: Path, run: dict[str, Any]) -> dict[str, Any]:
