@@ -70,3 +70,29 @@ def test_the_champion_is_never_below_a_naive_rule(aucs, champion):
     assert out["champion"] == champion
     assert out["ranking"][0] == champion
     assert ("naive_champion" in out) == (champion == "days_since_last_purchase")
+
+
+@pytest.mark.parametrize(
+    ("champion", "says"),
+    [
+        ("bgnbd_expected", "a BG/NBD score, refitted at the asked horizon"),
+        ("xgboost", "its probability of buying carried from there to the asked horizon"),
+    ],
+)
+def test_the_verdict_says_how_the_long_horizon_champion_scores(champion, says):
+    from toolkit.reports.comparison import _verdict
+
+    long = {"asked_days": 273, "label_days": 106, "champion_at_labels": champion}
+    report = {"champion": champion, "comparison": {}, "settings": {"long_horizon": long}}
+    (line,) = _verdict(report)
+    assert "it ranked churn best at 106 days" in line and says in line
+
+
+def test_the_verdict_says_when_a_naive_rule_is_the_champion():
+    from toolkit.reports.comparison import _verdict
+
+    metrics = _metrics({"xgboost": 0.69, "days_since_last_purchase": 0.70})
+    samples = {k: np.full(20, v["roc_auc"]["value"]) for k, v in metrics.items()}
+    comp = compare(metrics, samples, ["xgboost"], ["days_since_last_purchase"])
+    lines = _verdict({"champion": comp["champion"], "comparison": comp, "settings": {}})
+    assert lines[1].startswith("Note: the naive rule days_since_last_purchase ranks churn better")

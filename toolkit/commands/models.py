@@ -196,6 +196,8 @@ def _summary(bundle: ModelBundle, notes: list[str]) -> None:
             f"table above is at {long['label_days']} days, the longest horizon with labels, "
             f"where {long['champion_at_labels']} ranks first"
         )
+    if bundle.comparison.get("naive_champion"):
+        info(f"note: {bundle.comparison['naive_champion']}")
     lead = None if long else bundle.comparison.get("lead_over_runner_up")
     if lead:
         verdict = "significant" if lead["significant"] else "not significant"

@@ -344,18 +344,27 @@ def _verdict(report: dict[str, Any]) -> list[str]:
     comp = report.get("comparison", {})
     long = (report.get("settings") or {}).get("long_horizon")
     if long:
+        how = (
+            "a BG/NBD score, refitted at the asked horizon (it needs no labels)"
+            if str(report["champion"]).startswith("bgnbd")
+            else "its probability of buying carried from there to the asked horizon"
+        )
         out = [
             f"Champion: {report['champion']} ({report.get('champion_title', '')}) at the asked "
-            f"horizon of {long['asked_days']} days: the only model that needs no labels, and "
-            f"the history before the cutoff has labels for {long['label_days']} days at most. "
-            f"The comparison below is at {long['label_days']} days, where "
-            f"{long['champion_at_labels']} ranks first."
+            f"horizon of {long['asked_days']} days: it ranked churn best at "
+            f"{long['label_days']} days, the longest horizon the history before the cutoff has "
+            f"labels for, where the comparison below is made; {how}."
         ]
         return out
     out = [
         f"Champion: {report['champion']} ({report.get('champion_title', '')}), "
         "the highest ROC-AUC on the evaluation data."
     ]
+    if comp.get("naive_champion"):
+        out.append(
+            f"Note: {comp['naive_champion']}, so the churn list is that rule's order; the models "
+            "add nothing here that the evaluation could see."
+        )
     lead = comp.get("lead_over_runner_up")
     if lead:
         sig = "larger than" if lead["significant"] else "within"
