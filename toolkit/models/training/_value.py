@@ -280,16 +280,8 @@ def choose_value_model(
     evaluate = evaluate.reset_index(drop=True)
     at_cutoff = at_cutoff.reset_index(drop=True)
     notes: list[str] = []
-    window = naive_window(horizon)
-    naive_model = {
-        "kind": "naive",
-        "horizon_days": float(horizon),
-        "window_days": window,
-        "note": (
-            f"expected value = net spend of the last {window} days, scaled to {horizon:g} days "
-            "(last period carried forward)"
-        ),
-    }
+    naive_model = _naive_model(horizon)
+    window = int(naive_model["window_days"])
     # the evaluation: each candidate from what was known at E
     early = _candidates(older, evaluate, schema, p_buy_evaluate, horizon, time_unit, seed, None)
     notes += early.notes
@@ -332,6 +324,20 @@ def choose_value_model(
         at_cutoff=forecast_frame(at_cutoff, late.forecasts),
         models=models,
     )
+
+
+def _naive_model(horizon: float) -> dict[str, Any]:
+    """The value model "last period carried forward" at ``horizon`` days."""
+    window = naive_window(horizon)
+    return {
+        "kind": "naive",
+        "horizon_days": float(horizon),
+        "window_days": window,
+        "note": (
+            f"expected value = net spend of the last {window} days, scaled to {horizon:g} days "
+            "(last period carried forward)"
+        ),
+    }
 
 
 def _combine(
@@ -486,16 +492,8 @@ def extend_value_choice(
     if bg.get("kind") == "bgnbd_gg":
         forecasts["bgnbd_gg"] = kept_nothing_is_zero(at_cutoff, forecast_spend(bg, at_cutoff))
         models["bgnbd_gg"] = bg
-    window = naive_window(horizon)
-    naive = {
-        "kind": "naive",
-        "horizon_days": float(horizon),
-        "window_days": window,
-        "note": (
-            f"expected value = net spend of the last {window} days, scaled to {horizon:g} days "
-            "(last period carried forward)"
-        ),
-    }
+    naive = _naive_model(horizon)
+    window = int(naive["window_days"])
     if f"spend_{window}d" in at_cutoff.columns:
         forecasts["naive"] = forecast_spend(naive, at_cutoff)
         models["naive"] = naive
